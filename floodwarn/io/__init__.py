@@ -1,0 +1,1 @@
+"""The edge of floodwarn: files, formats, CRS and downloads (rasterio, geopandas, HTTP)."""

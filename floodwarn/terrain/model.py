@@ -1,0 +1,214 @@
+"""The terrain model: everything derived once per DEM that forecasts and risk reuse.
+
+It is read-only once built, so many forecast members and basins can share one copy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from floodwarn import __version__
+from floodwarn.errors import InputError
+from floodwarn.kernels import accumulation as k_accumulation
+from floodwarn.kernels import d8 as k_d8
+from floodwarn.kernels import fill as k_fill
+from floodwarn.kernels import flats as k_flats
+from floodwarn.kernels import hand as k_hand
+from floodwarn.kernels import streams as k_streams
+from floodwarn.logs import get_logger, timed_step
+from floodwarn.terrain.accumulation import flow_accumulation
+from floodwarn.terrain.conditioning import fill_depressions, flow_directions
+from floodwarn.terrain.grid import Grid, validate_grid
+from floodwarn.terrain.hand import compute_hand
+from floodwarn.terrain.network import (
+    DEFAULT_MAX_REACH_LENGTH_M,
+    DEFAULT_STREAM_AREA_KM2,
+    ReachTable,
+    extract_stream_network,
+    stream_threshold_cells,
+    with_catchment_areas,
+)
+
+log = get_logger(__name__)
+
+#: The steps of a build, in order (the progress display counts them).
+BUILD_STEPS = ("fill", "flow_directions", "accumulation", "stream_network", "hand")
+
+_KERNELS = (
+    k_fill.priority_flood_fill,
+    k_d8.d8_steepest_descent,
+    k_flats.drain_flats,
+    k_d8.flowdir_problems,
+    k_accumulation.accumulate_cells,
+    k_streams.extract_reaches,
+    k_streams.reach_topology,
+    k_hand.height_above_nearest_drainage,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class TerrainModel:
+    """Conditioned DEM, D8, accumulation, streams, reaches, catchments and HAND of one grid.
+
+    Rasters are numpy arrays on ``grid`` (row-major, north-up):
+
+    - ``conditioned`` float32, m, filled DEM, NaN = nodata;
+    - ``flowdir`` uint8, ESRI D8 (1 E, 2 SE, 4 S, 8 SW, 16 W, 32 NW, 64 N, 128 NE, 0 outlet,
+      255 nodata);
+    - ``accumulation`` uint32, upstream cells including the cell itself, 0 = nodata;
+    - ``hand`` float32, m above the stream cell the cell drains to, NaN where none;
+    - ``reach_id`` int32, reach of each stream cell, 0 elsewhere;
+    - ``catchment_id`` int32, reach each cell first drains into, 0 where none.
+
+    ``metadata`` records the inputs, parameters, software version, timings and whether the DEM
+    is synthetic.
+    """
+
+    grid: Grid
+    conditioned: np.ndarray
+    flowdir: np.ndarray
+    accumulation: np.ndarray
+    hand: np.ndarray
+    reach_id: np.ndarray
+    catchment_id: np.ndarray
+    reaches: ReachTable
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True when the model was built from a synthetic (stand-in) DEM."""
+        return bool(self.metadata.get("dem", {}).get("synthetic", False))
+
+    def upstream_area_km2(self) -> np.ndarray:
+        """Upstream area of every cell in km² (float32, NaN on nodata)."""
+        out = self.accumulation.astype(np.float32) * np.float32(self.grid.cell_area_km2)
+        out[self.flowdir == 255] = np.nan
+        return out
+
+    def drain_cells(self) -> np.ndarray:
+        """Flat index of the stream cell each cell drains to (-1 where none), recomputed."""
+        return compute_hand(self.conditioned, self.flowdir, self.reach_id).drain_cell
+
+    def save(self, directory: str | Path) -> dict[str, float]:
+        """Write the model as COGs, ``reaches.gpkg`` and ``terrain.json``; returns timings (s)."""
+        from floodwarn.io.terrain_files import save_terrain_model
+
+        return save_terrain_model(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TerrainModel:
+        """Read a model written by :meth:`save` (or ``floodwarn terrain build``)."""
+        from floodwarn.io.terrain_files import load_terrain_model
+
+        return load_terrain_model(Path(directory))
+
+
+def jit_cache_stats() -> dict[str, int]:
+    """Numba cache hits and misses (compilations) of the terrain kernels in this process."""
+    hits = misses = 0
+    for kernel in _KERNELS:
+        hits += sum(kernel.stats.cache_hits.values())
+        misses += sum(kernel.stats.cache_misses.values())
+    return {"cache_hits": hits, "cache_misses": misses}
+
+
+def build_terrain_model(
+    dem: np.ndarray,
+    grid: Grid,
+    *,
+    stream_area_km2: float = DEFAULT_STREAM_AREA_KM2,
+    max_reach_length_m: float = DEFAULT_MAX_REACH_LENGTH_M,
+    dem_metadata: dict[str, Any] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> TerrainModel:
+    """Build the terrain model of ``dem`` (m, float, NaN = nodata) on a projected ``grid``.
+
+    Steps: depression filling (Priority-Flood), D8 with drained flats, flow accumulation,
+    stream network and reaches, HAND and reach catchments. ``on_step`` is called with each
+    step's name as it starts (for progress displays).
+    """
+    validate_grid(grid, where=str((dem_metadata or {}).get("path", "DEM grid")))
+    if tuple(np.shape(dem)) != tuple(grid.shape):
+        raise InputError(
+            f"DEM array has shape {np.shape(dem)} but its grid says {grid.shape}."
+        )
+    timings: dict[str, float] = {}
+    notify = on_step or (lambda _step: None)
+    start = time.perf_counter()
+    n_cells = grid.n_cells
+
+    notify("fill")
+    with timed_step(log, "fill", timings, cells=n_cells) as info:
+        conditioned = fill_depressions(dem)
+        info["valid_cells"] = int(np.count_nonzero(~np.isnan(conditioned)))
+    notify("flow_directions")
+    with timed_step(log, "flow_directions", timings) as info:
+        flowdir, n_flat = flow_directions(conditioned)
+        info["flat_cells"] = n_flat
+    notify("accumulation")
+    with timed_step(log, "accumulation", timings):
+        accumulation = flow_accumulation(flowdir)
+    notify("stream_network")
+    with timed_step(log, "stream_network", timings) as info:
+        reach_id, reaches = extract_stream_network(
+            conditioned,
+            flowdir,
+            accumulation,
+            grid,
+            stream_area_km2=stream_area_km2,
+            max_reach_length_m=max_reach_length_m,
+        )
+        info["reaches"] = len(reaches)
+    notify("hand")
+    with timed_step(log, "hand", timings):
+        result = compute_hand(conditioned, flowdir, reach_id)
+        reaches = with_catchment_areas(reaches, result.catchment_id, grid)
+    timings["compute_total"] = round(time.perf_counter() - start, 4)
+
+    valid = flowdir != 255
+    metadata: dict[str, Any] = {
+        "software": {"name": "floodwarn", "version": __version__},
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dem": dict(dem_metadata or {"synthetic": False}),
+        "crs_wkt": grid.crs,
+        "epsg": grid.epsg(),
+        "shape": list(grid.shape),
+        "cellsize_m": grid.cellsize_m,
+        "transform": list(grid.transform)[:6],
+        "parameters": {
+            "stream_area_km2": stream_area_km2,
+            "stream_threshold_cells": stream_threshold_cells(stream_area_km2, grid),
+            "max_reach_length_m": max_reach_length_m,
+            "flow_direction_encoding": "ESRI D8: 1 E, 2 SE, 4 S, 8 SW, 16 W, 32 NW, 64 N, "
+            "128 NE, 0 outlet, 255 nodata",
+        },
+        "statistics": {
+            "valid_cells": int(np.count_nonzero(valid)),
+            "raised_cells": int(np.count_nonzero(conditioned[valid] > np.asarray(dem)[valid])),
+            "flat_cells": n_flat,
+            "outlet_cells": int(np.count_nonzero(flowdir == 0)),
+            "stream_cells": int(np.count_nonzero(reach_id)),
+            "reaches": len(reaches),
+            "max_strahler": int(reaches.strahler.max()) if len(reaches) else 0,
+            "cells_without_drainage": int(np.count_nonzero(valid & (result.catchment_id == 0))),
+        },
+        "timings_s": timings,
+        "jit": jit_cache_stats(),
+    }
+    return TerrainModel(
+        grid=grid,
+        conditioned=conditioned,
+        flowdir=flowdir,
+        accumulation=accumulation,
+        hand=result.hand_m,
+        reach_id=reach_id,
+        catchment_id=result.catchment_id,
+        reaches=reaches,
+        metadata=metadata,
+    )
