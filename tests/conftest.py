@@ -1,0 +1,49 @@
+"""Shared fixtures: paths to the shipped data and small synthetic terrains."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from hypothesis import settings
+
+from floodwarn.terrain.grid import Grid
+
+REPO = Path(__file__).resolve().parents[1]
+GIS_DATA = REPO / "gis_data"
+SRTM_TILE = GIS_DATA / "dem" / "N44W072.hgt"
+
+settings.register_profile("ci", max_examples=40, deadline=None)
+settings.register_profile("dev", max_examples=150, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def utm_grid(shape: tuple[int, int], cellsize: float = 90.0, crs: str = "EPSG:32616") -> Grid:
+    """A north-up grid in UTM 16N over El Salvador's latitudes."""
+    return Grid(shape=shape, transform=Affine(cellsize, 0, 200_000, 0, -cellsize, 1_600_000),
+                crs=crs)
+
+
+def fractal_dem(n: int, *, seed: int = 0, relief_m: float = 500.0, tilt: float = 0.0) -> np.ndarray:
+    """Spectral fractal surface (power ∝ k^-3.2), float32, with an optional south-east tilt."""
+    rng = np.random.default_rng(seed)
+    kx = np.fft.fftfreq(n)[:, None]
+    ky = np.fft.rfftfreq(n)[None, :]
+    k = np.hypot(kx, ky)
+    k[0, 0] = 1.0
+    spectrum = (rng.normal(size=k.shape) + 1j * rng.normal(size=k.shape)) * k ** (-1.6)
+    spectrum[0, 0] = 0.0
+    z = np.fft.irfft2(spectrum, s=(n, n))
+    z = (z - z.min()) / (z.max() - z.min()) * relief_m
+    r, c = np.mgrid[0:n, 0:n]
+    return (z + tilt * (2 * n - r - c)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def srtm_tile() -> Path:
+    if not SRTM_TILE.exists():
+        pytest.fail(f"shipped SRTM tile missing: {SRTM_TILE}")
+    return SRTM_TILE

@@ -1,0 +1,66 @@
+import numpy as np
+
+from floodwarn.kernels.fill import priority_flood_fill
+from tests.conftest import fractal_dem
+
+
+def test_pit_fills_to_its_spill_level():
+    dem = np.array(
+        [
+            [9, 9, 9, 9, 9],
+            [9, 5, 5, 5, 9],
+            [9, 5, 1, 5, 9],
+            [9, 5, 5, 5, 9],
+            [9, 9, 4, 9, 9],
+        ],
+        np.float32,
+    )
+    filled = priority_flood_fill(dem)
+    expected = dem.copy()
+    expected[2, 2] = 5
+    np.testing.assert_array_equal(filled, expected)
+
+
+def test_chain_of_depressions_worked_by_hand():
+    # Row 1 drains east to the edge cell 0; each basin fills to the lowest barrier on its way out.
+    dem = np.array(
+        [[9] * 7, [9, 3, 7, 2, 6, 1, 0], [9] * 7],
+        np.float32,
+    )
+    filled = priority_flood_fill(dem)
+    np.testing.assert_array_equal(filled[1], [9, 7, 7, 6, 6, 1, 0])
+    np.testing.assert_array_equal(filled[0], dem[0])
+
+
+def test_nodata_is_an_outlet_and_stays_nodata():
+    dem = np.full((5, 5), 10.0, np.float32)
+    dem[2, 2] = np.nan  # a hole in the middle: the sea or a lake mask
+    dem[1, 1] = 2.0  # a pit next to the hole drains into it
+    filled = priority_flood_fill(dem)
+    assert np.isnan(filled[2, 2])
+    assert filled[1, 1] == 2.0
+
+
+def test_filled_is_never_below_original_and_has_no_pits():
+    dem = fractal_dem(128, seed=3)
+    dem[:10, :10] = np.nan
+    filled = priority_flood_fill(dem)
+    valid = ~np.isnan(dem)
+    assert np.all(filled[valid] >= dem[valid])
+    assert np.array_equal(np.isnan(filled), ~valid)
+    # No interior cell may be strictly lower than all 8 neighbours after filling.
+    z = np.where(valid, filled, np.inf)
+    core = z[1:-1, 1:-1]
+    neighbours = np.stack(
+        [z[1 + dr : z.shape[0] - 1 + dr, 1 + dc : z.shape[1] - 1 + dc]
+         for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+    )
+    next_to_nodata = np.isinf(neighbours).any(axis=0)
+    pits = (core < neighbours.min(axis=0)) & ~next_to_nodata & np.isfinite(core)
+    assert not pits.any()
+
+
+def test_filling_twice_changes_nothing():
+    dem = fractal_dem(96, seed=5)
+    once = priority_flood_fill(dem)
+    np.testing.assert_array_equal(priority_flood_fill(once), once)
