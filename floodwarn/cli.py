@@ -120,6 +120,93 @@ def terrain_info(
     _print_terrain_summary(model.metadata, model_dir)
 
 
+@data_app.command("fetch-dem")
+def data_fetch_dem(
+    bbox: Annotated[tuple[float, float, float, float], typer.Option(help="W S E N in degrees.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Mosaic GeoTIFF to write.")],
+    source: Annotated[str, typer.Option(help="copernicus-glo30 or srtm.")] = "copernicus-glo30",
+    base_url: Annotated[str | None, typer.Option(help="Mirror with the same layout.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Where tiles are kept.")] = None,
+) -> None:
+    """Download public DEM tiles for a box and mosaic them / descargar teselas de elevación."""
+    from floodwarn.io.fetch import fetch_dem
+
+    with _errors_as_messages():
+        report = fetch_dem(bbox, out_file, source=source, base_url=base_url, cache_dir=cache_dir)
+    out.print(f"wrote {report.out_path}: {len(report.tiles_downloaded)} downloaded, "
+              f"{len(report.tiles_cached)} from cache, {len(report.tiles_missing)} missing "
+              f"{report.tiles_missing or ''}")
+
+
+@data_app.command("standin-dem")
+def data_standin_dem(
+    out_file: Annotated[Path, typer.Option("--out", help="GeoTIFF to write.")],
+) -> None:
+    """Generate the SYNTHETIC stand-in DEM of the demo domain / MDE sintético de demostración."""
+    from floodwarn.standin_dem import write_standin_dem
+
+    with _errors_as_messages():
+        path = write_standin_dem(out_file)
+    out.print(f"wrote {path} — SYNTHETIC stand-in, not real terrain / SINTÉTICO, no es terreno real")
+
+
+@data_app.command("check")
+def data_check() -> None:
+    """Load and validate every shipped layer / validar las capas incluidas."""
+    from floodwarn.io import gis_data
+    from floodwarn.io.dem import read_dem
+
+    table = Table(title="gis_data")
+    table.add_column("layer")
+    table.add_column("features / cells", justify="right")
+    table.add_column("notes")
+    with _errors_as_messages():
+        m = gis_data.load_municipalities()
+        table.add_row("municipalities", str(len(m)), f"{m['department'].nunique()} departments")
+        s = gis_data.load_settlements()
+        table.add_row("settlements", str(len(s)), f"population {s['population'].sum():,}")
+        c = gis_data.load_collective_centres()
+        table.add_row("collective centres", str(len(c)),
+                      f"capacity {c['capacity'].sum():,} persons (estimated)")
+        for layer in ("coarse_dem", "srtm_tile"):
+            dem = read_dem(gis_data.layer_path(layer), target_crs="auto")
+            table.add_row(layer, f"{dem.grid.n_cells:,}", f"{dem.grid.cellsize_m:g} m after "
+                          f"reprojection to {dem.metadata['crs']}")
+    out.print(table)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes.")] = Path("demo-output"),
+) -> None:
+    """Run the El Salvador demo on shipped data / demostración con los datos incluidos."""
+    from floodwarn.pipeline import TERRAIN_JOB_STEPS, demo_terrain
+
+    with _errors_as_messages():
+        with _step_progress(("standin_dem", *TERRAIN_JOB_STEPS)) as on_step:
+            on_step("standin_dem")
+            result = demo_terrain(out_dir, on_step=on_step)
+        _print_terrain_summary(result.model.metadata, result.out_dir)
+        _print_settlement_hand(result.model)
+
+
+def _print_settlement_hand(model: object) -> None:
+    """The settlements standing lowest above their nearest river (HAND)."""
+    from floodwarn.io.gis_data import load_settlements
+    from floodwarn.terrain.sampling import sample_points
+
+    settlements = load_settlements()
+    sample = sample_points(model, settlements)  # type: ignore[arg-type]
+    table = Table(title="settlements lowest above their river — SYNTHETIC terrain / "
+                  "asentamientos más bajos sobre su río — terreno SINTÉTICO")
+    for col in ("settlement", "department", "population", "HAND m", "river basin km²"):
+        table.add_column(col, justify="right" if col != "settlement" else "left")
+    for row in sample.sort_values("hand_m").head(10).itertuples():
+        table.add_row(row.name, row.department, f"{row.population:,}", f"{row.hand_m:.1f}",
+                      f"{row.upstream_area_km2:,.0f}")
+    out.print(table)
+
+
 def _print_terrain_summary(meta: dict, out_dir: Path) -> None:  # type: ignore[type-arg]
     stats = meta["statistics"]
     dem = meta["dem"]

@@ -62,3 +62,22 @@ def build_terrain(
     notify("write")
     model.save(out_dir)
     return TerrainJobResult(model=model, out_dir=Path(out_dir), seconds=time.perf_counter() - start)
+
+
+def demo_terrain(
+    out_dir: str | Path, *, on_step: Callable[[str], None] | None = None
+) -> TerrainJobResult:
+    """The demo's terrain: the SYNTHETIC stand-in DEM of the El Salvador domain, built once.
+
+    The stand-in DEM is generated reproducibly into ``out_dir/standin_dem_90m.tif`` (reused
+    while the generator version is unchanged) and its terrain model goes to
+    ``out_dir/terrain``.
+    """
+    from floodwarn.standin_dem import standin_is_current, write_standin_dem
+
+    out_dir = Path(out_dir)
+    dem_path = out_dir / "standin_dem_90m.tif"
+    if not standin_is_current(dem_path):
+        with timed_step(log, "standin_dem", path=str(dem_path)):
+            write_standin_dem(dem_path)
+    return build_terrain(dem_path, out_dir / "terrain", on_step=on_step)

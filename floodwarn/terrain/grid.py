@@ -60,6 +60,15 @@ class Grid:
         y = t.f + (cols + 0.5) * t.d + (rows + 0.5) * t.e
         return x, y
 
+    def cells_at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row, col of the cells holding points x, y (CRS units); -1 for points off the grid."""
+        inverse = ~self.transform
+        col_f, row_f = inverse * (np.asarray(x, np.float64), np.asarray(y, np.float64))
+        rows = np.floor(row_f).astype(np.int64)
+        cols = np.floor(col_f).astype(np.int64)
+        inside = (rows >= 0) & (rows < self.shape[0]) & (cols >= 0) & (cols < self.shape[1])
+        return np.where(inside, rows, -1), np.where(inside, cols, -1)
+
     def epsg(self) -> int | None:
         return CRS.from_user_input(self.crs).to_epsg()
 
