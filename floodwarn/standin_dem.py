@@ -102,7 +102,7 @@ def _coarse_relief(grid: Grid) -> np.ndarray:
     xx, yy = np.meshgrid(x, y)
     lon, lat = to_lonlat.transform(xx, yy)
     del xx, yy
-    col_f, row_f = inverse * (lon, lat)
+    col_f, row_f = inverse @ (lon, lat)
     # map_coordinates samples at integer positions = pixel centres, hence the half-cell shift.
     return ndimage.map_coordinates(coarse, [row_f - 0.5, col_f - 0.5], order=3, mode="nearest")
 

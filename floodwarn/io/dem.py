@@ -108,7 +108,8 @@ def read_dem(
             "`gdal_edit.py -a_srs EPSG:4326 FILE` for SRTM/Copernicus lon/lat tiles."
         )
 
-    elevation = _elevation_with_nan(raw, declared_nodata, nodata, where=where)
+    elevation = _elevation_with_nan(raw, declared_nodata, nodata, where=where,
+                                    nan_is_void=fill_voids)
     if fill_voids:
         elevation = _fill_enclosed_voids(elevation)
 
@@ -148,13 +149,14 @@ def read_dem(
 
 
 def _elevation_with_nan(
-    raw: np.ndarray, declared: float | None, override: float | None, *, where: str
+    raw: np.ndarray, declared: float | None, override: float | None, *, where: str,
+    nan_is_void: bool,
 ) -> np.ndarray:
     elevation = raw.astype(np.float32, copy=True)
     nodata = override if override is not None else declared
     has_nan = bool(np.isnan(elevation).any())
     if nodata is None:
-        if has_nan:
+        if has_nan and not nan_is_void:
             r, c = np.argwhere(np.isnan(elevation))[0]
             raise InputError(
                 f"{where}: the DEM declares no nodata value but has NaN cells (first at row {r}, "
@@ -172,7 +174,7 @@ def _elevation_with_nan(
         return elevation
     if math.isnan(nodata):
         return elevation
-    if has_nan:
+    if has_nan and not nan_is_void:
         r, c = np.argwhere(np.isnan(elevation))[0]
         raise InputError(
             f"{where}: the DEM has NaN holes (first at row {r}, col {c}) besides its nodata "
@@ -216,8 +218,8 @@ def _reproject(
         raise CRSError(f"target CRS {dst_crs!r} is not projected; use a metric CRS such as "
                        f"{DEFAULT_CRS} or 'auto' (UTM zone of the DEM).")
     rows, cols = elevation.shape
-    left, top = src_transform * (0, 0)
-    right, bottom = src_transform * (cols, rows)
+    left, top = src_transform @ (0, 0)
+    right, bottom = src_transform @ (cols, rows)
     transform, width, height = calculate_default_transform(
         src_crs, dst, cols, rows, left=left, bottom=bottom, right=right, top=top,
         resolution=cellsize_m,

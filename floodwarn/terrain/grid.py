@@ -48,8 +48,8 @@ class Grid:
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) in CRS units."""
         rows, cols = self.shape
-        x0, y0 = self.transform * (0, 0)
-        x1, y1 = self.transform * (cols, rows)
+        x0, y0 = self.transform @ (0, 0)
+        x1, y1 = self.transform @ (cols, rows)
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
     def cell_centres(self, flat_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +63,7 @@ class Grid:
     def cells_at(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row, col of the cells holding points x, y (CRS units); -1 for points off the grid."""
         inverse = ~self.transform
-        col_f, row_f = inverse * (np.asarray(x, np.float64), np.asarray(y, np.float64))
+        col_f, row_f = inverse @ (np.asarray(x, np.float64), np.asarray(y, np.float64))
         rows = np.floor(row_f).astype(np.int64)
         cols = np.floor(col_f).astype(np.int64)
         inside = (rows >= 0) & (rows < self.shape[0]) & (cols >= 0) & (cols < self.shape[1])
