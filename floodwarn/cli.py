@@ -29,8 +29,8 @@ data_app = typer.Typer(help="Data: DEMs and shipped layers / datos.", no_args_is
 app.add_typer(terrain_app, name="terrain")
 app.add_typer(data_app, name="data")
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 @app.callback()

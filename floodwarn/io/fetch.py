@@ -199,7 +199,17 @@ def fetch_dem(
         )
     datasets = [rasterio.open(p) for p in rasters]
     try:
-        mosaic, transform = merge(datasets, bounds=bbox, nodata=spec.nodata)
+        # Bounds on the tiles' own pixel edges, widened to cover the box: merging then copies
+        # pixels without resampling, and missing tiles stay nodata.
+        ref = datasets[0].transform
+        west, south, east, north = bbox
+        bounds = (
+            ref.c + np.floor((west - ref.c) / ref.a + 1e-9) * ref.a,
+            ref.f + np.ceil((south - ref.f) / ref.e - 1e-9) * ref.e,
+            ref.c + np.ceil((east - ref.c) / ref.a - 1e-9) * ref.a,
+            ref.f + np.floor((north - ref.f) / ref.e + 1e-9) * ref.e,
+        )
+        mosaic, transform = merge(datasets, bounds=bounds, nodata=spec.nodata)
         profile = datasets[0].profile
     finally:
         for ds in datasets:

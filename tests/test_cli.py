@@ -1,0 +1,178 @@
+"""End-to-end tests of every CLI command, on real files and a real local HTTP server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+from floodwarn.cli import app
+from floodwarn.terrain import TerrainModel
+
+runner = CliRunner()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def tile_server(tmp_path, srtm_tile):
+    """Serve the real SRTM tile in the 'skadi' layout (N44/N44W072.hgt.gz) over HTTP."""
+    root = tmp_path / "www"
+    (root / "N44").mkdir(parents=True)
+    with gzip.open(root / "N44" / "N44W072.hgt.gz", "wb") as fh:
+        fh.write(srtm_tile.read_bytes())
+    (root / "N45").mkdir()
+    (root / "N45" / "N45W072.hgt.gz").write_bytes(b"<html>not a tile</html>")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_fetch_dem_downloads_and_mosaics_the_real_tile(tile_server, tmp_path, srtm_tile):
+    out = tmp_path / "dem.tif"
+    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-72", "44", "-71", "45",
+                                 "--source", "srtm", "--base-url", tile_server,
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 downloaded" in result.output
+    with rasterio.open(out) as got, rasterio.open(srtm_tile) as ref:
+        assert got.crs.to_epsg() == 4326
+        np.testing.assert_array_equal(got.read(1), ref.read(1))
+        assert "SRTM" in got.tags()["floodwarn_source"]
+    again = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-72", "44", "-71", "45",
+                                "--source", "srtm", "--base-url", tile_server, "--out", str(out)])
+    assert "1 from cache" in again.output
+
+
+def test_fetch_dem_skips_missing_ocean_tiles(tile_server, tmp_path):
+    out = tmp_path / "dem.tif"
+    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-73", "44", "-71", "45",
+                                 "--source", "srtm", "--base-url", tile_server,
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 missing" in result.output and "N44W073" in result.output
+    with rasterio.open(out) as got:
+        west_half = got.read(1)[:, : got.width // 2 - 1]
+        assert (west_half == got.nodata).all()
+
+
+def test_fetch_dem_refuses_a_corrupt_download(tile_server, tmp_path):
+    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-72", "45", "-71", "46",
+                                 "--source", "srtm", "--base-url", tile_server,
+                                 "--out", str(tmp_path / "x.tif")])
+    assert result.exit_code == 2
+    assert "not a valid gzip file" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_fetch_dem_bad_bbox(tmp_path):
+    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-71", "44", "-72", "45",
+                                 "--out", str(tmp_path / "x.tif")])
+    assert result.exit_code == 2 and "not a valid lon/lat box" in result.output
+
+
+def test_terrain_build_and_info(srtm_tile, tmp_path):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["terrain", "build", "--dem", str(srtm_tile), "--out", str(out),
+                                 "--crs", "auto", "--stream-area-km2", "2"])
+    assert result.exit_code == 0, result.output
+    for name in ("conditioned.tif", "flowdir.tif", "accumulation.tif", "hand.tif",
+                 "reach_id.tif", "catchment_id.tif", "reaches.gpkg", "terrain.json"):
+        assert (out / name).exists(), name
+    meta = json.loads((out / "terrain.json").read_text())
+    assert meta["parameters"]["stream_area_km2"] == 2
+    assert meta["epsg"] == 32619
+    model = TerrainModel.load(out)
+    assert len(model.reaches) == meta["statistics"]["reaches"]
+    info = runner.invoke(app, ["terrain", "info", str(out)])
+    assert info.exit_code == 0 and "reaches" in info.output
+
+
+def test_terrain_build_bad_input_is_one_clear_message(tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"not a raster at all")
+    result = runner.invoke(app, ["terrain", "build", "--dem", str(bad), "--out",
+                                 str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert "cannot be read as a DEM" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "m" / "terrain.json").exists()
+
+
+def test_data_check_validates_every_shipped_layer():
+    result = runner.invoke(app, ["data", "check"])
+    assert result.exit_code == 0, result.output
+    assert "262" in result.output and "102" in result.output
+
+
+@pytest.mark.slow
+def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in result.output and "San Salvador" in result.output
+    meta = json.loads((tmp_path / "demo" / "terrain" / "terrain.json").read_text())
+    assert meta["dem"]["synthetic"] is True
+    assert meta["epsg"] == 32616 and meta["cellsize_m"] == 90
+    with rasterio.open(tmp_path / "demo" / "terrain" / "hand.tif") as src:
+        assert src.tags()["floodwarn_synthetic"] == "true"
+    stats = meta["statistics"]
+    assert stats["reaches"] > 10_000 and stats["max_strahler"] >= 6
+
+
+def test_standin_dem_is_reproducible_and_marked_synthetic(tmp_path):
+    from floodwarn.standin_dem import StandinParameters, make_standin_dem
+
+    small = StandinParameters(bbox_lonlat=(-89.3, 13.4, -89.0, 13.7), cellsize_m=180.0)
+    a, grid = make_standin_dem(small)
+    b, _ = make_standin_dem(small)
+    np.testing.assert_array_equal(a, b)
+    assert np.isnan(a).any() and (~np.isnan(a)).any()  # the Pacific is nodata
+    result = runner.invoke(app, ["data", "standin-dem", "--out", str(tmp_path / "s.tif")])
+    assert result.exit_code == 0 and "SYNTHETIC" in result.output
+    with rasterio.open(tmp_path / "s.tif") as src:
+        assert src.tags()["floodwarn_synthetic"] == "true"
+        assert src.res == (90.0, 90.0) and src.crs.to_epsg() == 32616
+
+
+def test_second_build_in_a_new_process_compiles_nothing(srtm_tile, tmp_path):
+    """The numba cache makes a second `terrain build` in a new process pay no JIT compile."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    stats = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        subprocess.run([sys.executable, "-m", "floodwarn.cli", "terrain", "build", "--dem",
+                        str(srtm_tile), "--out", str(out), "--crs", "auto"],
+                       check=True, env=env, capture_output=True)
+        stats.append(json.loads((out / "terrain.json").read_text())["jit"])
+    assert stats[0]["cache_misses"] > 0
+    assert stats[1]["cache_misses"] == 0 and stats[1]["cache_hits"] >= stats[0]["cache_misses"]
+
+
+def test_version():
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.output.strip()
+
+
+def test_package_never_reads_machine_paths():
+    """Shipped data and models are found relative to the package, not a machine path."""
+    from floodwarn.paths import gis_data_dir, models_dir
+
+    assert gis_data_dir() == Path(__file__).resolve().parents[1] / "gis_data"
+    assert models_dir().name == "models"
