@@ -59,8 +59,12 @@ def _errors_as_messages() -> Iterator[None]:
 @contextmanager
 def _step_progress(steps: tuple[str, ...]) -> Iterator[callable]:  # type: ignore[valid-type]
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
     task = progress.add_task("starting", total=len(steps))
     seen: list[str] = []
@@ -89,11 +93,21 @@ def _parse_nodata(value: str | None) -> float | None:
 def terrain_build(
     dem: Annotated[Path, typer.Option(help="DEM file: GeoTIFF/COG, SRTM .hgt, ESRI .asc.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory of the model.")],
-    stream_area_km2: Annotated[float, typer.Option(help="Upstream area that starts a stream, km².")] = DEFAULT_STREAM_AREA_KM2,
-    max_reach_length_m: Annotated[float, typer.Option(help="Maximum reach length, m.")] = DEFAULT_MAX_REACH_LENGTH_M,
-    crs: Annotated[str, typer.Option(help="Target CRS for geographic DEMs, or 'auto' (UTM zone).")] = DEFAULT_CRS,
-    cellsize_m: Annotated[float | None, typer.Option(help="Cell size after reprojection, m.")] = None,
-    nodata: Annotated[str | None, typer.Option(help="Nodata value if the DEM declares none (or 'nan').")] = None,
+    stream_area_km2: Annotated[
+        float, typer.Option(help="Upstream area that starts a stream, km².")
+    ] = DEFAULT_STREAM_AREA_KM2,
+    max_reach_length_m: Annotated[
+        float, typer.Option(help="Maximum reach length, m.")
+    ] = DEFAULT_MAX_REACH_LENGTH_M,
+    crs: Annotated[
+        str, typer.Option(help="Target CRS for geographic DEMs, or 'auto' (UTM zone).")
+    ] = DEFAULT_CRS,
+    cellsize_m: Annotated[
+        float | None, typer.Option(help="Cell size after reprojection, m.")
+    ] = None,
+    nodata: Annotated[
+        str | None, typer.Option(help="Nodata value if the DEM declares none (or 'nan').")
+    ] = None,
     fill_voids: Annotated[bool, typer.Option(help="Interpolate enclosed nodata voids.")] = False,
 ) -> None:
     """Build a terrain model: filled DEM, D8, accumulation, reaches, catchments, HAND."""
@@ -101,9 +115,15 @@ def terrain_build(
 
     with _errors_as_messages(), _step_progress(TERRAIN_JOB_STEPS) as on_step:
         result = build_terrain(
-            dem, out_dir, stream_area_km2=stream_area_km2, max_reach_length_m=max_reach_length_m,
-            target_crs=crs, cellsize_m=cellsize_m, nodata=_parse_nodata(nodata),
-            fill_voids=fill_voids, on_step=on_step,
+            dem,
+            out_dir,
+            stream_area_km2=stream_area_km2,
+            max_reach_length_m=max_reach_length_m,
+            target_crs=crs,
+            cellsize_m=cellsize_m,
+            nodata=_parse_nodata(nodata),
+            fill_voids=fill_voids,
+            on_step=on_step,
         )
     _print_terrain_summary(result.model.metadata, result.out_dir)
 
@@ -133,9 +153,11 @@ def data_fetch_dem(
 
     with _errors_as_messages():
         report = fetch_dem(bbox, out_file, source=source, base_url=base_url, cache_dir=cache_dir)
-    out.print(f"wrote {report.out_path}: {len(report.tiles_downloaded)} downloaded, "
-              f"{len(report.tiles_cached)} from cache, {len(report.tiles_missing)} missing "
-              f"{report.tiles_missing or ''}")
+    out.print(
+        f"wrote {report.out_path}: {len(report.tiles_downloaded)} downloaded, "
+        f"{len(report.tiles_cached)} from cache, {len(report.tiles_missing)} missing "
+        f"{report.tiles_missing or ''}"
+    )
 
 
 @data_app.command("standin-dem")
@@ -147,7 +169,9 @@ def data_standin_dem(
 
     with _errors_as_messages():
         path = write_standin_dem(out_file)
-    out.print(f"wrote {path} — SYNTHETIC stand-in, not real terrain / SINTÉTICO, no es terreno real")
+    out.print(
+        f"wrote {path} — SYNTHETIC stand-in, not real terrain / SINTÉTICO, no es terreno real"
+    )
 
 
 @data_app.command("check")
@@ -166,18 +190,26 @@ def data_check() -> None:
         s = gis_data.load_settlements()
         table.add_row("settlements", str(len(s)), f"population {s['population'].sum():,}")
         c = gis_data.load_collective_centres()
-        table.add_row("collective centres", str(len(c)),
-                      f"capacity {c['capacity'].sum():,} persons (estimated)")
+        table.add_row(
+            "collective centres",
+            str(len(c)),
+            f"capacity {c['capacity'].sum():,} persons (estimated)",
+        )
         for layer in ("coarse_dem", "srtm_tile"):
             dem = read_dem(gis_data.layer_path(layer), target_crs="auto")
-            table.add_row(layer, f"{dem.grid.n_cells:,}", f"{dem.grid.cellsize_m:g} m after "
-                          f"reprojection to {dem.metadata['crs']}")
+            table.add_row(
+                layer,
+                f"{dem.grid.n_cells:,}",
+                f"{dem.grid.cellsize_m:g} m after reprojection to {dem.metadata['crs']}",
+            )
     out.print(table)
 
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes.")] = Path("demo-output"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes.")] = Path(
+        "demo-output"
+    ),
 ) -> None:
     """Run the El Salvador demo on shipped data / demostración con los datos incluidos."""
     from floodwarn.pipeline import TERRAIN_JOB_STEPS, demo_terrain
@@ -197,13 +229,20 @@ def _print_settlement_hand(model: object) -> None:
 
     settlements = load_settlements()
     sample = sample_points(model, settlements)  # type: ignore[arg-type]
-    table = Table(title="settlements lowest above their river — SYNTHETIC terrain / "
-                  "asentamientos más bajos sobre su río — terreno SINTÉTICO")
+    table = Table(
+        title="settlements lowest above their river — SYNTHETIC terrain / "
+        "asentamientos más bajos sobre su río — terreno SINTÉTICO"
+    )
     for col in ("settlement", "department", "population", "HAND m", "river basin km²"):
         table.add_column(col, justify="right" if col != "settlement" else "left")
     for row in sample.sort_values("hand_m").head(10).itertuples():
-        table.add_row(row.name, row.department, f"{row.population:,}", f"{row.hand_m:.1f}",
-                      f"{row.upstream_area_km2:,.0f}")
+        table.add_row(
+            row.name,
+            row.department,
+            f"{row.population:,}",
+            f"{row.hand_m:.1f}",
+            f"{row.upstream_area_km2:,.0f}",
+        )
     out.print(table)
 
 
@@ -214,11 +253,16 @@ def _print_terrain_summary(meta: dict, out_dir: Path) -> None:  # type: ignore[t
     table.add_column("")
     table.add_column("")
     if dem.get("synthetic"):
-        table.add_row("[bold yellow]DEM", "[bold yellow]SYNTHETIC stand-in, not real terrain / "
-                      "SINTÉTICO, no es terreno real")
+        table.add_row(
+            "[bold yellow]DEM",
+            "[bold yellow]SYNTHETIC stand-in, not real terrain / SINTÉTICO, no es terreno real",
+        )
     table.add_row("DEM", str(dem.get("name", "")))
-    table.add_row("grid", f"{meta['shape'][0]} × {meta['shape'][1]} cells, "
-                  f"{meta['cellsize_m']:g} m, EPSG:{meta.get('epsg')}")
+    table.add_row(
+        "grid",
+        f"{meta['shape'][0]} × {meta['shape'][1]} cells, "
+        f"{meta['cellsize_m']:g} m, EPSG:{meta.get('epsg')}",
+    )
     table.add_row("valid cells", f"{stats['valid_cells']:,}")
     table.add_row("reaches", f"{stats['reaches']:,} (max Strahler {stats['max_strahler']})")
     table.add_row("stream cells", f"{stats['stream_cells']:,}")

@@ -20,7 +20,7 @@ LOGGER_NAME = "floodwarn"
 class JsonLineFormatter(logging.Formatter):
     """Render a record as one JSON object: time, level, event and any ``extra`` fields."""
 
-    _standard = set(vars(logging.makeLogRecord({})))
+    _standard: frozenset[str] = frozenset(vars(logging.makeLogRecord({})))
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {

@@ -47,8 +47,13 @@ def build_terrain(
     timings: dict[str, float] = {}
     notify("read_dem")
     with timed_step(log, "read_dem", timings, path=str(dem_path)):
-        dem = read_dem(dem_path, target_crs=target_crs, cellsize_m=cellsize_m, nodata=nodata,
-                       fill_voids=fill_voids)
+        dem = read_dem(
+            dem_path,
+            target_crs=target_crs,
+            cellsize_m=cellsize_m,
+            nodata=nodata,
+            fill_voids=fill_voids,
+        )
     model = build_terrain_model(
         dem.elevation,
         dem.grid,

@@ -85,8 +85,11 @@ def standin_grid(params: StandinParameters) -> Grid:
     west, north = np.floor(west / size) * size, np.ceil(north / size) * size
     cols = int(np.ceil((east - west) / size))
     rows = int(np.ceil((north - south) / size))
-    return Grid(shape=(rows, cols), transform=Affine(size, 0, west, 0, -size, north),
-                crs=rasterio.crs.CRS.from_user_input(STANDIN_CRS).to_wkt())
+    return Grid(
+        shape=(rows, cols),
+        transform=Affine(size, 0, west, 0, -size, north),
+        crs=rasterio.crs.CRS.from_user_input(STANDIN_CRS).to_wkt(),
+    )
 
 
 def _coarse_relief(grid: Grid) -> np.ndarray:
@@ -133,24 +136,29 @@ def make_standin_dem(params: StandinParameters | None = None) -> tuple[np.ndarra
     with timed_step(log, "standin_relief", cells=grid.n_cells):
         relief = _coarse_relief(grid)
     with timed_step(log, "standin_detail"):
-        detail = _fractal_detail(grid.shape, params, cutoff_m=params.detail_cutoff_m,
-                                 seed=params.seed)
+        detail = _fractal_detail(
+            grid.shape, params, cutoff_m=params.detail_cutoff_m, seed=params.seed
+        )
     amplitude = params.amplitude_base_m + params.amplitude_per_m * np.clip(relief, 0, None)
     z = relief + amplitude * detail
     del detail, amplitude, relief
     with timed_step(log, "standin_coastline"):
         countries = load_countries().to_crs(STANDIN_CRS)
         land = rasterize(
-            ((geom, 1) for geom in countries.geometry), out_shape=grid.shape,
-            transform=grid.transform, fill=0, dtype="uint8",
+            ((geom, 1) for geom in countries.geometry),
+            out_shape=grid.shape,
+            transform=grid.transform,
+            fill=0,
+            dtype="uint8",
         ).astype(bool)
     z = np.maximum(z, params.min_land_elevation_m)
     z[~land] = np.nan
     with timed_step(log, "standin_incision"):
         z = _incise(z.astype(np.float32), grid, params)
     with timed_step(log, "standin_speckle"):
-        speckle = _fractal_detail(grid.shape, params, cutoff_m=params.speckle_cutoff_m,
-                                  seed=params.seed + 1)
+        speckle = _fractal_detail(
+            grid.shape, params, cutoff_m=params.speckle_cutoff_m, seed=params.seed + 1
+        )
         z = np.maximum(z + params.speckle_m * speckle, params.min_land_elevation_m)
     return z.astype(np.float32), grid
 
@@ -161,8 +169,11 @@ def _incise(z: np.ndarray, grid: Grid, params: StandinParameters) -> np.ndarray:
     filled = fill_depressions(z)
     flowdir, _ = flow_directions(filled)
     area_km2 = flow_accumulation(flowdir).astype(np.float64) * grid.cell_area_km2
-    depth = np.where(area_km2 >= params.incision_min_area_km2,
-                     params.incision_m_per_sqrt_km2 * np.sqrt(area_km2), 0.0)
+    depth = np.where(
+        area_km2 >= params.incision_min_area_km2,
+        params.incision_m_per_sqrt_km2 * np.sqrt(area_km2),
+        0.0,
+    )
     depth = np.maximum(depth, 0.5 * ndimage.grey_dilation(depth, size=3))
     return np.where(valid, np.maximum(filled - depth, params.min_land_elevation_m), np.nan)
 
@@ -173,7 +184,11 @@ def write_standin_dem(path: str | Path, params: StandinParameters | None = None)
     z, grid = make_standin_dem(params)
     path = Path(path)
     write_cog(
-        path, z, grid, nodata=float("nan"), kind="continuous",
+        path,
+        z,
+        grid,
+        nodata=float("nan"),
+        kind="continuous",
         description="SYNTHETIC stand-in elevation, m (not real terrain)",
         tags={
             "floodwarn_synthetic": "true",
@@ -199,5 +214,7 @@ def standin_is_current(path: Path) -> bool:
             tags = src.tags()
     except rasterio.errors.RasterioIOError:
         return False
-    return (tags.get("floodwarn_synthetic") == "true"
-            and tags.get("floodwarn_standin_version") == STANDIN_VERSION)
+    return (
+        tags.get("floodwarn_synthetic") == "true"
+        and tags.get("floodwarn_standin_version") == STANDIN_VERSION
+    )

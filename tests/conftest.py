@@ -23,8 +23,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def utm_grid(shape: tuple[int, int], cellsize: float = 90.0, crs: str = "EPSG:32616") -> Grid:
     """A north-up grid in UTM 16N over El Salvador's latitudes."""
-    return Grid(shape=shape, transform=Affine(cellsize, 0, 200_000, 0, -cellsize, 1_600_000),
-                crs=crs)
+    return Grid(
+        shape=shape, transform=Affine(cellsize, 0, 200_000, 0, -cellsize, 1_600_000), crs=crs
+    )
 
 
 def fractal_dem(n: int, *, seed: int = 0, relief_m: float = 500.0, tilt: float = 0.0) -> np.ndarray:

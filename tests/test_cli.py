@@ -46,25 +46,71 @@ def tile_server(tmp_path, srtm_tile):
 
 def test_fetch_dem_downloads_and_mosaics_the_real_tile(tile_server, tmp_path, srtm_tile):
     out = tmp_path / "dem.tif"
-    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-72", "44", "-71", "45",
-                                 "--source", "srtm", "--base-url", tile_server,
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "fetch-dem",
+            "--bbox",
+            "-72",
+            "44",
+            "-71",
+            "45",
+            "--source",
+            "srtm",
+            "--base-url",
+            tile_server,
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "1 downloaded" in result.output
     with rasterio.open(out) as got, rasterio.open(srtm_tile) as ref:
         assert got.crs.to_epsg() == 4326
         np.testing.assert_array_equal(got.read(1), ref.read(1))
         assert "SRTM" in got.tags()["floodwarn_source"]
-    again = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-72", "44", "-71", "45",
-                                "--source", "srtm", "--base-url", tile_server, "--out", str(out)])
+    again = runner.invoke(
+        app,
+        [
+            "data",
+            "fetch-dem",
+            "--bbox",
+            "-72",
+            "44",
+            "-71",
+            "45",
+            "--source",
+            "srtm",
+            "--base-url",
+            tile_server,
+            "--out",
+            str(out),
+        ],
+    )
     assert "1 from cache" in again.output
 
 
 def test_fetch_dem_skips_missing_ocean_tiles(tile_server, tmp_path):
     out = tmp_path / "dem.tif"
-    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-73", "44", "-71", "45",
-                                 "--source", "srtm", "--base-url", tile_server,
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "fetch-dem",
+            "--bbox",
+            "-73",
+            "44",
+            "-71",
+            "45",
+            "--source",
+            "srtm",
+            "--base-url",
+            tile_server,
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "1 missing" in result.output and "N44W073" in result.output
     with rasterio.open(out) as got:
@@ -73,9 +119,24 @@ def test_fetch_dem_skips_missing_ocean_tiles(tile_server, tmp_path):
 
 
 def test_fetch_dem_refuses_a_corrupt_download(tile_server, tmp_path):
-    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-72", "45", "-71", "46",
-                                 "--source", "srtm", "--base-url", tile_server,
-                                 "--out", str(tmp_path / "x.tif")])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "fetch-dem",
+            "--bbox",
+            "-72",
+            "45",
+            "-71",
+            "46",
+            "--source",
+            "srtm",
+            "--base-url",
+            tile_server,
+            "--out",
+            str(tmp_path / "x.tif"),
+        ],
+    )
     assert result.exit_code == 2
     assert "not a valid gzip file" in result.output
     assert "Traceback" not in result.output
@@ -83,18 +144,41 @@ def test_fetch_dem_refuses_a_corrupt_download(tile_server, tmp_path):
 
 
 def test_fetch_dem_bad_bbox(tmp_path):
-    result = runner.invoke(app, ["data", "fetch-dem", "--bbox", "-71", "44", "-72", "45",
-                                 "--out", str(tmp_path / "x.tif")])
+    result = runner.invoke(
+        app,
+        ["data", "fetch-dem", "--bbox", "-71", "44", "-72", "45", "--out", str(tmp_path / "x.tif")],
+    )
     assert result.exit_code == 2 and "not a valid lon/lat box" in result.output
 
 
 def test_terrain_build_and_info(srtm_tile, tmp_path):
     out = tmp_path / "model"
-    result = runner.invoke(app, ["terrain", "build", "--dem", str(srtm_tile), "--out", str(out),
-                                 "--crs", "auto", "--stream-area-km2", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "terrain",
+            "build",
+            "--dem",
+            str(srtm_tile),
+            "--out",
+            str(out),
+            "--crs",
+            "auto",
+            "--stream-area-km2",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    for name in ("conditioned.tif", "flowdir.tif", "accumulation.tif", "hand.tif",
-                 "reach_id.tif", "catchment_id.tif", "reaches.gpkg", "terrain.json"):
+    for name in (
+        "conditioned.tif",
+        "flowdir.tif",
+        "accumulation.tif",
+        "hand.tif",
+        "reach_id.tif",
+        "catchment_id.tif",
+        "reaches.gpkg",
+        "terrain.json",
+    ):
         assert (out / name).exists(), name
     meta = json.loads((out / "terrain.json").read_text())
     assert meta["parameters"]["stream_area_km2"] == 2
@@ -108,8 +192,9 @@ def test_terrain_build_and_info(srtm_tile, tmp_path):
 def test_terrain_build_bad_input_is_one_clear_message(tmp_path):
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"not a raster at all")
-    result = runner.invoke(app, ["terrain", "build", "--dem", str(bad), "--out",
-                                 str(tmp_path / "m")])
+    result = runner.invoke(
+        app, ["terrain", "build", "--dem", str(bad), "--out", str(tmp_path / "m")]
+    )
     assert result.exit_code == 2
     assert "cannot be read as a DEM" in result.output
     assert "Traceback" not in result.output
@@ -140,7 +225,7 @@ def test_standin_dem_is_reproducible_and_marked_synthetic(tmp_path):
     from floodwarn.standin_dem import StandinParameters, make_standin_dem
 
     small = StandinParameters(bbox_lonlat=(-89.3, 13.4, -89.0, 13.7), cellsize_m=180.0)
-    a, grid = make_standin_dem(small)
+    a, _grid = make_standin_dem(small)
     b, _ = make_standin_dem(small)
     np.testing.assert_array_equal(a, b)
     assert np.isnan(a).any() and (~np.isnan(a)).any()  # the Pacific is nodata
@@ -157,9 +242,24 @@ def test_second_build_in_a_new_process_compiles_nothing(srtm_tile, tmp_path):
     stats = []
     for run in ("first", "second"):
         out = tmp_path / run
-        subprocess.run([sys.executable, "-m", "floodwarn.cli", "terrain", "build", "--dem",
-                        str(srtm_tile), "--out", str(out), "--crs", "auto"],
-                       check=True, env=env, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "floodwarn.cli",
+                "terrain",
+                "build",
+                "--dem",
+                str(srtm_tile),
+                "--out",
+                str(out),
+                "--crs",
+                "auto",
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         stats.append(json.loads((out / "terrain.json").read_text())["jit"])
     assert stats[0]["cache_misses"] > 0
     assert stats[1]["cache_misses"] == 0 and stats[1]["cache_hits"] >= stats[0]["cache_misses"]

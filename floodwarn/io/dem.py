@@ -42,7 +42,7 @@ class Dem:
 
 def utm_crs_for(lon: float, lat: float) -> str:
     """The WGS 84 UTM zone CRS (EPSG:326xx / 327xx) containing ``lon``, ``lat``."""
-    zone = int(math.floor((lon + 180.0) / 6.0)) % 60 + 1
+    zone = math.floor((lon + 180.0) / 6.0) % 60 + 1
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
@@ -76,8 +76,10 @@ def read_dem(
     """
     path = Path(path)
     if not path.exists():
-        raise DataFileError(f"{path}: no such DEM file. Check the path, or download tiles with "
-                            "`floodwarn data fetch-dem`.")
+        raise DataFileError(
+            f"{path}: no such DEM file. Check the path, or download tiles with "
+            "`floodwarn data fetch-dem`."
+        )
     try:
         with rasterio.open(path) as src:
             if src.count < 1:
@@ -108,8 +110,9 @@ def read_dem(
             "`gdal_edit.py -a_srs EPSG:4326 FILE` for SRTM/Copernicus lon/lat tiles."
         )
 
-    elevation = _elevation_with_nan(raw, declared_nodata, nodata, where=where,
-                                    nan_is_void=fill_voids)
+    elevation = _elevation_with_nan(
+        raw, declared_nodata, nodata, where=where, nan_is_void=fill_voids
+    )
     if fill_voids:
         elevation = _fill_enclosed_voids(elevation)
 
@@ -149,7 +152,11 @@ def read_dem(
 
 
 def _elevation_with_nan(
-    raw: np.ndarray, declared: float | None, override: float | None, *, where: str,
+    raw: np.ndarray,
+    declared: float | None,
+    override: float | None,
+    *,
+    where: str,
     nan_is_void: bool,
 ) -> np.ndarray:
     elevation = raw.astype(np.float32, copy=True)
@@ -169,7 +176,8 @@ def _elevation_with_nan(
                 raise InputError(
                     f"{where}: the DEM declares no nodata value but has {int(hits.sum())} cells "
                     f"equal to {sentinel:g} (first at row {r}, col {c}), a usual nodata sentinel. "
-                    f"Declare it (`--nodata {sentinel:g}` or `gdal_edit.py -a_nodata {sentinel:g}`)."
+                    f"Declare it (`--nodata {sentinel:g}` or "
+                    f"`gdal_edit.py -a_nodata {sentinel:g}`)."
                 )
         return elevation
     if math.isnan(nodata):
@@ -192,15 +200,17 @@ def _fill_enclosed_voids(elevation: np.ndarray) -> np.ndarray:
     if not void.any():
         return elevation
     labels, n = ndimage.label(void, structure=np.ones((3, 3), bool))
-    border = np.unique(
-        np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    )
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     enclosed = void & ~np.isin(labels, border)
     if not enclosed.any():
         return elevation
     mask = (~enclosed).astype(np.uint8)  # fillnodata: 0 = to fill
-    filled = fillnodata(np.where(enclosed, 0, elevation).astype(np.float32), mask=mask,
-                        max_search_distance=max(elevation.shape), smoothing_iterations=0)
+    filled = fillnodata(
+        np.where(enclosed, 0, elevation).astype(np.float32),
+        mask=mask,
+        max_search_distance=max(elevation.shape),
+        smoothing_iterations=0,
+    )
     out = elevation.copy()
     out[enclosed] = filled[enclosed]
     log.info("voids_filled", extra={"cells": int(enclosed.sum()), "regions": n})
@@ -215,13 +225,22 @@ def _reproject(
     except Exception as exc:
         raise CRSError(f"target CRS {dst_crs!r} is not understood ({exc}).") from exc
     if not dst.is_projected:
-        raise CRSError(f"target CRS {dst_crs!r} is not projected; use a metric CRS such as "
-                       f"{DEFAULT_CRS} or 'auto' (UTM zone of the DEM).")
+        raise CRSError(
+            f"target CRS {dst_crs!r} is not projected; use a metric CRS such as "
+            f"{DEFAULT_CRS} or 'auto' (UTM zone of the DEM)."
+        )
     rows, cols = elevation.shape
     left, top = src_transform @ (0, 0)
     right, bottom = src_transform @ (cols, rows)
     transform, width, height = calculate_default_transform(
-        src_crs, dst, cols, rows, left=left, bottom=bottom, right=right, top=top,
+        src_crs,
+        dst,
+        cols,
+        rows,
+        left=left,
+        bottom=bottom,
+        right=right,
+        top=top,
         resolution=cellsize_m,
     )
     out = np.full((height, width), np.nan, np.float32)
@@ -248,8 +267,12 @@ def _warn_far_from_zone(dst_crs: str, lon: float, where: str) -> None:
         if abs(lon - central) > 6:
             log.warning(
                 "dem_far_from_utm_zone",
-                extra={"path": where, "crs": dst_crs, "dem_centre_lon": round(lon, 3),
-                       "hint": "distances are distorted; pass --crs auto for the DEM's own zone"},
+                extra={
+                    "path": where,
+                    "crs": dst_crs,
+                    "dem_centre_lon": round(lon, 3),
+                    "hint": "distances are distorted; pass --crs auto for the DEM's own zone",
+                },
             )
 
 

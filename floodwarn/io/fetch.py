@@ -129,8 +129,9 @@ def _tile_to_raster(raw: Path, source: TileSource, name: str) -> Path:
                 shutil.copyfileobj(src, dst)
         except (OSError, EOFError) as exc:
             raw.unlink(missing_ok=True)
-            raise DownloadError(f"{raw}: not a valid gzip file ({exc}); the download is corrupt."
-                                ) from exc
+            raise DownloadError(
+                f"{raw}: not a valid gzip file ({exc}); the download is corrupt."
+            ) from exc
     else:
         target = raw
     try:
@@ -138,8 +139,9 @@ def _tile_to_raster(raw: Path, source: TileSource, name: str) -> Path:
             ds.read(1, window=((0, 1), (0, 1)))
     except RasterioIOError as exc:
         target.unlink(missing_ok=True)
-        raise DownloadError(f"{target}: the downloaded tile is not a readable raster ({exc})."
-                            ) from exc
+        raise DownloadError(
+            f"{target}: the downloaded tile is not a readable raster ({exc})."
+        ) from exc
     return target
 
 
@@ -217,17 +219,26 @@ def fetch_dem(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial")
     with rasterio.open(
-        tmp, "w", driver="COG", width=mosaic.shape[2], height=mosaic.shape[1], count=1,
-        dtype=mosaic.dtype, crs=profile["crs"], transform=transform, nodata=spec.nodata,
-        compress="ZSTD", predictor=2 if np.issubdtype(mosaic.dtype, np.integer) else 3,
+        tmp,
+        "w",
+        driver="COG",
+        width=mosaic.shape[2],
+        height=mosaic.shape[1],
+        count=1,
+        dtype=mosaic.dtype,
+        crs=profile["crs"],
+        transform=transform,
+        nodata=spec.nodata,
+        compress="ZSTD",
+        predictor=2 if np.issubdtype(mosaic.dtype, np.integer) else 3,
     ) as dst:
         dst.write(mosaic[0], 1)
         dst.update_tags(
-            floodwarn_synthetic="false", floodwarn_version=__version__,
-            floodwarn_source=spec.description, floodwarn_tiles=",".join(
-                report.tiles_downloaded + report.tiles_cached),
+            floodwarn_synthetic="false",
+            floodwarn_version=__version__,
+            floodwarn_source=spec.description,
+            floodwarn_tiles=",".join(report.tiles_downloaded + report.tiles_cached),
             floodwarn_tiles_missing=",".join(report.tiles_missing),
         )
     tmp.replace(out_path)
     return report
-

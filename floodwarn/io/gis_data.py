@@ -121,8 +121,12 @@ def _read_vector(
 def load_departments(path: str | Path | None = None) -> gpd.GeoDataFrame:
     """The 14 departments: ``code`` (ISO 3166-2, e.g. SV-SS), ``name``, polygon."""
     path = Path(path) if path else layer_path("departments")
-    gdf = _read_vector(path, required=["shapeName", "shapeID"],
-                       geometry_types={"Polygon", "MultiPolygon"}, label="shapeName")
+    gdf = _read_vector(
+        path,
+        required=["shapeName", "shapeID"],
+        geometry_types={"Polygon", "MultiPolygon"},
+        label="shapeName",
+    )
     return gpd.GeoDataFrame(
         {"code": gdf["shapeID"], "name": gdf["shapeName"]}, geometry=gdf.geometry, crs=gdf.crs
     )
@@ -135,9 +139,13 @@ def load_municipalities(path: str | Path | None = None) -> gpd.GeoDataFrame:
     polygon. Names repeat across departments (8 do), so use ``id`` to refer to one.
     """
     path = Path(path) if path else layer_path("municipalities")
-    gdf = _read_vector(path, required=["shapeName", "shapeID"],
-                       geometry_types={"Polygon", "MultiPolygon"}, label="shapeName",
-                       bbox=EL_SALVADOR_BBOX)
+    gdf = _read_vector(
+        path,
+        required=["shapeName", "shapeID"],
+        geometry_types={"Polygon", "MultiPolygon"},
+        label="shapeName",
+        bbox=EL_SALVADOR_BBOX,
+    )
     gdf = gdf[gdf["shapeName"].str.strip().str.lower() != "null"].reset_index(drop=True)
     if gdf["shapeID"].duplicated().any():
         dup = gdf.loc[gdf["shapeID"].duplicated(), "shapeID"].iloc[0]
@@ -149,14 +157,19 @@ def load_municipalities(path: str | Path | None = None) -> gpd.GeoDataFrame:
     unmatched = joined["code"].isna().to_numpy()
     if unmatched.any():
         # Islands (Meanguera del Golfo) lie outside the generalised department outlines.
-        near = gpd.sjoin_nearest(points.loc[unmatched].to_crs(METRIC_CRS),
-                                 departments.to_crs(METRIC_CRS), how="left",
-                                 max_distance=MAX_SNAP_M)
+        near = gpd.sjoin_nearest(
+            points.loc[unmatched].to_crs(METRIC_CRS),
+            departments.to_crs(METRIC_CRS),
+            how="left",
+            max_distance=MAX_SNAP_M,
+        )
         near = near[~near.index.duplicated(keep="first")]
         if near["code"].isna().any():
             i = near.index[near["code"].isna()][0]
-            raise InputError(f"{path}: municipality {gdf['shapeName'].iloc[i]!r} lies more than "
-                             f"{MAX_SNAP_M / 1000:g} km from every department.")
+            raise InputError(
+                f"{path}: municipality {gdf['shapeName'].iloc[i]!r} lies more than "
+                f"{MAX_SNAP_M / 1000:g} km from every department."
+            )
         joined.loc[unmatched, ["code", "name"]] = near[["code", "name"]].to_numpy()
     return gpd.GeoDataFrame(
         {
@@ -191,7 +204,8 @@ def _attach_municipality(points: gpd.GeoDataFrame, path: Path, label: str) -> gp
         if near["id"].isna().any():
             i = near.index[near["id"].isna()][0]
             raise InputError(
-                f"{path}: {points[label].loc[i]!r} lies more than {MAX_SNAP_M / 1000:g} km outside every "
+                f"{path}: {points[label].loc[i]!r} lies more than {MAX_SNAP_M / 1000:g} km "
+                "outside every "
                 "municipality of El Salvador; check its coordinates."
             )
         for col in ("id", "name", "department", "department_code"):
@@ -211,8 +225,12 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
     department. Towns without population or with a duplicated id are refused.
     """
     path = Path(path) if path else layer_path("settlements")
-    gdf = _read_vector(path, required=["geonameid", "name", "population"],
-                       geometry_types={"Point"}, bbox=EL_SALVADOR_BBOX)
+    gdf = _read_vector(
+        path,
+        required=["geonameid", "name", "population"],
+        geometry_types={"Point"},
+        bbox=EL_SALVADOR_BBOX,
+    )
     population = pd.to_numeric(gdf["population"], errors="coerce")
     bad = population.isna() | (population <= 0)
     if bad.any():
@@ -225,9 +243,13 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
         dup = gdf.loc[gdf["geonameid"].duplicated(), "geonameid"].iloc[0]
         raise InputError(f"{path}: geonameid {dup} appears more than once.")
     out = gpd.GeoDataFrame(
-        {"id": gdf["geonameid"].astype(np.int64), "name": gdf["name"],
-         "population": population.astype(np.int64)},
-        geometry=gdf.geometry, crs=gdf.crs,
+        {
+            "id": gdf["geonameid"].astype(np.int64),
+            "name": gdf["name"],
+            "population": population.astype(np.int64),
+        },
+        geometry=gdf.geometry,
+        crs=gdf.crs,
     )
     return _attach_municipality(out, path, "name")
 
@@ -261,14 +283,19 @@ def load_collective_centres(
     """
     path = Path(path) if path else layer_path("facilities")
     rules = rules or load_parameters(CollectiveCentreRules)
-    gdf = _read_vector(path, required=["name", "category"], geometry_types={"Point"},
-                       bbox=EL_SALVADOR_BBOX)
-    kinds = [classify_site(str(n), str(c), rules) for n, c in zip(gdf["name"], gdf["category"],
-                                                                   strict=True)]
+    gdf = _read_vector(
+        path, required=["name", "category"], geometry_types={"Point"}, bbox=EL_SALVADOR_BBOX
+    )
+    kinds = [
+        classify_site(str(n), str(c), rules)
+        for n, c in zip(gdf["name"], gdf["category"], strict=True)
+    ]
     gdf = gdf.assign(kind=kinds, id=np.arange(1, len(gdf) + 1))
     excluded = gdf["kind"] == "excluded"
-    log.info("collective_centres_loaded",
-             extra={"path": str(path), "sites": len(gdf), "excluded": int(excluded.sum())})
+    log.info(
+        "collective_centres_loaded",
+        extra={"path": str(path), "sites": len(gdf), "excluded": int(excluded.sum())},
+    )
     gdf = gdf[~excluded]
     out = gpd.GeoDataFrame(
         {
@@ -280,7 +307,8 @@ def load_collective_centres(
             "category": gdf["category"],
             "address": gdf["address"] if "address" in gdf.columns else "",
         },
-        geometry=gdf.geometry, crs=gdf.crs,
+        geometry=gdf.geometry,
+        crs=gdf.crs,
     ).reset_index(drop=True)
     return _attach_municipality(out, path, "name")
 
@@ -288,5 +316,6 @@ def load_collective_centres(
 def load_countries(path: str | Path | None = None) -> gpd.GeoDataFrame:
     """Central American country outlines (``name``, ``iso_a2``): coastline and borders."""
     path = Path(path) if path else layer_path("countries")
-    return _read_vector(path, required=["name", "iso_a2"],
-                        geometry_types={"Polygon", "MultiPolygon"})
+    return _read_vector(
+        path, required=["name", "iso_a2"], geometry_types={"Polygon", "MultiPolygon"}
+    )

@@ -57,7 +57,9 @@ def write_cog(
     tmp = path.with_name(path.name + ".partial")
     with rasterio.open(tmp, "w", **profile) as dst:
         dst.write(array, 1)
-        dst.update_tags(floodwarn_version=__version__, **{k: str(v) for k, v in (tags or {}).items()})
+        dst.update_tags(
+            floodwarn_version=__version__, **{k: str(v) for k, v in (tags or {}).items()}
+        )
         if description:
             dst.set_band_description(1, description)
     tmp.replace(path)  # never leave a half-written raster under the final name
@@ -68,8 +70,11 @@ def read_band(path: Path) -> tuple[np.ndarray, Grid, float | None, dict[str, str
     try:
         with rasterio.open(path) as src:
             array = src.read(1)
-            grid = Grid(shape=(src.height, src.width), transform=src.transform,
-                        crs=src.crs.to_wkt() if src.crs else "")
+            grid = Grid(
+                shape=(src.height, src.width),
+                transform=src.transform,
+                crs=src.crs.to_wkt() if src.crs else "",
+            )
             return array, grid, src.nodata, src.tags()
     except RasterioIOError as exc:
         raise DataFileError(

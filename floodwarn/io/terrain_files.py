@@ -24,17 +24,27 @@ METADATA_FILE = "terrain.json"
 REACHES_FILE = "reaches.gpkg"
 #: name → (model attribute, nodata, overview kind, description)
 RASTERS: dict[str, tuple[str, float | int, str, str]] = {
-    "conditioned.tif": ("conditioned", float("nan"), "continuous",
-                        "conditioned (depression-filled) elevation, m"),
-    "flowdir.tif": ("flowdir", 255, "categorical",
-                    "D8 flow direction, ESRI encoding (1 E … 128 NE, 0 outlet)"),
-    "accumulation.tif": ("accumulation", 0, "continuous",
-                         "upstream cells including the cell itself"),
-    "hand.tif": ("hand", float("nan"), "continuous",
-                 "height above nearest drainage, m"),
+    "conditioned.tif": (
+        "conditioned",
+        float("nan"),
+        "continuous",
+        "conditioned (depression-filled) elevation, m",
+    ),
+    "flowdir.tif": (
+        "flowdir",
+        255,
+        "categorical",
+        "D8 flow direction, ESRI encoding (1 E … 128 NE, 0 outlet)",
+    ),
+    "accumulation.tif": (
+        "accumulation",
+        0,
+        "continuous",
+        "upstream cells including the cell itself",
+    ),
+    "hand.tif": ("hand", float("nan"), "continuous", "height above nearest drainage, m"),
     "reach_id.tif": ("reach_id", 0, "categorical", "reach id of stream cells"),
-    "catchment_id.tif": ("catchment_id", 0, "categorical",
-                         "reach each cell first drains into"),
+    "catchment_id.tif": ("catchment_id", 0, "categorical", "reach each cell first drains into"),
 }
 
 
@@ -84,8 +94,15 @@ def save_terrain_model(model: TerrainModel, directory: Path) -> dict[str, float]
     }
     for name, (attribute, nodata, kind, description) in RASTERS.items():
         with timed_step(log, f"write_{attribute}", timings, file=name):
-            write_cog(directory / name, getattr(model, attribute), model.grid, nodata=nodata,
-                      kind=kind, tags=tags, description=description)
+            write_cog(
+                directory / name,
+                getattr(model, attribute),
+                model.grid,
+                nodata=nodata,
+                kind=kind,
+                tags=tags,
+                description=description,
+            )
     with timed_step(log, "write_reaches", timings, file=REACHES_FILE):
         gdf = reaches_geodataframe(model)
         tmp = directory / (REACHES_FILE + ".partial.gpkg")
@@ -109,8 +126,10 @@ def load_terrain_model(directory: Path) -> TerrainModel:
     """Read a terrain model directory written by :func:`save_terrain_model`."""
     meta_path = directory / METADATA_FILE
     if not directory.is_dir():
-        raise DataFileError(f"{directory}: no such terrain model directory; build one with "
-                            "`floodwarn terrain build --dem DEM --out DIR`.")
+        raise DataFileError(
+            f"{directory}: no such terrain model directory; build one with "
+            "`floodwarn terrain build --dem DEM --out DIR`."
+        )
     if not meta_path.exists():
         raise TerrainModelError(
             f"{directory}: {METADATA_FILE} is missing, so the model is incomplete (a build that "

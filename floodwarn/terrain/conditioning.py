@@ -108,9 +108,10 @@ def validate_flowdir(flowdir: np.ndarray, *, where: str = "flow directions") -> 
     fd = np.asarray(flowdir)
     if fd.ndim != 2:
         raise InputError(f"{where}: expected a 2-D array, got {fd.ndim} dimensions.")
-    if fd.dtype != np.uint8:
-        if not np.issubdtype(fd.dtype, np.integer) or fd.min() < 0 or fd.max() > 255:
-            raise InputError(f"{where}: expected ESRI D8 codes as uint8, got dtype {fd.dtype}.")
+    if fd.dtype != np.uint8 and (
+        not np.issubdtype(fd.dtype, np.integer) or fd.min() < 0 or fd.max() > 255
+    ):
+        raise InputError(f"{where}: expected ESRI D8 codes as uint8, got dtype {fd.dtype}.")
     fd = np.ascontiguousarray(fd, dtype=np.uint8)
     kind, r, c = flowdir_problems(fd)
     if kind:

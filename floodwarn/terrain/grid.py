@@ -89,8 +89,9 @@ def validate_grid(grid: Grid, *, where: str) -> None:
     except Exception as exc:
         raise CRSError(f"{where}: the CRS {grid.crs!r} is not understood ({exc}).") from exc
     if crs.is_geographic or not crs.is_projected:
+        kind = "geographic" if crs.is_geographic else "not projected"
         raise CRSError(
-            f"{where}: the CRS is {crs.name} ({'geographic' if crs.is_geographic else 'not projected'});"
+            f"{where}: the CRS is {crs.name} ({kind});"
             " the terrain engine needs a projected CRS in metres. Reproject the DEM first, e.g. "
             "with floodwarn.io.dem.read_dem(..., target_crs='EPSG:32616') or "
             "`gdalwarp -t_srs EPSG:32616 -tr 90 90`."

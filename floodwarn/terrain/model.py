@@ -135,9 +135,7 @@ def build_terrain_model(
     """
     validate_grid(grid, where=str((dem_metadata or {}).get("path", "DEM grid")))
     if tuple(np.shape(dem)) != tuple(grid.shape):
-        raise InputError(
-            f"DEM array has shape {np.shape(dem)} but its grid says {grid.shape}."
-        )
+        raise InputError(f"DEM array has shape {np.shape(dem)} but its grid says {grid.shape}.")
     timings: dict[str, float] = {}
     notify = on_step or (lambda _step: None)
     start = time.perf_counter()

@@ -126,9 +126,7 @@ def extract_stream_network(
     Strahler, A.N. (1957) Trans. AGU 38(6) (stream order).
     """
     if not max_reach_length_m > 0:
-        raise InputError(
-            f"maximum reach length must be positive (m), got {max_reach_length_m}."
-        )
+        raise InputError(f"maximum reach length must be positive (m), got {max_reach_length_m}.")
     threshold = stream_threshold_cells(stream_area_km2, grid)
     (
         reach_id,
@@ -209,4 +207,3 @@ def rebuild_reach_table(
         path_start=path_start,
         path_cells=path_cells,
     )
-

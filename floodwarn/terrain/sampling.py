@@ -9,7 +9,6 @@ import pandas as pd
 from floodwarn.errors import InputError
 from floodwarn.terrain.model import TerrainModel
 
-
 #: How far a point on a nodata cell (a coastal town on the generalised shoreline) may be moved
 #: to the nearest land cell, m.
 DEFAULT_MAX_SNAP_M = 1500.0
@@ -47,8 +46,11 @@ def sample_points(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         lon, lat = points.geometry.to_crs("EPSG:4326").iloc[i].coords[0]
-        reason = ("outside the terrain model's grid" if outside[i]
-                  else f"on nodata (sea) farther than {max_snap_m:g} m from land")
+        reason = (
+            "outside the terrain model's grid"
+            if outside[i]
+            else f"on nodata (sea) farther than {max_snap_m:g} m from land"
+        )
         raise InputError(
             f"{int(bad.sum())} point(s) cannot be placed on the terrain; first: {_label(points, i)}"
             f" at lon {lon:.4f}, lat {lat:.4f} lies {reason}. Build the terrain model on a DEM "

@@ -13,9 +13,18 @@ from floodwarn.io.dem import read_dem, sensible_cellsize_m, utm_crs_for
 
 def _write_tif(path, array, *, crs="EPSG:32616", transform=None, nodata=None):
     transform = transform or Affine(90, 0, 200_000, 0, -90, 1_600_000)
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0],
-                       count=1, dtype=array.dtype, crs=crs, transform=transform,
-                       nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype=array.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
         dst.write(array, 1)
     return path
 
@@ -121,8 +130,9 @@ def test_two_by_two_is_refused(tmp_path):
 
 def test_non_square_cells_are_refused(tmp_path):
     z = np.ones((4, 4), np.float32)
-    path = _write_tif(tmp_path / "rect.tif", z, nodata=-9999,
-                      transform=Affine(30, 0, 200_000, 0, -90, 1_600_000))
+    path = _write_tif(
+        tmp_path / "rect.tif", z, nodata=-9999, transform=Affine(30, 0, 200_000, 0, -90, 1_600_000)
+    )
     with pytest.raises(InputError, match=r"not square \(30 m × 90 m\)"):
         read_dem(path)
 

@@ -61,9 +61,11 @@ def _write(path, features, crs="urn:ogc:def:crs:OGC:1.3:CRS84"):
 
 
 def _town(name="Town", lon=-89.2, lat=13.7, population=1000, geonameid=1):
-    return {"type": "Feature", "properties": {"geonameid": geonameid, "name": name,
-                                              "population": population},
-            "geometry": {"type": "Point", "coordinates": [lon, lat]}}
+    return {
+        "type": "Feature",
+        "properties": {"geonameid": geonameid, "name": name, "population": population},
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    }
 
 
 def test_settlement_missing_field(tmp_path):
@@ -74,8 +76,9 @@ def test_settlement_missing_field(tmp_path):
 
 
 def test_settlement_out_of_domain_names_the_feature(tmp_path):
-    path = _write(tmp_path / "s.geojson", [_town(), _town("Swapped", lon=13.7, lat=-89.2,
-                                                         geonameid=2)])
+    path = _write(
+        tmp_path / "s.geojson", [_town(), _town("Swapped", lon=13.7, lat=-89.2, geonameid=2)]
+    )
     with pytest.raises(InputError, match=r"feature 1 \('Swapped'\).*outside the domain.*swapped"):
         gis_data.load_settlements(path)
 
@@ -94,17 +97,27 @@ def test_settlement_empty_geometry(tmp_path):
 
 
 def test_settlement_wrong_crs(tmp_path):
-    path = _write(tmp_path / "s.geojson", [_town(lon=280_000, lat=1_520_000)],
-                  crs="urn:ogc:def:crs:EPSG::32616")
+    path = _write(
+        tmp_path / "s.geojson",
+        [_town(lon=280_000, lat=1_520_000)],
+        crs="urn:ogc:def:crs:EPSG::32616",
+    )
     with pytest.raises(CRSError, match="expected EPSG:4326"):
         gis_data.load_settlements(path)
 
 
 def test_invalid_polygon_is_reported(tmp_path):
-    bowtie = {"type": "Polygon", "coordinates": [[[-89.3, 13.6], [-89.1, 13.8], [-89.1, 13.6],
-                                                  [-89.3, 13.8], [-89.3, 13.6]]]}
-    f = {"type": "Feature", "properties": {"shapeName": "Torcido", "shapeID": "X-1"},
-         "geometry": bowtie}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [
+            [[-89.3, 13.6], [-89.1, 13.8], [-89.1, 13.6], [-89.3, 13.8], [-89.3, 13.6]]
+        ],
+    }
+    f = {
+        "type": "Feature",
+        "properties": {"shapeName": "Torcido", "shapeID": "X-1"},
+        "geometry": bowtie,
+    }
     with pytest.raises(InputError, match=r"'Torcido'.*invalid geometry.*Self-intersection"):
         gis_data.load_municipalities(_write(tmp_path / "m.geojson", [f]))
 
@@ -128,8 +141,11 @@ def test_every_shipped_parameter_file_validates():
 
 def test_bad_parameter_file_names_the_field(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text((models_dir() / "collective_centres.yaml").read_text()
-                    .replace("area_per_person_m2: 3.5", "area_per_person_m2: -1"))
+    path.write_text(
+        (models_dir() / "collective_centres.yaml")
+        .read_text()
+        .replace("area_per_person_m2: 3.5", "area_per_person_m2: -1")
+    )
     with pytest.raises(InputError, match="area_per_person_m2: Input should be greater than 0"):
         load_parameters(CollectiveCentreRules, path)
     path.write_text("version: '1'\nsource: 'somewhere long enough'\nextra_key: 1\n")

@@ -7,8 +7,16 @@ from floodwarn.kernels.d8 import code_offset_table, d8_steepest_descent, flowdir
 
 def test_codes_follow_esri_encoding():
     # Centre of a 3x3 bowl-free grid: each neighbour in turn is the single lowest one.
-    expected = {(1, 2): 1, (2, 2): 2, (2, 1): 4, (2, 0): 8, (1, 0): 16, (0, 0): 32, (0, 1): 64,
-                (0, 2): 128}
+    expected = {
+        (1, 2): 1,
+        (2, 2): 2,
+        (2, 1): 4,
+        (2, 0): 8,
+        (1, 0): 16,
+        (0, 0): 32,
+        (0, 1): 64,
+        (0, 2): 128,
+    }
     for (r, c), code in expected.items():
         z = np.full((3, 3), 10.0, np.float32)
         z[r, c] = 0.0

@@ -52,8 +52,12 @@ def test_filled_is_never_below_original_and_has_no_pits():
     z = np.where(valid, filled, np.inf)
     core = z[1:-1, 1:-1]
     neighbours = np.stack(
-        [z[1 + dr : z.shape[0] - 1 + dr, 1 + dc : z.shape[1] - 1 + dc]
-         for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+        [
+            z[1 + dr : z.shape[0] - 1 + dr, 1 + dc : z.shape[1] - 1 + dc]
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+            if (dr, dc) != (0, 0)
+        ]
     )
     next_to_nodata = np.isinf(neighbours).any(axis=0)
     pits = (core < neighbours.min(axis=0)) & ~next_to_nodata & np.isfinite(core)

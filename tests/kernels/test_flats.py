@@ -7,9 +7,7 @@ from floodwarn.kernels.flats import drain_flats
 
 def test_flat_drains_along_shortest_path_to_its_way_out():
     # A 1-row flat at 7 between walls of 9 spills east at (1, 4).
-    z = np.array(
-        [[9, 9, 9, 9, 9, 9], [9, 7, 7, 7, 7, 3], [9, 9, 9, 9, 9, 9]], np.float32
-    )
+    z = np.array([[9, 9, 9, 9, 9, 9], [9, 7, 7, 7, 7, 3], [9, 9, 9, 9, 9, 9]], np.float32)
     fd = d8_steepest_descent(z)
     assert list(fd[1, 1:4]) == [0, 0, 0]  # flat: no lower neighbour
     n = drain_flats(z, fd)

@@ -13,7 +13,7 @@ def _valley(nr=5, nc=5):
 def test_every_cell_a_stream_splits_at_confluences_with_strahler():
     acc, _ = accumulate_cells(Y_NETWORK)
     z = np.zeros((3, 3), np.float32)
-    reach_id, downstream, head, last, length, drop, start, cells, _ = extract_reaches(
+    reach_id, downstream, _head, _last, _length, _drop, _start, _cells, _ = extract_reaches(
         Y_NETWORK, acc, z, 1, 10.0, np.inf
     )
     assert len(downstream) == 9  # 7 one-cell sources, the confluence (1,1), the outlet (2,1)
@@ -38,7 +38,7 @@ def test_threshold_and_reach_attributes_on_a_valley():
     fd = d8_steepest_descent(z)
     acc, _ = accumulate_cells(fd)
     np.testing.assert_array_equal(acc[:, 2], [5, 10, 15, 20, 25])
-    reach_id, downstream, head, last, length, drop, start, cells, ds_cell = extract_reaches(
+    reach_id, downstream, _head, _last, length, drop, _start, cells, _ds_cell = extract_reaches(
         fd, acc, z, 5, 30.0, np.inf
     )
     assert (reach_id[:, 2] == 1).all() and reach_id[:, [0, 1, 3, 4]].max() == 0
@@ -54,7 +54,7 @@ def test_reaches_are_cut_at_the_maximum_length():
 
     fd = d8_steepest_descent(z)
     acc, _ = accumulate_cells(fd)
-    reach_id, downstream, head, last, length, drop, start, cells, _ = extract_reaches(
+    reach_id, downstream, head, _last, length, _drop, start, cells, _ = extract_reaches(
         fd, acc, z, 5, 30.0, 60.0
     )
     np.testing.assert_array_equal(reach_id[:, 2], [1, 1, 2, 2, 3])

@@ -14,18 +14,25 @@ from hypothesis.extra.numpy import arrays
 from floodwarn.terrain import build_terrain_model
 from tests.conftest import utm_grid
 
-dems = st.tuples(st.integers(3, 24), st.integers(3, 24)).flatmap(
-    lambda shape: arrays(np.float32, shape,
-                         elements=st.one_of(st.integers(0, 6).map(float),
-                                            st.just(float("nan"))))
-).filter(lambda a: (~np.isnan(a)).any())
+dems = (
+    st.tuples(st.integers(3, 24), st.integers(3, 24))
+    .flatmap(
+        lambda shape: arrays(
+            np.float32,
+            shape,
+            elements=st.one_of(st.integers(0, 6).map(float), st.just(float("nan"))),
+        )
+    )
+    .filter(lambda a: (~np.isnan(a)).any())
+)
 
 
 @given(dem=dems, area_cells=st.integers(1, 6))
 def test_terrain_invariants(dem, area_cells):
     grid = utm_grid(dem.shape, cellsize=100.0)
-    model = build_terrain_model(dem, grid, stream_area_km2=area_cells * grid.cell_area_km2,
-                                max_reach_length_m=250.0)
+    model = build_terrain_model(
+        dem, grid, stream_area_km2=area_cells * grid.cell_area_km2, max_reach_length_m=250.0
+    )
     valid = ~np.isnan(dem)
     fd = model.flowdir
     assert np.array_equal(fd == 255, ~valid)
@@ -34,9 +41,17 @@ def test_terrain_invariants(dem, area_cells):
     # outlets collect all of them.
     assert int(model.accumulation[fd == 0].sum()) == int(valid.sum())
     # Every step goes down or along a flat of the conditioned DEM, never up.
-    nr, nc = dem.shape
-    codes = {1: (0, 1), 2: (1, 1), 4: (1, 0), 8: (1, -1), 16: (0, -1), 32: (-1, -1),
-             64: (-1, 0), 128: (-1, 1)}
+    _nr, _nc = dem.shape
+    codes = {
+        1: (0, 1),
+        2: (1, 1),
+        4: (1, 0),
+        8: (1, -1),
+        16: (0, -1),
+        32: (-1, -1),
+        64: (-1, 0),
+        128: (-1, 1),
+    }
     for code, (dr, dc) in codes.items():
         r, c = np.nonzero(fd == code)
         assert (model.conditioned[r + dr, c + dc] <= model.conditioned[r, c]).all()

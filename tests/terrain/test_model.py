@@ -22,8 +22,9 @@ def real_dem(srtm_tile):
 
 @pytest.fixture(scope="module")
 def real_model(real_dem):
-    return build_terrain_model(real_dem.elevation, real_dem.grid, stream_area_km2=1.0,
-                               dem_metadata=real_dem.metadata)
+    return build_terrain_model(
+        real_dem.elevation, real_dem.grid, stream_area_km2=1.0, dem_metadata=real_dem.metadata
+    )
 
 
 def _downstream(flowdir):
@@ -97,8 +98,9 @@ def test_catchments_cover_every_cell_that_drains_to_a_stream(real_model):
     covered = real_model.catchment_id > 0
     assert np.array_equal(covered, ~np.isnan(real_model.hand))
     counts = np.bincount(real_model.catchment_id.ravel(), minlength=len(real_model.reaches) + 1)
-    np.testing.assert_allclose(counts[1:] * real_model.grid.cell_area_km2,
-                               real_model.reaches.catchment_area_km2)
+    np.testing.assert_allclose(
+        counts[1:] * real_model.grid.cell_area_km2, real_model.reaches.catchment_area_km2
+    )
 
 
 def steepest_descent_agreement(model, original) -> tuple[float, int]:
@@ -108,10 +110,12 @@ def steepest_descent_agreement(model, original) -> tuple[float, int]:
     z = model.conditioned
     nr, nc = z.shape
     pad = np.pad(z, 1, constant_values=np.nan)
-    drops = np.stack([
-        (z - pad[1 + dr : nr + 1 + dr, 1 + dc : nc + 1 + dc]) / (np.sqrt(2) if dr and dc else 1)
-        for dr, dc in zip(D8_ROW_STEP, D8_COL_STEP, strict=True)
-    ])
+    drops = np.stack(
+        [
+            (z - pad[1 + dr : nr + 1 + dr, 1 + dc : nc + 1 + dc]) / (np.sqrt(2) if dr and dc else 1)
+            for dr, dc in zip(D8_ROW_STEP, D8_COL_STEP, strict=True)
+        ]
+    )
     drops = np.where(np.isnan(drops), -np.inf, drops)
     best = drops.max(axis=0)
     unique = (drops == best).sum(axis=0) == 1
@@ -131,8 +135,9 @@ def test_agrees_with_pyflwdir(real_model):
     flw = pyflwdir.from_array(real_model.flowdir, ftype="d8", check_ftype=True)
     valid = real_model.flowdir != 255
     upa = flw.upstream_area(unit="cell")
-    assert np.array_equal(upa[valid].astype(np.int64),
-                          real_model.accumulation[valid].astype(np.int64))
+    assert np.array_equal(
+        upa[valid].astype(np.int64), real_model.accumulation[valid].astype(np.int64)
+    )
     hand = flw.hand(drain=real_model.reach_id > 0, elevtn=real_model.conditioned)
     ok = ~np.isnan(real_model.hand)
     np.testing.assert_allclose(hand[ok], real_model.hand[ok], atol=1e-4)
@@ -145,10 +150,18 @@ def test_save_and_load_round_trip(real_model, tmp_path):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(real_model, name))
     assert loaded.grid.shape == real_model.grid.shape
     assert loaded.grid.transform == real_model.grid.transform
-    for name in ("downstream_id", "strahler", "head_cell", "last_cell", "topo_order",
-                 "path_start", "path_cells"):
-        np.testing.assert_array_equal(getattr(loaded.reaches, name),
-                                      getattr(real_model.reaches, name))
+    for name in (
+        "downstream_id",
+        "strahler",
+        "head_cell",
+        "last_cell",
+        "topo_order",
+        "path_start",
+        "path_cells",
+    ):
+        np.testing.assert_array_equal(
+            getattr(loaded.reaches, name), getattr(real_model.reaches, name)
+        )
     np.testing.assert_allclose(loaded.reaches.length_m, real_model.reaches.length_m)
     meta = json.loads((tmp_path / "m" / "terrain.json").read_text())
     assert meta["dem"]["synthetic"] is False
@@ -165,17 +178,17 @@ def test_save_and_load_round_trip(real_model, tmp_path):
 def test_incomplete_model_directory_is_refused(real_model, tmp_path):
     real_model.save(tmp_path / "m")
     (tmp_path / "m" / "hand.tif").unlink()
-    with pytest.raises(TerrainModelError, match="missing hand.tif"):
+    with pytest.raises(TerrainModelError, match=r"missing hand\.tif"):
         TerrainModel.load(tmp_path / "m")
     (tmp_path / "m" / "terrain.json").unlink()
-    with pytest.raises(TerrainModelError, match="terrain.json is missing"):
+    with pytest.raises(TerrainModelError, match=r"terrain\.json is missing"):
         TerrainModel.load(tmp_path / "m")
 
 
 def test_geographic_grid_is_refused():
     dem = fractal_dem(16)
     grid = Grid(shape=(16, 16), transform=utm_grid((16, 16)).transform, crs="EPSG:4326")
-    with pytest.raises(CRSError, match="geographic.*Reproject"):
+    with pytest.raises(CRSError, match=r"geographic.*Reproject"):
         build_terrain_model(dem, grid)
 
 
