@@ -218,3 +218,25 @@ def standin_is_current(path: Path) -> bool:
         tags.get("floodwarn_synthetic") == "true"
         and tags.get("floodwarn_standin_version") == STANDIN_VERSION
     )
+
+
+def synthetic_eroded_terrain(
+    n_rows: int, n_cols: int, *, cellsize_m: float = 30.0, relief_m: float = 1500.0, seed: int = 1
+) -> tuple[np.ndarray, Grid]:
+    """A SYNTHETIC eroded landscape for benchmarks: fractal relief, fluvial incision, speckle.
+
+    Same recipe as the stand-in DEM (steps 3–5 of this module) on a rectangle with a regional
+    slope towards the south edge (the coast); no nodata. Deterministic for a given seed.
+    """
+    params = StandinParameters(cellsize_m=cellsize_m, seed=seed)
+    shape = (n_rows, n_cols)
+    field = _fractal_detail(shape, params, cutoff_m=1e12, seed=seed)
+    rows = np.arange(n_rows, dtype=np.float64)[:, None]
+    z = relief_m * (0.5 + 0.15 * field) * (1.0 - 0.6 * rows / n_rows)
+    del field
+    grid = Grid(shape=shape, transform=Affine(cellsize_m, 0, 200_000, 0, -cellsize_m, 1_600_000),
+                crs=rasterio.crs.CRS.from_user_input(STANDIN_CRS).to_wkt())
+    z = _incise(np.maximum(z, params.min_land_elevation_m).astype(np.float32), grid, params)
+    speckle = _fractal_detail(shape, params, cutoff_m=params.speckle_cutoff_m, seed=seed + 1)
+    z = np.maximum(z + params.speckle_m * speckle, params.min_land_elevation_m)
+    return z.astype(np.float32), grid
