@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from floodwarn.errors import FloodwarnError
 from floodwarn.io.dem import DEFAULT_CRS
 from floodwarn.logs import configure_logging
 from floodwarn.terrain.network import DEFAULT_MAX_REACH_LENGTH_M, DEFAULT_STREAM_AREA_KM2
+
+if TYPE_CHECKING:
+    from floodwarn.terrain.model import TerrainModel
 
 app = typer.Typer(
     help="floodwarn — flood early warning for El Salvador / alerta temprana de inundaciones.",
@@ -57,7 +60,7 @@ def _errors_as_messages() -> Iterator[None]:
 
 
 @contextmanager
-def _step_progress(steps: tuple[str, ...]) -> Iterator[callable]:  # type: ignore[valid-type]
+def _step_progress(steps: tuple[str, ...]) -> Iterator[Callable[[str], None]]:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -222,13 +225,13 @@ def demo(
         _print_settlement_hand(result.model)
 
 
-def _print_settlement_hand(model: object) -> None:
+def _print_settlement_hand(model: TerrainModel) -> None:
     """The settlements standing lowest above their nearest river (HAND)."""
     from floodwarn.io.gis_data import load_settlements
     from floodwarn.terrain.sampling import sample_points
 
     settlements = load_settlements()
-    sample = sample_points(model, settlements)  # type: ignore[arg-type]
+    sample = sample_points(model, settlements)
     table = Table(
         title="settlements lowest above their river — SYNTHETIC terrain / "
         "asentamientos más bajos sobre su río — terreno SINTÉTICO"
@@ -246,7 +249,7 @@ def _print_settlement_hand(model: object) -> None:
     out.print(table)
 
 
-def _print_terrain_summary(meta: dict, out_dir: Path) -> None:  # type: ignore[type-arg]
+def _print_terrain_summary(meta: dict[str, Any], out_dir: Path) -> None:
     stats = meta["statistics"]
     dem = meta["dem"]
     table = Table(title=f"terrain model / modelo de terreno: {out_dir}")

@@ -260,9 +260,9 @@ def _reproject(
 
 
 def _warn_far_from_zone(dst_crs: str, lon: float, where: str) -> None:
-    crs = CRS.from_user_input(dst_crs)
-    if crs.to_epsg() and 32601 <= crs.to_epsg() <= 32760:
-        zone = crs.to_epsg() % 100
+    epsg = CRS.from_user_input(dst_crs).to_epsg()
+    if epsg is not None and 32601 <= epsg <= 32760:
+        zone = epsg % 100
         central = -183 + 6 * zone
         if abs(lon - central) > 6:
             log.warning(

@@ -37,8 +37,8 @@ def sample_points(
     on_nodata = np.zeros(len(points), bool)
     on_nodata[~outside] = model.flowdir[rows[~outside], cols[~outside]] == 255
     snapped_m = np.zeros(len(points))
-    for i in np.flatnonzero(on_nodata):  # few points: the coastal ones
-        found = _nearest_valid_cell(model, rows[i], cols[i], max_snap_m)
+    for i in np.flatnonzero(on_nodata).tolist():  # few points: the coastal ones
+        found = _nearest_valid_cell(model, int(rows[i]), int(cols[i]), max_snap_m)
         if found is not None:
             rows[i], cols[i], snapped_m[i] = found
             on_nodata[i] = False

@@ -11,8 +11,8 @@ import pytest
 from floodwarn.errors import CRSError, InputError, TerrainModelError
 from floodwarn.io.dem import read_dem
 from floodwarn.kernels.d8 import D8_COL_STEP, D8_ROW_STEP
-from floodwarn.terrain.checks import steepest_descent_agreement
 from floodwarn.terrain import Grid, TerrainModel, build_terrain_model
+from floodwarn.terrain.checks import steepest_descent_agreement
 from tests.conftest import fractal_dem, utm_grid
 
 
