@@ -134,8 +134,20 @@ def worker_pyflwdir(args) -> dict:
     flowdir = np.load(work / "fw_flowdir.npy")
     t, flw = _best(lambda: pyflwdir.from_array(flowdir, ftype="d8", check_ftype=False), args.repeat)
     out["network_from_d8_s"] = t
-    t, upa = _best(lambda: flw.upstream_area(unit="cell"), args.repeat)
-    out["accumulation_s"] = t
+
+    def accumulate():
+        # A fresh object each time: pyflwdir caches its topological order on first use, and
+        # that ordering is part of the accumulation work (floodwarn's kernel includes it).
+        fresh = pyflwdir.from_array(flowdir, ftype="d8", check_ftype=False)
+        start = time.perf_counter()
+        result = fresh.upstream_area(unit="cell")
+        return time.perf_counter() - start, result
+
+    runs = [accumulate() for _ in range(args.repeat)]
+    out["accumulation_s"] = min(r[0] for r in runs)
+    upa = runs[-1][1]
+    del runs
+    flw.upstream_area(unit="cell")  # caches the order that HAND below reuses
     streams = np.load(work / "fw_streams.npy")
     conditioned = np.load(work / "fw_conditioned.npy")
     t, hand = _best(lambda: flw.hand(drain=streams, elevtn=conditioned), args.repeat)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from floodwarn.kernels.d8 import code_offset_table
 
 
-@njit(cache=True)
+_UNRESOLVED = -2
+
+
+@njit(parallel=True, cache=True)
 def height_above_nearest_drainage(
     z: np.ndarray, flowdir: np.ndarray, reach_id: np.ndarray, drain: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -17,7 +20,7 @@ def height_above_nearest_drainage(
     Each cell follows its D8 path down to the first stream cell (``reach_id > 0``); its HAND is
     its elevation minus that cell's elevation, and its catchment is that cell's reach. Paths are
     followed once: a walk stops at the first cell already resolved and hands the answer back up
-    the cells it passed (path compression), so the cost is O(N).
+    the cells it passed (path compression), so the cost is O(N). Blocks of rows run in parallel.
 
     Cells whose path reaches an outlet without meeting a stream have no drainage cell
     (``drain = -1``), HAND NaN and catchment 0; so have nodata cells.
@@ -48,32 +51,45 @@ def height_above_nearest_drainage(
     zf = z.reshape(n)
     rid = reach_id.reshape(n)
     offset = code_offset_table(nc)
-    unresolved = -2
-    drain[:] = unresolved
+    drain[:] = _UNRESOLVED
     hand = np.empty(n, np.float32)
     catchment = np.empty(n, np.int32)
+    # Blocks of rows walk in parallel. Two threads may walk the same path at the same time:
+    # they write the same values, and a reader sees either "unresolved" or the final value.
+    n_blocks = max(1, min(nr, 256))
+    for block in prange(n_blocks):
+        first = (block * nr) // n_blocks * nc
+        last = ((block + 1) * nr) // n_blocks * nc
+        _resolve_cells(first, last, fd, zf, rid, offset, drain, hand, catchment)
+    return hand.reshape(nr, nc), catchment.reshape(nr, nc)
+
+
+@njit(cache=True)
+def _resolve_cells(first, last, fd, zf, rid, offset, drain, hand, catchment):
+    """Resolve drainage, HAND and catchment of cells ``first``…``last - 1`` (flat indices)."""
     stack = np.empty(4096, np.int64)
     nan32 = np.float32(np.nan)
-    for i in range(n):
-        if drain[i] != unresolved:
+    for i in range(first, last):
+        if drain[i] != _UNRESOLVED:
             continue
         top = 0
         j = i
         while True:
-            if drain[j] != unresolved:
-                target = drain[j]
+            resolved = drain[j]
+            if resolved != _UNRESOLVED:
+                target = resolved
                 break
             if rid[j] > 0:
-                drain[j] = j
                 hand[j] = 0.0
                 catchment[j] = rid[j]
+                drain[j] = j
                 target = j
                 break
             d = fd[j]
             if d == 0 or d == 255:
-                drain[j] = -1
                 hand[j] = nan32
                 catchment[j] = 0
+                drain[j] = -1
                 target = -1
                 break
             if top == stack.shape[0]:
@@ -86,15 +102,14 @@ def height_above_nearest_drainage(
         if target >= 0:
             zt = zf[target]
             rt = rid[target]
-            for t in range(top):
+            for t in range(top - 1, -1, -1):
                 c = stack[t]
-                drain[c] = target
                 hand[c] = zf[c] - zt
                 catchment[c] = rt
+                drain[c] = target
         else:
-            for t in range(top):
+            for t in range(top - 1, -1, -1):
                 c = stack[t]
-                drain[c] = -1
                 hand[c] = nan32
                 catchment[c] = 0
-    return hand.reshape(nr, nc), catchment.reshape(nr, nc)
+                drain[c] = -1

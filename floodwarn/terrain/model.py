@@ -188,7 +188,7 @@ def build_terrain_model(
         },
         "statistics": {
             "valid_cells": int(np.count_nonzero(valid)),
-            "raised_cells": int(np.count_nonzero(conditioned[valid] > np.asarray(dem)[valid])),
+            "raised_cells": int(np.count_nonzero(conditioned > dem)),  # NaN compares False
             "flat_cells": n_flat,
             "outlet_cells": int(np.count_nonzero(flowdir == 0)),
             "stream_cells": int(np.count_nonzero(reach_id)),
