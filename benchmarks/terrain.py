@@ -86,7 +86,7 @@ def worker_floodwarn(args) -> dict:
     grid = Grid(shape=dem.shape, transform=Affine(*meta["transform"]), crs=meta["crs"])
     build_terrain_model(dem[:64, :64].copy(), Grid((64, 64), grid.transform, grid.crs))  # warm-up
     out: dict = {"cells": int(dem.size)}
-    t, conditioned = _best(lambda: fill_depressions(dem), args.repeat)
+    t, (conditioned, _) = _best(lambda: fill_depressions(dem), args.repeat)
     out["fill_s"] = t
     t, (flowdir, _n_flat) = _best(lambda: flow_directions(conditioned), args.repeat)
     out["d8_flats_s"] = t

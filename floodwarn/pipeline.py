@@ -61,6 +61,7 @@ def build_terrain(
         max_reach_length_m=max_reach_length_m,
         dem_metadata=dem.metadata,
         on_step=notify,
+        overwrite_dem=True,  # the DEM array was read for this build only
     )
     del dem
     model.metadata["timings_s"] = {**timings, **model.metadata["timings_s"]}

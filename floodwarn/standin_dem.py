@@ -166,7 +166,7 @@ def make_standin_dem(params: StandinParameters | None = None) -> tuple[np.ndarra
 def _incise(z: np.ndarray, grid: Grid, params: StandinParameters) -> np.ndarray:
     """Lower every cell by k·√A along the drainage of the filled surface (valleys 3 cells wide)."""
     valid = ~np.isnan(z)
-    filled = fill_depressions(z)
+    filled, _ = fill_depressions(z)
     flowdir, _ = flow_directions(filled)
     area_km2 = flow_accumulation(flowdir).astype(np.float64) * grid.cell_area_km2
     depth = np.where(

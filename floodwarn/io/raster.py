@@ -13,6 +13,8 @@ from floodwarn import __version__
 from floodwarn.errors import DataFileError
 from floodwarn.terrain.grid import Grid
 
+#: GDAL block cache while writing, MB.
+GDAL_CACHE_MB = 256
 #: Overview resampling per kind of raster: categorical and direction rasters must not average.
 OVERVIEW_RESAMPLING = {"continuous": "average", "categorical": "nearest"}
 
@@ -55,7 +57,8 @@ def write_cog(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    with rasterio.open(tmp, "w", **profile) as dst:
+    # A bounded block cache: GDAL's default (5 % of RAM) would add up to a gigabyte at the peak.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(tmp, "w", **profile) as dst:
         dst.write(array, 1)
         dst.update_tags(
             floodwarn_version=__version__, **{k: str(v) for k, v in (tags or {}).items()}

@@ -12,10 +12,17 @@ from numba import njit
 
 from floodwarn.kernels.d8 import D8_COL_STEP, D8_ROW_STEP
 
-_CLOSED = np.uint8(1)
-_NODATA = np.uint8(2)
-_EDGE = np.uint8(4)
 _LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def _get(bits: np.ndarray, i: int) -> bool:
+    return (bits[i >> 6] >> np.uint64(i & 63)) & np.uint64(1) != 0
+
+
+@njit(cache=True, inline="always")
+def _set(bits: np.ndarray, i: int) -> None:
+    bits[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
 
 
 @njit(cache=True, inline="always")
@@ -52,6 +59,14 @@ def _sift_down(heap: np.ndarray, size: int, pos: int, key: np.uint64) -> None:
 
 @njit(cache=True)
 def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
+    """Filled copy of ``dem``; see :func:`fill_in_place` for the algorithm."""
+    z = dem.copy()
+    fill_in_place(z)
+    return z
+
+
+@njit(cache=True)
+def fill_in_place(z2d: np.ndarray) -> int:
     """Fill every depression up to its spill elevation.
 
     Priority-Flood (Barnes, Lehman & Mulla 2014a, Algorithm 2 with the plain-queue improvement
@@ -74,11 +89,12 @@ def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    dem : float32 array (rows, cols), elevation in m; NaN marks nodata.
+    z2d : float32 array (rows, cols), elevation in m, NaN marks nodata; filled in place
+        (never lowered; NaN stays NaN).
 
     Returns
     -------
-    float32 array (rows, cols): the filled DEM, ≥ ``dem`` everywhere, NaN where ``dem`` is.
+    The number of cells raised.
 
     References
     ----------
@@ -88,11 +104,15 @@ def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
     Zhou, G., Sun, Z., Fu, S. (2016) An efficient variant of the Priority-Flood algorithm for
     filling depressions in raster digital elevation models. Computers & Geosciences 90, 87-96.
     """
-    nr, nc = dem.shape
+    nr, nc = z2d.shape
     n = nr * nc
-    z = dem.copy().reshape(n)
+    z = z2d.reshape(n)
+    n_raised = 0
     zbits = z.view(np.uint32)
-    state = np.zeros(n, np.uint8)
+    # One bit per cell: the working set of a 36-million-cell grid stays in cache (4.5 MB per
+    # bitset instead of 36 MB of flags).
+    closed = np.zeros((n + 63) >> 6, np.uint64)
+    edge = np.zeros((n + 63) >> 6, np.uint64)
     offs = np.empty(8, np.int64)
     for k in range(8):
         offs[k] = D8_ROW_STEP[k] * nc + D8_COL_STEP[k]
@@ -103,28 +123,28 @@ def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
     n_nodata = 0
     for i in range(n):
         if np.isnan(z[i]):
-            state[i] = _NODATA | _CLOSED
+            _set(closed, i)
             n_nodata += 1
     for c in range(nc):
-        state[c] |= _EDGE
-        state[(nr - 1) * nc + c] |= _EDGE
+        _set(edge, c)
+        _set(edge, (nr - 1) * nc + c)
     for r in range(nr):
-        state[r * nc] |= _EDGE
-        state[r * nc + nc - 1] |= _EDGE
+        _set(edge, r * nc)
+        _set(edge, r * nc + nc - 1)
 
     # Seeds: the valid edge cells and the valid cells next to nodata. They are pushed unordered
     # and heapified once.
     for i in range(n):
-        if state[i] & _CLOSED:
+        if _get(closed, i):
             continue
-        seed = state[i] & _EDGE != 0
+        seed = _get(edge, i)
         if not seed and n_nodata > 0:
             for k in range(8):
-                if state[i + offs[k]] & _NODATA:
+                if np.isnan(z[i + offs[k]]):
                     seed = True
                     break
         if seed:
-            state[i] |= _CLOSED
+            _set(closed, i)
             if heap_size == heap.shape[0]:
                 bigger = np.empty(2 * heap_size, np.uint64)
                 bigger[:heap_size] = heap
@@ -150,9 +170,8 @@ def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
         is_pit = True
         while True:
             zc = z[current]
-            st = state[current]
             n_nbr = 0
-            if st & _EDGE == 0:
+            if not _get(edge, current):
                 for k in range(8):
                     nbr[k] = current + offs[k]
                 n_nbr = 8
@@ -168,18 +187,20 @@ def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
             needs_heap = False
             for t in range(n_nbr):
                 j = nbr[t]
-                if state[j] & _CLOSED:
+                if _get(closed, j):
                     continue
                 zj = z[j]
                 if is_pit:
-                    state[j] |= _CLOSED
+                    _set(closed, j)
                     if zj <= zc:
-                        z[j] = zc
+                        if zj < zc:
+                            z[j] = zc
+                            n_raised += 1
                         entry = j
                     else:
                         entry = -j - 1
                 elif zj >= zc:
-                    state[j] |= _CLOSED
+                    _set(closed, j)
                     entry = -j - 1
                 else:
                     needs_heap = True
@@ -220,4 +241,4 @@ def priority_flood_fill(dem: np.ndarray) -> np.ndarray:
             else:
                 current = -entry - 1
                 is_pit = False
-    return z.reshape(nr, nc)
+    return n_raised

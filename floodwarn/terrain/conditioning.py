@@ -6,7 +6,7 @@ import numpy as np
 
 from floodwarn.errors import InputError
 from floodwarn.kernels.d8 import d8_steepest_descent, flowdir_problems
-from floodwarn.kernels.fill import priority_flood_fill
+from floodwarn.kernels.fill import fill_in_place
 from floodwarn.kernels.flats import drain_flats
 from floodwarn.terrain.grid import MIN_CELLS_PER_AXIS
 
@@ -63,18 +63,24 @@ def validate_dem_array(dem: np.ndarray, *, where: str = "DEM") -> np.ndarray:
     return arr
 
 
-def fill_depressions(dem: np.ndarray) -> np.ndarray:
+def fill_depressions(dem: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, int]:
     """Fill every depression of ``dem`` (m, NaN = nodata) so that all cells drain to an outlet.
 
     Outlets are the valid cells on the domain edge and next to nodata (the sea). See
-    :func:`floodwarn.kernels.fill.priority_flood_fill` for the algorithm.
+    :func:`floodwarn.kernels.fill.fill_in_place` for the algorithm. Returns the filled DEM and
+    the number of cells raised. With ``overwrite`` a float32 C-contiguous ``dem`` is filled in
+    place (saving one grid of memory); otherwise it is left untouched.
 
     References
     ----------
     Barnes, Lehman & Mulla (2014) Priority-Flood, Computers & Geosciences 62;
     Zhou, Sun & Fu (2016) Computers & Geosciences 90.
     """
-    return priority_flood_fill(validate_dem_array(dem))
+    z = validate_dem_array(dem)
+    if z is dem and not overwrite:
+        z = z.copy()
+    n_raised = fill_in_place(z)
+    return z, int(n_raised)
 
 
 def flow_directions(conditioned: np.ndarray) -> tuple[np.ndarray, int]:

@@ -41,7 +41,7 @@ log = get_logger(__name__)
 BUILD_STEPS = ("fill", "flow_directions", "accumulation", "stream_network", "hand")
 
 _KERNELS = (
-    k_fill.priority_flood_fill,
+    k_fill.fill_in_place,
     k_d8.d8_steepest_descent,
     k_flats.drain_flats,
     k_d8.flowdir_problems,
@@ -126,12 +126,14 @@ def build_terrain_model(
     max_reach_length_m: float = DEFAULT_MAX_REACH_LENGTH_M,
     dem_metadata: dict[str, Any] | None = None,
     on_step: Callable[[str], None] | None = None,
+    overwrite_dem: bool = False,
 ) -> TerrainModel:
     """Build the terrain model of ``dem`` (m, float, NaN = nodata) on a projected ``grid``.
 
     Steps: depression filling (Priority-Flood), D8 with drained flats, flow accumulation,
     stream network and reaches, HAND and reach catchments. ``on_step`` is called with each
-    step's name as it starts (for progress displays).
+    step's name as it starts (for progress displays). With ``overwrite_dem`` the DEM array
+    becomes the conditioned DEM (one grid less of memory; the caller must not reuse it).
     """
     validate_grid(grid, where=str((dem_metadata or {}).get("path", "DEM grid")))
     if tuple(np.shape(dem)) != tuple(grid.shape):
@@ -143,8 +145,8 @@ def build_terrain_model(
 
     notify("fill")
     with timed_step(log, "fill", timings, cells=n_cells) as info:
-        conditioned = fill_depressions(dem)
-        info["valid_cells"] = int(np.count_nonzero(~np.isnan(conditioned)))
+        conditioned, n_raised = fill_depressions(dem, overwrite=overwrite_dem)
+        info["raised_cells"] = n_raised
     notify("flow_directions")
     with timed_step(log, "flow_directions", timings) as info:
         flowdir, n_flat = flow_directions(conditioned)
@@ -166,7 +168,9 @@ def build_terrain_model(
     notify("hand")
     with timed_step(log, "hand", timings):
         result = compute_hand(conditioned, flowdir, reach_id)
-        reaches = with_catchment_areas(reaches, result.catchment_id, grid)
+        hand, catchment_id = result.hand_m, result.catchment_id
+        del result  # the drainage-cell index is not kept: one grid less at the peak
+        reaches = with_catchment_areas(reaches, catchment_id, grid)
     timings["compute_total"] = round(time.perf_counter() - start, 4)
 
     valid = flowdir != 255
@@ -188,13 +192,13 @@ def build_terrain_model(
         },
         "statistics": {
             "valid_cells": int(np.count_nonzero(valid)),
-            "raised_cells": int(np.count_nonzero(conditioned > dem)),  # NaN compares False
+            "raised_cells": n_raised,
             "flat_cells": n_flat,
             "outlet_cells": int(np.count_nonzero(flowdir == 0)),
             "stream_cells": int(np.count_nonzero(reach_id)),
             "reaches": len(reaches),
             "max_strahler": int(reaches.strahler.max()) if len(reaches) else 0,
-            "cells_without_drainage": int(np.count_nonzero(valid & (result.catchment_id == 0))),
+            "cells_without_drainage": int(np.count_nonzero(valid & (catchment_id == 0))),
         },
         "timings_s": timings,
         "jit": jit_cache_stats(),
@@ -204,9 +208,9 @@ def build_terrain_model(
         conditioned=conditioned,
         flowdir=flowdir,
         accumulation=accumulation,
-        hand=result.hand_m,
+        hand=hand,
         reach_id=reach_id,
-        catchment_id=result.catchment_id,
+        catchment_id=catchment_id,
         reaches=reaches,
         metadata=metadata,
     )

@@ -68,3 +68,21 @@ def test_filling_twice_changes_nothing():
     dem = fractal_dem(96, seed=5)
     once = priority_flood_fill(dem)
     np.testing.assert_array_equal(priority_flood_fill(once), once)
+
+
+def test_fill_in_place_counts_raised_cells():
+    from floodwarn.kernels.fill import fill_in_place
+
+    z = np.array([[9] * 7, [9, 3, 7, 2, 6, 1, 0], [9] * 7], np.float32)
+    assert fill_in_place(z) == 2  # 3 -> 7 and 2 -> 6
+    np.testing.assert_array_equal(z[1], [9, 7, 7, 6, 6, 1, 0])
+
+
+def test_wrapper_leaves_the_input_alone_unless_told():
+    from floodwarn.terrain.conditioning import fill_depressions
+
+    dem = np.array([[9, 9, 9], [9, 1, 9], [9, 9, 9]], np.float32)
+    filled, n = fill_depressions(dem)
+    assert n == 1 and dem[1, 1] == 1 and filled[1, 1] == 9
+    same, _ = fill_depressions(dem, overwrite=True)
+    assert same is dem and dem[1, 1] == 9
