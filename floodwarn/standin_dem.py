@@ -234,8 +234,11 @@ def synthetic_eroded_terrain(
     rows = np.arange(n_rows, dtype=np.float64)[:, None]
     z = relief_m * (0.5 + 0.15 * field) * (1.0 - 0.6 * rows / n_rows)
     del field
-    grid = Grid(shape=shape, transform=Affine(cellsize_m, 0, 200_000, 0, -cellsize_m, 1_600_000),
-                crs=rasterio.crs.CRS.from_user_input(STANDIN_CRS).to_wkt())
+    grid = Grid(
+        shape=shape,
+        transform=Affine(cellsize_m, 0, 200_000, 0, -cellsize_m, 1_600_000),
+        crs=rasterio.crs.CRS.from_user_input(STANDIN_CRS).to_wkt(),
+    )
     z = _incise(np.maximum(z, params.min_land_elevation_m).astype(np.float32), grid, params)
     speckle = _fractal_detail(shape, params, cutoff_m=params.speckle_cutoff_m, seed=seed + 1)
     z = np.maximum(z + params.speckle_m * speckle, params.min_land_elevation_m)

@@ -7,7 +7,6 @@ from numba import njit, prange
 
 from floodwarn.kernels.d8 import code_offset_table
 
-
 _UNRESOLVED = -2
 
 
