@@ -16,12 +16,12 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
-def _get(bits: np.ndarray, i: int) -> bool:
+def _get(bits: np.ndarray, i: int | np.integer) -> bool:
     return (bits[i >> 6] >> np.uint64(i & 63)) & np.uint64(1) != 0
 
 
 @njit(cache=True, inline="always")
-def _set(bits: np.ndarray, i: int) -> None:
+def _set(bits: np.ndarray, i: int | np.integer) -> None:
     bits[i >> 6] |= np.uint64(1) << np.uint64(i & 63)
 
 
