@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import geopandas as gpd
@@ -152,25 +152,14 @@ def load_municipalities(path: str | Path | None = None) -> gpd.GeoDataFrame:
         raise InputError(f"{path}: shapeID {dup!r} is used by more than one municipality.")
     departments = load_departments()
     points = gpd.GeoDataFrame(geometry=gdf.geometry.representative_point(), crs=gdf.crs)
-    joined = gpd.sjoin(points, departments, how="left", predicate="within")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    unmatched = joined["code"].isna().to_numpy()
-    if unmatched.any():
-        # Islands (Meanguera del Golfo) lie outside the generalised department outlines.
-        near = gpd.sjoin_nearest(
-            points.loc[unmatched].to_crs(METRIC_CRS),
-            departments.to_crs(METRIC_CRS),
-            how="left",
-            max_distance=MAX_SNAP_M,
-        )
-        near = near[~near.index.duplicated(keep="first")]
-        if near["code"].isna().any():
-            i = near.index[near["code"].isna()][0]
-            raise InputError(
-                f"{path}: municipality {gdf['shapeName'].iloc[i]!r} lies more than "
-                f"{MAX_SNAP_M / 1000:g} km from every department."
-            )
-        joined.loc[unmatched, ["code", "name"]] = near[["code", "name"]].to_numpy()
+    # Islands (Meanguera del Golfo) lie outside the generalised department outlines.
+    joined = _join_polygon(
+        points,
+        departments,
+        key="code",
+        describe=lambda i: f"{path}: municipality {gdf['shapeName'].iloc[i]!r}",
+        what="department",
+    )
     return gpd.GeoDataFrame(
         {
             "id": gdf["shapeID"],
@@ -183,33 +172,53 @@ def load_municipalities(path: str | Path | None = None) -> gpd.GeoDataFrame:
     )
 
 
+def _join_polygon(
+    points: gpd.GeoDataFrame,
+    polygons: gpd.GeoDataFrame,
+    *,
+    key: str,
+    describe: Callable[[int], str],
+    what: str,
+) -> gpd.GeoDataFrame:
+    """Attributes of the polygon holding each point, in the points' order.
+
+    A point outside every polygon (generalised coastlines, islands) takes the nearest one
+    within :data:`MAX_SNAP_M`; farther than that is an error, worded with ``describe(i)``.
+    """
+    joined = gpd.sjoin(points, polygons, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    unmatched = joined[key].isna().to_numpy()
+    if unmatched.any():
+        near = gpd.sjoin_nearest(
+            points.loc[unmatched].to_crs(METRIC_CRS),
+            polygons.to_crs(METRIC_CRS),
+            how="left",
+            max_distance=MAX_SNAP_M,
+        )
+        near = near[~near.index.duplicated(keep="first")]
+        if near[key].isna().any():
+            i = int(np.flatnonzero(joined.index.isin(near.index[near[key].isna()]))[0])
+            raise InputError(
+                f"{describe(i)} lies more than {MAX_SNAP_M / 1000:g} km from every {what}."
+            )
+        columns = [c for c in polygons.columns if c != "geometry"]
+        joined.loc[unmatched, columns] = near[columns].to_numpy()
+    return joined
+
+
 def _attach_municipality(points: gpd.GeoDataFrame, path: Path, label: str) -> gpd.GeoDataFrame:
     """Add ``municipality_id``, ``municipality``, ``department``, ``department_code``.
 
     A point on the generalised coastline may fall just outside every polygon; it takes the
     nearest municipality within :data:`MAX_SNAP_M`, otherwise it is an error.
     """
-    municipalities = load_municipalities()
-    joined = gpd.sjoin(points[["geometry"]], municipalities, how="left", predicate="within")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    unmatched = joined["id"].isna().to_numpy()
-    if unmatched.any():
-        near = gpd.sjoin_nearest(
-            points.loc[unmatched, ["geometry"]].to_crs(METRIC_CRS),
-            municipalities.to_crs(METRIC_CRS),
-            how="left",
-            max_distance=MAX_SNAP_M,
-        )
-        near = near[~near.index.duplicated(keep="first")]
-        if near["id"].isna().any():
-            i = near.index[near["id"].isna()][0]
-            raise InputError(
-                f"{path}: {points[label].loc[i]!r} lies more than {MAX_SNAP_M / 1000:g} km "
-                "outside every "
-                "municipality of El Salvador; check its coordinates."
-            )
-        for col in ("id", "name", "department", "department_code"):
-            joined.loc[unmatched, col] = near[col].to_numpy()
+    joined = _join_polygon(
+        points[["geometry"]],
+        load_municipalities(),
+        key="id",
+        describe=lambda i: f"{path}: {points[label].iloc[i]!r}",
+        what="municipality of El Salvador (check its coordinates)",
+    )
     out = points.copy()
     out["municipality_id"] = joined["id"].to_numpy()
     out["municipality"] = joined["name"].to_numpy()

@@ -151,3 +151,12 @@ def test_bad_parameter_file_names_the_field(tmp_path):
     path.write_text("version: '1'\nsource: 'somewhere long enough'\nextra_key: 1\n")
     with pytest.raises(InputError, match="extra_key: Extra inputs are not permitted"):
         load_parameters(CollectiveCentreRules, path)
+
+
+def test_settlement_far_out_at_sea_is_refused_but_coastal_ones_snap(tmp_path):
+    coastal = _town("La Libertad", lon=-89.3222, lat=13.4883)  # on the generalised shoreline
+    at_sea = _town("Mar adentro", lon=-89.3, lat=13.1, geonameid=2)  # ~30 km offshore
+    s = gis_data.load_settlements(_write(tmp_path / "ok.geojson", [coastal]))
+    assert s["department"].item() == "La Libertad"
+    with pytest.raises(InputError, match=r"'Mar adentro' lies more than 10 km from every"):
+        gis_data.load_settlements(_write(tmp_path / "sea.geojson", [coastal, at_sea]))
