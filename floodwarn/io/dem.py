@@ -12,7 +12,7 @@ import rasterio
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
-from rasterio.warp import calculate_default_transform, reproject, transform_bounds
+from rasterio.warp import calculate_default_transform, reproject
 from scipy import ndimage
 
 from floodwarn.errors import CRSError, DataFileError, InputError
@@ -275,7 +275,3 @@ def _warn_far_from_zone(dst_crs: str, lon: float, where: str) -> None:
                 },
             )
 
-
-def dem_bounds_lonlat(dem: Dem) -> tuple[float, float, float, float]:
-    """(west, south, east, north) of a DEM in degrees."""
-    return transform_bounds(dem.grid.crs, "EPSG:4326", *dem.grid.bounds)

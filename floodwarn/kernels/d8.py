@@ -24,15 +24,6 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
 @njit(cache=True)
-def neighbour_offsets(ncols: int) -> np.ndarray:
-    """Flat-index offsets of the 8 neighbours, in ESRI code order."""
-    out = np.empty(8, np.int64)
-    for k in range(8):
-        out[k] = D8_ROW_STEP[k] * ncols + D8_COL_STEP[k]
-    return out
-
-
-@njit(cache=True)
 def code_offset_table(ncols: int) -> np.ndarray:
     """Lookup table ``code -> flat-index offset`` (256 entries; 0 for non-direction codes)."""
     table = np.zeros(256, np.int64)
