@@ -44,73 +44,44 @@ def tile_server(tmp_path, srtm_tile):
     server.shutdown()
 
 
-def test_fetch_dem_downloads_and_mosaics_the_real_tile(tile_server, tmp_path, srtm_tile):
-    out = tmp_path / "dem.tif"
-    result = runner.invoke(
+def _fetch(server: str, out: Path, west: str, south: str, east: str, north: str):
+    """`floodwarn data fetch-dem` of SRTM tiles from the local test server."""
+    return runner.invoke(
         app,
         [
             "data",
             "fetch-dem",
             "--bbox",
-            "-72",
-            "44",
-            "-71",
-            "45",
+            west,
+            south,
+            east,
+            north,
             "--source",
             "srtm",
             "--base-url",
-            tile_server,
+            server,
             "--out",
             str(out),
         ],
     )
+
+
+def test_fetch_dem_downloads_and_mosaics_the_real_tile(tile_server, tmp_path, srtm_tile):
+    out = tmp_path / "dem.tif"
+    result = _fetch(tile_server, out, "-72", "44", "-71", "45")
     assert result.exit_code == 0, result.output
     assert "1 downloaded" in result.output
     with rasterio.open(out) as got, rasterio.open(srtm_tile) as ref:
         assert got.crs.to_epsg() == 4326
         np.testing.assert_array_equal(got.read(1), ref.read(1))
         assert "SRTM" in got.tags()["floodwarn_source"]
-    again = runner.invoke(
-        app,
-        [
-            "data",
-            "fetch-dem",
-            "--bbox",
-            "-72",
-            "44",
-            "-71",
-            "45",
-            "--source",
-            "srtm",
-            "--base-url",
-            tile_server,
-            "--out",
-            str(out),
-        ],
-    )
+    again = _fetch(tile_server, out, "-72", "44", "-71", "45")
     assert "1 from cache" in again.output
 
 
 def test_fetch_dem_skips_missing_ocean_tiles(tile_server, tmp_path):
     out = tmp_path / "dem.tif"
-    result = runner.invoke(
-        app,
-        [
-            "data",
-            "fetch-dem",
-            "--bbox",
-            "-73",
-            "44",
-            "-71",
-            "45",
-            "--source",
-            "srtm",
-            "--base-url",
-            tile_server,
-            "--out",
-            str(out),
-        ],
-    )
+    result = _fetch(tile_server, out, "-73", "44", "-71", "45")
     assert result.exit_code == 0, result.output
     assert "1 missing" in result.output and "N44W073" in result.output
     with rasterio.open(out) as got:
@@ -119,24 +90,7 @@ def test_fetch_dem_skips_missing_ocean_tiles(tile_server, tmp_path):
 
 
 def test_fetch_dem_refuses_a_corrupt_download(tile_server, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "data",
-            "fetch-dem",
-            "--bbox",
-            "-72",
-            "45",
-            "-71",
-            "46",
-            "--source",
-            "srtm",
-            "--base-url",
-            tile_server,
-            "--out",
-            str(tmp_path / "x.tif"),
-        ],
-    )
+    result = _fetch(tile_server, tmp_path / "x.tif", "-72", "45", "-71", "46")
     assert result.exit_code == 2
     assert "not a valid gzip file" in result.output
     assert "Traceback" not in result.output
