@@ -45,7 +45,7 @@ _KERNELS = (
     k_d8.d8_steepest_descent,
     k_flats.drain_flats,
     k_d8.flowdir_problems,
-    k_accumulation.accumulate_cells,
+    k_accumulation.accumulate_into,
     k_streams.extract_reaches,
     k_streams.reach_topology,
     k_hand.height_above_nearest_drainage,
