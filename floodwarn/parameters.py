@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -54,9 +55,88 @@ class CollectiveCentreRules(ParameterSet):
         return int(spec.usable_area_m2 // self.area_per_person_m2) if spec.shelter else 0
 
 
+SOIL_GROUPS = ("A", "B", "C", "D")
+
+
+class CurveNumberTable(ParameterSet):
+    """Curve numbers by cover and soil group, raster code maps (``models/curve_numbers.yaml``)."""
+
+    curve_numbers: dict[str, Annotated[list[Annotated[float, Field(ge=30, le=100)]],
+                                       Field(min_length=4, max_length=4)]]
+    landcover_codes: dict[int, str]
+    soil_codes: dict[int, Literal["A", "B", "C", "D"]]
+    default_cover: str
+    default_soil_group: Literal["A", "B", "C", "D"]
+
+    @model_validator(mode="after")
+    def _covers_known(self) -> CurveNumberTable:
+        unknown = sorted(set(self.landcover_codes.values()) - set(self.curve_numbers))
+        if unknown:
+            raise ValueError(f"landcover_codes use covers {unknown} missing from curve_numbers")
+        if self.default_cover not in self.curve_numbers:
+            raise ValueError(f"default_cover {self.default_cover!r} is not in curve_numbers")
+        for cover, cns in self.curve_numbers.items():
+            if any(b < a for a, b in pairwise(cns)):
+                raise ValueError(f"{cover}: curve numbers must not fall from group A to D")
+        return self
+
+    def curve_number(self, cover: str, soil_group: str) -> float:
+        return self.curve_numbers[cover][SOIL_GROUPS.index(soil_group)]
+
+    @property
+    def default_curve_number(self) -> float:
+        return self.curve_number(self.default_cover, self.default_soil_group)
+
+
+class RoutingParameters(ParameterSet):
+    """Channel and catchment-response parameters (``models/routing.yaml``)."""
+
+    manning_n: Annotated[float, Field(gt=0.01, le=0.2)]
+    width_coefficient_m: Annotated[float, Field(gt=0, le=50)]
+    width_exponent: Annotated[float, Field(gt=0, le=1)]
+    min_channel_slope: Annotated[float, Field(gt=0, le=0.05)]
+    min_land_slope_percent: Annotated[float, Field(gt=0, le=20)]
+    min_lag_hours: Annotated[float, Field(gt=0, le=10)]
+    max_lag_hours: Annotated[float, Field(gt=0, le=500)]
+    reference_flow_share: Annotated[float, Field(gt=0, le=1)]
+
+    @model_validator(mode="after")
+    def _lag_range(self) -> RoutingParameters:
+        if self.max_lag_hours <= self.min_lag_hours:
+            raise ValueError("max_lag_hours must exceed min_lag_hours")
+        return self
+
+
+class IdfParameters(ParameterSet):
+    """Design-rainfall depth-duration-frequency (``models/idf_el_salvador.yaml``)."""
+
+    approximation: bool
+    annual_max_daily_mean_mm: Annotated[float, Field(gt=10, le=1000)]
+    annual_max_daily_std_mm: Annotated[float, Field(gt=0, le=500)]
+    clock_to_sliding_factor: Annotated[float, Field(ge=1, le=1.3)]
+    duration_exponent: Annotated[float, Field(gt=0, lt=1)]
+    design_storm_hours: Annotated[list[Annotated[int, Field(ge=1, le=240)]],
+                                  Field(min_length=1)]
+    simulation_hours: Annotated[int, Field(ge=1, le=720)]
+    return_periods_years: Annotated[list[Annotated[int, Field(ge=2, le=10_000)]],
+                                    Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IdfParameters:
+        rp = self.return_periods_years
+        if rp != sorted(set(rp)):
+            raise ValueError("return_periods_years must be increasing and distinct")
+        if self.simulation_hours < max(self.design_storm_hours):
+            raise ValueError("simulation_hours must cover the design storm")
+        return self
+
+
 #: Every parameter file shipped in models/ and the model that validates it.
 PARAMETER_FILES: dict[str, type[ParameterSet]] = {
     "collective_centres.yaml": CollectiveCentreRules,
+    "curve_numbers.yaml": CurveNumberTable,
+    "routing.yaml": RoutingParameters,
+    "idf_el_salvador.yaml": IdfParameters,
 }
 
 P = TypeVar("P", bound=ParameterSet)

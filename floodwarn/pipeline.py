@@ -2,17 +2,49 @@
 
 Terrain (once per DEM):  DEM file → read & reproject → fill → D8 → accumulation → streams and
 reaches → HAND and catchments → COGs, reaches.gpkg, terrain.json.
+
+Forecast (every forecast):  rain file → canonical mm per step → mean rain per reach catchment
+(cached sparse weights) → SCS-CN runoff with antecedent moisture → linear-reservoir catchment
+response → Muskingum-Cunge routing → peaks, times, return-period classes (thresholds from
+design storms through the same model) → hydrographs.nc, reaches.gpkg, run.json.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from floodwarn import __version__
+from floodwarn.errors import InputError
+from floodwarn.hydrology.catchment_rain import catchment_weights
+from floodwarn.hydrology.runoff import catchment_curve_numbers, curve_number_grid, season_of
+from floodwarn.hydrology.simulation import (
+    HydrologyModel,
+    Simulation,
+    build_hydrology_model,
+    simulate,
+)
+from floodwarn.hydrology.thresholds import ReturnPeriodThresholds, return_period_thresholds
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
+from floodwarn.io.forecast_outputs import (
+    HYDROGRAPHS_FILE,
+    RUN_FILE,
+    write_hydrographs,
+    write_reach_results,
+    write_run_json,
+)
+from floodwarn.io.forecast_outputs import REACHES_FILE as FORECAST_REACHES_FILE
+from floodwarn.io.rainfall import read_rainfall
+from floodwarn.io.raster import read_categorical_on_grid
 from floodwarn.logs import get_logger, timed_step
+from floodwarn.parameters import CurveNumberTable, IdfParameters, RoutingParameters, load_parameters
+from floodwarn.rainfall.forecast import Accumulation, RainfallForecast
 from floodwarn.terrain.model import BUILD_STEPS, TerrainModel, build_terrain_model
 from floodwarn.terrain.network import DEFAULT_MAX_REACH_LENGTH_M, DEFAULT_STREAM_AREA_KM2
 
@@ -87,3 +119,300 @@ def demo_terrain(
         with timed_step(log, "standin_dem", path=str(dem_path)):
             write_standin_dem(dem_path)
     return build_terrain(dem_path, out_dir / "terrain", on_step=on_step)
+
+
+# ------------------------------------------------------------------------------ forecast run
+
+#: Every step the forecast job reports to a progress display, in order.
+FORECAST_JOB_STEPS = (
+    "load_terrain",
+    "read_rain",
+    "hydrology_model",
+    "thresholds",
+    "catchment_weights",
+    "simulate",
+    "write",
+)
+
+
+@dataclass(frozen=True)
+class ForecastJobResult:
+    out_dir: Path
+    record: dict[str, Any]
+    simulations: list[Simulation]
+    thresholds: ReturnPeriodThresholds
+
+
+def _thresholds_cached(
+    hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, cache_dir: Path | None
+) -> ReturnPeriodThresholds:
+    """Design-storm thresholds, reused from ``cache_dir`` for the same model and parameters."""
+    if cache_dir is None:
+        return return_period_thresholds(hydro, idf, ia_ratio=ia_ratio)
+    h = hashlib.blake2b(digest_size=16)
+    for arr in (
+        hydro.order,
+        hydro.downstream,
+        hydro.length_m,
+        hydro.slope,
+        hydro.width_m,
+        hydro.catchment_area_km2,
+        hydro.curve_number_ii,
+        hydro.lag_hours,
+    ):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(f"{hydro.manning_n}|{hydro.reference_flow_share}|{ia_ratio}|".encode())
+    h.update(idf.model_dump_json().encode())
+    path = cache_dir / f"thresholds_{h.hexdigest()}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return ReturnPeriodThresholds(
+                return_periods_years=z["years"],
+                discharge_m3s=z["q"],
+                idf_version=idf.version,
+                idf_is_approximation=idf.approximation,
+            )
+    result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, years=result.return_periods_years, q=result.discharge_m3s)
+    tmp.replace(path)
+    return result
+
+
+def run_forecast(
+    terrain_dir: str | Path,
+    rain_path: str | Path,
+    out_dir: str | Path,
+    *,
+    variable: str | None = None,
+    units: str | None = None,
+    accumulation: Accumulation | None = None,
+    antecedent_rain_mm: float | None = None,
+    amc: int | None = None,
+    ia_ratio: float = 0.2,
+    landcover_path: str | Path | None = None,
+    soil_path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    terrain: TerrainModel | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> ForecastJobResult:
+    """Rain forecast → runoff → routed hydrographs per reach, with return-period classes.
+
+    Writes to ``out_dir``: ``hydrographs.nc`` (discharge, member × reach × time),
+    ``reaches.gpkg`` (peak, time of peak, return-period class and thresholds per reach;
+    ensemble medians and exceedance probabilities) and ``run.json`` (inputs, versions,
+    timings, ``rain_total_mm_mean``, runoff totals and ``mass_balance``).
+
+    Members are simulated one by one by :func:`floodwarn.hydrology.simulation.simulate`, a
+    pure function over the shared, read-only terrain and hydrology models.
+    """
+    start = time.perf_counter()
+    notify = on_step or (lambda _step: None)
+    timings: dict[str, float] = {}
+    out = Path(out_dir)
+    cache = Path(cache_dir) if cache_dir is not None else None
+
+    notify("load_terrain")
+    with timed_step(log, "load_terrain", timings, path=str(terrain_dir)):
+        model = terrain if terrain is not None else TerrainModel.load(terrain_dir)
+    notify("read_rain")
+    with timed_step(log, "read_rain", timings, path=str(rain_path)):
+        forecast = read_rainfall(
+            rain_path, variable=variable, units=units, accumulation=accumulation
+        )
+    if ia_ratio not in (0.2, 0.05):
+        raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
+    if amc is not None and amc not in (1, 2, 3):
+        raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
+    if (landcover_path is None) != (soil_path is None):
+        raise InputError("curve numbers from rasters need both --landcover and --soil.")
+
+    notify("hydrology_model")
+    with timed_step(log, "hydrology_model", timings):
+        routing = load_parameters(RoutingParameters)
+        cn_table = load_parameters(CurveNumberTable)
+        n_reaches = len(model.reaches)
+        if landcover_path is not None and soil_path is not None:
+            cn_grid = curve_number_grid(
+                read_categorical_on_grid(Path(landcover_path), model.grid, what="land cover"),
+                read_categorical_on_grid(Path(soil_path), model.grid, what="soil group"),
+                cn_table,
+            )
+            cn_ii, defaulted = catchment_curve_numbers(
+                cn_grid, model.catchment_id, n_reaches, cn_table.default_curve_number
+            )
+            cn_source = {
+                "landcover": str(landcover_path),
+                "soil": str(soil_path),
+                "cells_defaulted_share": round(defaulted, 4),
+            }
+        else:
+            cn_ii = np.full(n_reaches, cn_table.default_curve_number)
+            cn_source = {
+                "default": f"{cn_table.default_cover} on soil group {cn_table.default_soil_group}",
+                "curve_number": cn_table.default_curve_number,
+            }
+        hydro = build_hydrology_model(model, routing, cn_ii)
+    notify("thresholds")
+    with timed_step(log, "thresholds", timings):
+        idf = load_parameters(IdfParameters)
+        thresholds = _thresholds_cached(hydro, idf, ia_ratio, cache)
+    notify("catchment_weights")
+    with timed_step(log, "catchment_weights", timings):
+        weights = catchment_weights(model, forecast, cache_dir=cache)
+
+    notify("simulate")
+    season = season_of(int(str(forecast.step_start[0])[5:7]))
+    dt_s = forecast.step_hours * 3600.0
+    simulations = []
+    with timed_step(log, "simulate", timings, members=forecast.n_members):
+        for m in range(forecast.n_members):
+            rain = weights.catchment_mean(forecast.rain_mm[m])
+            simulations.append(
+                simulate(
+                    hydro,
+                    rain,
+                    dt_s,
+                    antecedent_rain_mm=antecedent_rain_mm,
+                    amc=amc,
+                    season=season,
+                    ia_ratio=ia_ratio,
+                )
+            )
+
+    notify("write")
+    with timed_step(log, "write", timings, path=str(out)):
+        out.mkdir(parents=True, exist_ok=True)
+        record = _forecast_record(
+            model,
+            forecast,
+            hydro,
+            thresholds,
+            simulations,
+            cn_source,
+            season=season,
+            ia_ratio=ia_ratio,
+            amc=amc,
+            antecedent_rain_mm=antecedent_rain_mm,
+            terrain_dir=terrain_dir,
+            rain_path=rain_path,
+        )
+        write_hydrographs(
+            out / HYDROGRAPHS_FILE,
+            reach_id=hydro.reach_id,
+            step_start=forecast.step_start,
+            step_end=forecast.step_end,
+            discharge_m3s=np.stack([s.discharge_m3s for s in simulations]),
+            lateral_m3s=np.stack([s.lateral_m3s for s in simulations]),
+            members=forecast.members,
+            attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
+        )
+        write_reach_results(
+            out / FORECAST_REACHES_FILE,
+            model,
+            _reach_columns(forecast, thresholds, simulations),
+            {"synthetic": record["synthetic"], "floodwarn": __version__},
+        )
+    timings["total"] = time.perf_counter() - start
+    record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    write_run_json(out / RUN_FILE, record)
+    log.info("forecast run written", extra={"out": str(out), "seconds": round(timings["total"], 2)})
+    return ForecastJobResult(
+        out_dir=out, record=record, simulations=simulations, thresholds=thresholds
+    )
+
+
+def _reach_columns(
+    forecast: RainfallForecast, thresholds: ReturnPeriodThresholds, simulations: list[Simulation]
+) -> dict[str, np.ndarray]:
+    """Per-reach results: ensemble-median peak and its time, class, probabilities."""
+    peaks = np.stack([s.peak_m3s for s in simulations])  # (member, reach)
+    steps = np.stack([s.peak_step for s in simulations])
+    median_peak = np.median(peaks, axis=0)
+    # Time of peak of the member whose peak is closest to the median (a real hydrograph).
+    rep = np.abs(peaks - median_peak[None, :]).argmin(axis=0)
+    rep_step = steps[rep, np.arange(peaks.shape[1])]
+    ends = forecast.step_end
+    time_of_peak = np.where(rep_step >= 0, ends[np.maximum(rep_step, 0)].astype(str), "")
+    lead_h = np.where(
+        rep_step >= 0,
+        (ends[np.maximum(rep_step, 0)] - forecast.step_start[0])
+        .astype("timedelta64[s]")
+        .astype(np.float64)
+        / 3600.0,
+        np.nan,
+    )
+    columns: dict[str, np.ndarray] = {
+        "peak_m3s": median_peak,
+        "peak_m3s_max": peaks.max(axis=0),
+        "time_of_peak": time_of_peak,
+        "hours_to_peak": lead_h,
+        "return_period_class": thresholds.classify(median_peak),
+    }
+    classes = np.stack([thresholds.classify(p) for p in peaks])
+    for years, q in zip(thresholds.return_periods_years, thresholds.discharge_m3s, strict=True):
+        columns[f"q{years}_m3s"] = q
+        columns[f"prob_rp{years}"] = (classes >= years).mean(axis=0)
+    return columns
+
+
+def _forecast_record(
+    model: TerrainModel,
+    forecast: RainfallForecast,
+    hydro: HydrologyModel,
+    thresholds: ReturnPeriodThresholds,
+    simulations: list[Simulation],
+    cn_source: dict[str, Any],
+    **inputs: Any,
+) -> dict[str, Any]:
+    area = hydro.catchment_area_km2
+    rain_totals = np.array([(s.rain_mm.sum(axis=0) * area).sum() / area.sum() for s in simulations])
+    runoff_totals = np.array(
+        [(s.runoff_mm.sum(axis=0) * area).sum() / area.sum() for s in simulations]
+    )
+    balances = [s.mass_balance for s in simulations]
+    worst = max(balances, key=lambda b: abs(b["relative_error"]))
+    counts = {
+        int(y): int((thresholds.classify(s.peak_m3s) >= y).sum())
+        for y in thresholds.return_periods_years
+        for s in simulations[:1]
+    }
+    synthetic = bool(model.is_synthetic or forecast.metadata.get("synthetic"))
+    return {
+        "floodwarn": __version__,
+        "synthetic": synthetic,
+        "inputs": {k: (str(v) if isinstance(v, Path) else v) for k, v in inputs.items()},
+        "terrain": {
+            "synthetic": model.is_synthetic,
+            "reaches": len(model.reaches),
+            "crs": model.grid.crs[:60] + "…",
+            "cellsize_m": model.grid.cellsize_m,
+        },
+        "rain": {
+            **forecast.metadata,
+            "members": forecast.n_members,
+            "steps": forecast.n_steps,
+            "start": str(forecast.step_start[0]),
+            "end": str(forecast.step_end[-1]),
+        },
+        "parameters": {
+            "curve_numbers": cn_source,
+            "routing": hydro.metadata,
+            "idf_version": thresholds.idf_version,
+            "idf_is_regional_approximation": thresholds.idf_is_approximation,
+        },
+        "rain_total_mm_mean": float(rain_totals.mean()),
+        "rain_total_mm_by_member": rain_totals.round(3).tolist(),
+        "runoff_total_mm_mean": float(runoff_totals.mean()),
+        "runoff_coefficient": float(runoff_totals.mean() / rain_totals.mean())
+        if rain_totals.mean() > 0
+        else 0.0,
+        "mass_balance": {
+            **worst,
+            "members": len(balances),
+            "relative_error_by_member": [b["relative_error"] for b in balances],
+        },
+        "reaches_at_or_above_return_period": counts,
+        "modelled_area_km2": float(area.sum()),
+    }

@@ -84,3 +84,33 @@ def read_band(path: Path) -> tuple[np.ndarray, Grid, float | None, dict[str, str
             f"{path}: cannot be read as a raster ({exc}); the file is missing, truncated or "
             "not a GDAL-readable format."
         ) from exc
+
+
+def read_categorical_on_grid(path: Path, grid: Grid, *, what: str) -> np.ndarray:
+    """A class raster (land cover, soil group) resampled by nearest neighbour onto ``grid``.
+
+    Returns int32 codes with −1 where the source has nodata or does not reach. Raises
+    DataFileError for an unreadable file and CRSError when the raster has no CRS.
+    """
+    from rasterio.warp import Resampling, reproject
+
+    from floodwarn.errors import CRSError
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise CRSError(f"{path}: the {what} raster has no CRS; set one (gdal_edit.py "
+                               "-a_srs EPSG:…).")
+            out = np.full(grid.shape, -1, np.int32)
+            reproject(
+                source=rasterio.band(src, 1),
+                destination=out,
+                src_nodata=src.nodata,
+                dst_transform=grid.transform,
+                dst_crs=grid.crs,
+                dst_nodata=-1,
+                resampling=Resampling.nearest,
+            )
+    except RasterioIOError as exc:
+        raise DataFileError(f"{path}: cannot be read as the {what} raster ({exc}).") from exc
+    return out

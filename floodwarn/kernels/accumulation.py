@@ -95,11 +95,11 @@ def accumulate_into(fd: np.ndarray, nc: int, acc: np.ndarray, n_threads: int) ->
             edge = band_first_row[b] * nc
             for i in range(edge - nc, edge + nc):
                 d = fd[i]
-                if d != 0 and d != 255 and state[i] == _FINISHED:
-                    if (i < edge) != (i + offset[d] < edge):
-                        crossing_cells[count] = i
-                        state[i] = _FINISHED_CROSSING
-                        count += 1
+                crosses = d != 0 and d != 255 and (i < edge) != (i + offset[d] < edge)
+                if crosses and state[i] == _FINISHED:
+                    crossing_cells[count] = i
+                    state[i] = _FINISHED_CROSSING
+                    count += 1
         crossing_cells = crossing_cells[:count]
         carried = np.empty(count, acc.dtype)
         for c in range(count):

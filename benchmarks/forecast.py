@@ -1,0 +1,107 @@
+"""Forecast-run benchmark: the demo domain's 72-hour hourly storm, and routing scaling.
+
+    python benchmarks/forecast.py                  # builds the demo terrain if needed
+    python benchmarks/forecast.py --work DIR       # reuse DIR/terrain from `floodwarn demo`
+
+Prints: seconds from rain file to written hydrographs after the terrain model is loaded, cold
+(empty cache: design-storm thresholds and catchment weights computed) and warm (both cached,
+as on every later forecast of the same terrain and forecast grid); peak memory (VmHWM) of the
+process; and Muskingum-Cunge routing time on three random reach trees of growing size ×
+steps, with the cost per reach-step, which must stay flat if cost grows linearly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _random_tree(n: int, rng: np.random.Generator):
+    """Reach i drains to a random reach with a larger index; the last reach is the outlet."""
+    downstream = np.empty(n, np.int64)
+    downstream[:-1] = np.minimum(n - 1, np.arange(1, n) + rng.integers(0, 50, n - 1))
+    downstream[-1] = -1
+    return np.arange(n, dtype=np.int64), downstream
+
+
+def routing_scaling() -> None:
+    from floodwarn.kernels.routing import muskingum_cunge_network
+
+    rng = np.random.default_rng(0)
+    print("\nrouting (Muskingum-Cunge) scaling — reaches × hourly steps")
+    print(f"{'reaches':>9} {'steps':>6} {'seconds':>9} {'ns per reach-step':>19}")
+    for n, n_t in ((10_000, 72), (40_000, 144), (160_000, 288)):
+        order, down = _random_tree(n, rng)
+        lateral = np.ascontiguousarray(rng.gamma(2.0, 0.5, (n, n_t)))
+        args = (np.full(n_t, 3600.0), order, down, rng.uniform(90, 2000, n),
+                rng.uniform(0.001, 0.05, n), rng.uniform(3, 60, n), 0.035, 0.667, 8)
+        muskingum_cunge_network(lateral[:10], args[0], np.arange(10), np.full(10, -1),
+                                *(a[:10] for a in args[3:6]), *args[6:])
+        best = min(_timed(lambda a=args, lat=lateral: muskingum_cunge_network(lat, *a))
+                   for _ in range(3))
+        print(f"{n:>9,} {n_t:>6} {best:>9.3f} {best / (n * n_t) * 1e9:>19.1f}")
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def forecast_run(work: Path) -> None:
+    from floodwarn.io.rainfall import write_rainfall_netcdf
+    from floodwarn.pipeline import demo_terrain, run_forecast
+    from floodwarn.rainfall.storm import AMANDA_2020, storm_forecast
+    from floodwarn.terrain.model import TerrainModel
+
+    terrain_dir = work / "terrain"
+    if not (terrain_dir / "terrain.json").exists():
+        demo_terrain(work)
+    rain = write_rainfall_netcdf(storm_forecast(AMANDA_2020), work / "amanda.nc")
+    start = time.perf_counter()
+    model = TerrainModel.load(terrain_dir)
+    load_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as cache:
+        for label in ("cold (empty cache)", "warm (cached)"):
+            start = time.perf_counter()
+            result = run_forecast(terrain_dir, rain, work / "run", terrain=model,
+                                  cache_dir=cache)
+            seconds = time.perf_counter() - start
+            t = result.record["timings_s"]
+            print(f"{label:>20}: rain → hydrographs {seconds:.2f} s after the terrain load "
+                  f"({load_s:.2f} s); steps: " + ", ".join(f"{k} {v:.2f}" for k, v in t.items()
+                                                            if k not in ("total",
+                                                                         "load_terrain")))
+    r = result.record
+    print(f"demo domain: {r['terrain']['reaches']:,} reaches, {r['rain']['steps']} hourly steps;"
+          f" rain {r['rain_total_mm_mean']:.1f} mm, runoff {r['runoff_total_mm_mean']:.1f} mm, "
+          f"mass balance relative error {r['mass_balance']['relative_error']:.2e}")
+    print(f"peak memory of this process (VmHWM): {_peak_rss_mb():.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    if args.work is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            forecast_run(Path(tmp))
+    else:
+        args.work.mkdir(parents=True, exist_ok=True)
+        forecast_run(args.work)
+    routing_scaling()
+
+
+if __name__ == "__main__":
+    main()

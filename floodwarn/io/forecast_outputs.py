@@ -1,0 +1,82 @@
+"""Files a forecast run writes: hydrographs (NetCDF), reach table (GeoPackage), run.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from floodwarn import __version__
+from floodwarn.terrain.model import TerrainModel
+
+HYDROGRAPHS_FILE = "hydrographs.nc"
+REACHES_FILE = "reaches.gpkg"
+RUN_FILE = "run.json"
+
+
+def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,
+                      step_end: np.ndarray, discharge_m3s: np.ndarray,
+                      lateral_m3s: np.ndarray, members: np.ndarray,
+                      attrs: dict[str, Any]) -> Path:
+    """``discharge`` and ``lateral_inflow`` (member, reach, time) in m³/s at step ends."""
+    import xarray as xr
+
+    ds = xr.Dataset(
+        {
+            "discharge": (("member", "reach", "time"), discharge_m3s.astype(np.float32),
+                          {"units": "m3 s-1", "long_name": "discharge at the reach outlet at "
+                           "the end of each time step"}),
+            "lateral_inflow": (("member", "reach", "time"), lateral_m3s.astype(np.float32),
+                               {"units": "m3 s-1", "long_name": "inflow from the reach's own "
+                                "catchment"}),
+            "time_bnds": (("time", "nv"), np.stack([step_start, step_end], 1)),
+        },
+        coords={"member": members, "reach": reach_id.astype(np.int32),
+                "time": ("time", step_end, {"bounds": "time_bnds"})},
+        attrs={"Conventions": "CF-1.10", "history": f"floodwarn {__version__}",
+               **{k: (json.dumps(v) if isinstance(v, dict | list | bool) or v is None else v)
+                  for k, v in attrs.items()}},
+    )
+    enc: dict[str, Any] = {"discharge": {"zlib": True, "complevel": 4},
+           "lateral_inflow": {"zlib": True, "complevel": 4},
+           "time": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"},
+           "time_bnds": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"}}
+    tmp = path.with_suffix(".nc.tmp")
+    ds.to_netcdf(tmp, encoding=enc, engine="netcdf4")
+    tmp.replace(path)
+    return path
+
+
+def write_reach_results(path: Path, terrain: TerrainModel, columns: dict[str, np.ndarray],
+                        metadata: dict[str, Any]) -> Path:
+    """The terrain's reach lines with the forecast's per-reach columns, as a GeoPackage."""
+    from floodwarn.io.terrain_files import reaches_geodataframe
+
+    gdf = reaches_geodataframe(terrain)
+    for name, values in columns.items():
+        gdf[name] = values
+    tmp = path.with_suffix(".partial.gpkg")
+    tmp.unlink(missing_ok=True)
+    gdf.to_file(tmp, driver="GPKG", layer="reaches",
+                metadata={k: str(v) for k, v in metadata.items()})
+    tmp.replace(path)
+    return path
+
+
+def write_run_json(path: Path, record: dict[str, Any]) -> Path:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=_json_default, ensure_ascii=False))
+    tmp.replace(path)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value)}")

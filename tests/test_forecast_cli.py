@@ -1,0 +1,69 @@
+"""`floodwarn forecast storm` and `forecast run` end to end on a small synthetic terrain."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from floodwarn.cli import app
+from floodwarn.terrain.model import build_terrain_model
+from tests.conftest import fractal_dem, utm_grid
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def small_terrain(tmp_path_factory):
+    """A 200×200 grid at 90 m in UTM 16N (x 200-218 km, y 1582-1600 km ≈ 14.3-14.5 N)."""
+    out = tmp_path_factory.mktemp("terrain")
+    dem = fractal_dem(200, seed=4, relief_m=300.0, tilt=0.5)
+    model = build_terrain_model(dem, utm_grid((200, 200)), stream_area_km2=0.5)
+    model.save(out)
+    return out, model
+
+
+def test_forecast_run_writes_hydrographs_reaches_and_run_json(small_terrain, tmp_path):
+    terrain_dir, model = small_terrain
+    rain = tmp_path / "storm.nc"
+    result = runner.invoke(app, ["forecast", "storm", "--out", str(rain), "--hours", "24"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(rain), "--out", str(out), "--cache-dir",
+                                 str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["synthetic"] is True
+    assert abs(record["mass_balance"]["relative_error"]) < 0.02
+    assert 0 < record["runoff_total_mm_mean"] < record["rain_total_mm_mean"]
+    hydro = xr.open_dataset(out / "hydrographs.nc")
+    assert hydro.discharge.shape == (1, len(model.reaches), 24)
+    reaches = gpd.read_file(out / "reaches.gpkg")
+    assert len(reaches) == len(model.reaches)
+    np.testing.assert_allclose(reaches["peak_m3s"], hydro.discharge.max(("member", "time")),
+                               rtol=1e-5)
+    # Thresholds grow with the return period, and the class agrees with them.
+    assert (reaches["q100_m3s"] >= reaches["q2_m3s"]).all()
+    above2 = (reaches["peak_m3s"] >= reaches["q2_m3s"]) & (reaches["peak_m3s"] > 0)
+    assert ((reaches["return_period_class"] >= 2) == above2).all()
+    # The outlet reach's volume out reflects the rain: larger reach, larger peak.
+    big = reaches["upstream_area_km2"].idxmax()
+    assert reaches.loc[big, "peak_m3s"] == reaches["peak_m3s"].max()
+
+
+def test_forecast_run_refuses_a_grid_that_misses_the_domain(small_terrain, tmp_path):
+    terrain_dir, _ = small_terrain
+    far = tmp_path / "far.nc"
+    xr.Dataset(
+        {"pr": (("time", "lat", "lon"), np.ones((2, 3, 3)), {"units": "mm"})},
+        coords={"time": np.array(["2020-05-31T01", "2020-05-31T02"], "datetime64[ns]"),
+                "lat": [1.0, 0.0, -1.0], "lon": [10.0, 11.0, 12.0]},
+    ).to_netcdf(far)
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(far), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "does not cover the terrain domain" in result.output
+    assert not (tmp_path / "x" / "run.json").exists()
