@@ -11,7 +11,6 @@ design storms through the same model) → hydrographs.nc, reaches.gpkg, run.json
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,11 @@ import numpy as np
 
 from floodwarn import __version__
 from floodwarn.errors import InputError
-from floodwarn.hydrology.catchment_rain import catchment_weights
+from floodwarn.hydrology.catchment_rain import (
+    CatchmentWeights,
+    build_catchment_weights,
+    catchment_weights_key,
+)
 from floodwarn.hydrology.runoff import catchment_curve_numbers, curve_number_grid, season_of
 from floodwarn.hydrology.simulation import (
     HydrologyModel,
@@ -30,7 +33,12 @@ from floodwarn.hydrology.simulation import (
     build_hydrology_model,
     simulate,
 )
-from floodwarn.hydrology.thresholds import ReturnPeriodThresholds, return_period_thresholds
+from floodwarn.hydrology.thresholds import (
+    ReturnPeriodThresholds,
+    return_period_thresholds,
+    thresholds_key,
+)
+from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
 from floodwarn.io.forecast_outputs import (
     HYDROGRAPHS_FILE,
@@ -144,40 +152,35 @@ class ForecastJobResult:
 
 
 def _thresholds_cached(
-    hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, cache_dir: Path | None
+    hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, cache: ArrayCache
 ) -> ReturnPeriodThresholds:
-    """Design-storm thresholds, reused from ``cache_dir`` for the same model and parameters."""
-    if cache_dir is None:
-        return return_period_thresholds(hydro, idf, ia_ratio=ia_ratio)
-    h = hashlib.blake2b(digest_size=16)
-    for arr in (
-        hydro.order,
-        hydro.downstream,
-        hydro.length_m,
-        hydro.slope,
-        hydro.width_m,
-        hydro.catchment_area_km2,
-        hydro.curve_number_ii,
-        hydro.lag_hours,
-    ):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(f"{hydro.manning_n}|{hydro.reference_flow_share}|{ia_ratio}|".encode())
-    h.update(idf.model_dump_json().encode())
-    path = cache_dir / f"thresholds_{h.hexdigest()}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return ReturnPeriodThresholds(
-                return_periods_years=z["years"],
-                discharge_m3s=z["q"],
-                idf_version=idf.version,
-                idf_is_approximation=idf.approximation,
-            )
+    """Design-storm thresholds, reused from the cache for the same model and parameters."""
+    key = thresholds_key(hydro, idf, ia_ratio)
+    stored = cache.load("thresholds", key)
+    if stored is not None:
+        return ReturnPeriodThresholds(
+            return_periods_years=stored["years"],
+            discharge_m3s=stored["q"],
+            idf_version=idf.version,
+            idf_is_approximation=idf.approximation,
+        )
     result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, years=result.return_periods_years, q=result.discharge_m3s)
-    tmp.replace(path)
+    cache.save("thresholds", key, {"years": result.return_periods_years,
+                                   "q": result.discharge_m3s})
     return result
+
+
+def _weights_cached(
+    model: TerrainModel, forecast: RainfallForecast, cache: ArrayCache
+) -> CatchmentWeights:
+    """Catchment rain weights, reused from the cache for the same terrain and forecast grid."""
+    key = catchment_weights_key(model, forecast)
+    stored = cache.load("catchment_weights", key)
+    if stored is not None:
+        return CatchmentWeights.from_arrays(stored)
+    weights = build_catchment_weights(model, forecast)
+    cache.save("catchment_weights", key, weights.to_arrays())
+    return weights
 
 
 def run_forecast(
@@ -211,7 +214,7 @@ def run_forecast(
     notify = on_step or (lambda _step: None)
     timings: dict[str, float] = {}
     out = Path(out_dir)
-    cache = Path(cache_dir) if cache_dir is not None else None
+    cache = ArrayCache(cache_dir)
 
     notify("load_terrain")
     with timed_step(log, "load_terrain", timings, path=str(terrain_dir)):
@@ -260,7 +263,7 @@ def run_forecast(
         thresholds = _thresholds_cached(hydro, idf, ia_ratio, cache)
     notify("catchment_weights")
     with timed_step(log, "catchment_weights", timings):
-        weights = catchment_weights(model, forecast, cache_dir=cache)
+        weights = _weights_cached(model, forecast, cache)
 
     notify("simulate")
     season = season_of(int(str(forecast.step_start[0])[5:7]))

@@ -35,6 +35,8 @@ def test_forecast_run_writes_hydrographs_reaches_and_run_json(small_terrain, tmp
                                  str(rain), "--out", str(out), "--cache-dir",
                                  str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
+    cached = sorted(p.name.split("_")[0] for p in (tmp_path / "cache").iterdir())
+    assert cached == ["catchment", "thresholds"]
     record = json.loads((out / "run.json").read_text())
     assert record["synthetic"] is True
     assert abs(record["mass_balance"]["relative_error"]) < 0.02

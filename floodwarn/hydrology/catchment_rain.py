@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,7 +36,18 @@ class CatchmentWeights:
 
     matrix: sp.csr_matrix
     forecast_shape: tuple[int, int]
-    key: str
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        m = self.matrix
+        return {"data": m.data, "indices": m.indices, "indptr": m.indptr,
+                "shape": np.array(m.shape), "forecast_shape": np.array(self.forecast_shape)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> CatchmentWeights:
+        shape = tuple(int(v) for v in arrays["shape"])
+        matrix = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        ny, nx = (int(v) for v in arrays["forecast_shape"])
+        return cls(matrix=matrix, forecast_shape=(ny, nx))
 
     def catchment_mean(self, rain_mm: np.ndarray) -> np.ndarray:
         """(time, y, x) forecast rain → (time, n_reaches) catchment mean, same unit."""
@@ -45,7 +55,9 @@ class CatchmentWeights:
         return np.asarray((self.matrix @ steps.T).T)
 
 
-def _grid_key(forecast: RainfallForecast, model: TerrainModel) -> str:
+def catchment_weights_key(model: TerrainModel, forecast: RainfallForecast) -> str:
+    """Hash of what the weights depend on: the forecast grid (coordinates, CRS) and the
+    terrain (grid, reach catchments); a changed terrain or grid never reuses stale weights."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"v{WEIGHTS_FORMAT_VERSION}|{CRS.from_user_input(forecast.crs).to_wkt()}".encode())
     h.update(np.ascontiguousarray(forecast.x, np.float64).tobytes())
@@ -73,7 +85,6 @@ def build_catchment_weights(model: TerrainModel, forecast: RainfallForecast) -> 
     Thiessen, A.H. (1911) Precipitation averages for large areas. Monthly Weather Review 39,
     1082-1084 (area-weighted areal rainfall; here with forecast cells as the polygons).
     """
-    key = _grid_key(forecast, model)
     n_reaches = len(model.reaches)
     ny, nx = len(forecast.y), len(forecast.x)
     x0, dx = _edges(forecast.x)
@@ -121,37 +132,4 @@ def build_catchment_weights(model: TerrainModel, forecast: RainfallForecast) -> 
     matrix = sp.diags(scale) @ counts
     log.info("catchment rain weights built",
              extra={"reaches": n_reaches, "forecast_cells": ny * nx, "non_zeros": matrix.nnz})
-    return CatchmentWeights(matrix=matrix.tocsr(), forecast_shape=(ny, nx), key=key)
-
-
-def catchment_weights(
-    model: TerrainModel, forecast: RainfallForecast, *, cache_dir: str | Path | None = None
-) -> CatchmentWeights:
-    """:func:`build_catchment_weights`, read from / written to ``cache_dir`` when given.
-
-    The cache key hashes the forecast grid (coordinates, CRS) and the terrain (grid, reach
-    catchments), so a changed terrain model or forecast grid never reuses stale weights. Files
-    are written atomically (temporary name, then rename): concurrent runs can share a cache.
-    """
-    if cache_dir is None:
-        return build_catchment_weights(model, forecast)
-    key = _grid_key(forecast, model)
-    path = Path(cache_dir) / f"catchment_weights_{key}.npz"
-    if path.exists():
-        try:
-            with np.load(path) as z:
-                matrix = sp.csr_matrix(
-                    (z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])
-                )
-            log.info("catchment rain weights from cache", extra={"path": str(path)})
-            return CatchmentWeights(matrix=matrix, forecast_shape=(len(forecast.y),
-                                    len(forecast.x)), key=key)
-        except (OSError, ValueError, KeyError):
-            log.warning("unreadable weights cache ignored", extra={"path": str(path)})
-    weights = build_catchment_weights(model, forecast)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    m = weights.matrix
-    np.savez(tmp, data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape))
-    tmp.replace(path)
-    return weights
+    return CatchmentWeights(matrix=matrix.tocsr(), forecast_shape=(ny, nx))

@@ -7,6 +7,7 @@ bias in absolute discharge (both sides share it).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -134,3 +135,14 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
         idf_version=idf.version,
         idf_is_approximation=idf.approximation,
     )
+
+
+def thresholds_key(model: HydrologyModel, idf: IdfParameters, ia_ratio: float) -> str:
+    """Hash of everything the thresholds depend on (model arrays and parameters, IDF file)."""
+    h = hashlib.blake2b(digest_size=16)
+    for arr in (model.order, model.downstream, model.length_m, model.slope, model.width_m,
+                model.catchment_area_km2, model.curve_number_ii, model.lag_hours):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(f"{model.manning_n}|{model.reference_flow_share}|{ia_ratio}|".encode())
+    h.update(idf.model_dump_json().encode())
+    return h.hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ X_DIMS = ("longitude", "lon", "x", "rlon")
 GRIB_SHORT_NAMES = ("tp", "prate")  # total precipitation (accumulated), rate (average)
 
 
-def _pick(names: tuple[str, ...], available: Any, what: str, source: str) -> str | None:
+def _pick(names: tuple[str, ...], available: Any) -> str | None:
+    """The first of ``names`` present in ``available``."""
     for name in names:
         if name in available:
             return name
@@ -98,7 +100,7 @@ def read_netcdf(path: Path, *, variable: str | None = None) -> RawRainfall:
             "NetCDF — download it again."
         ) from exc
     with ds:
-        name = variable or _pick(RAIN_VARIABLES, ds.data_vars, "variable", source)
+        name = variable or _pick(RAIN_VARIABLES, ds.data_vars)
         if name is None or name not in ds.data_vars:
             raise InputError(
                 f"{source}: no rain variable {'named ' + repr(variable) if variable else ''}"
@@ -112,18 +114,18 @@ def read_netcdf(path: Path, *, variable: str | None = None) -> RawRainfall:
                 "kg m-2 s-1, mm h-1)."
             )
         dims = var.dims
-        t_name = _pick(TIME_DIMS, dims, "time", source)
+        t_name = _pick(TIME_DIMS, dims)
         if t_name is None:
             raise InputError(
                 f"{source}: variable {name!r} has dimensions {list(dims)} and no time axis "
                 f"(one of {list(TIME_DIMS)}); a forecast needs one."
             )
-        y_name = _pick(Y_DIMS, dims, "y", source)
-        x_name = _pick(X_DIMS, dims, "x", source)
+        y_name = _pick(Y_DIMS, dims)
+        x_name = _pick(X_DIMS, dims)
         if y_name is None or x_name is None:
             raise InputError(f"{source}: variable {name!r} has dimensions {list(dims)}; "
                              f"expected spatial axes among {list(Y_DIMS)} and {list(X_DIMS)}.")
-        m_name = _pick(MEMBER_DIMS, dims, "member", source)
+        m_name = _pick(MEMBER_DIMS, dims)
         extra = set(dims) - {t_name, y_name, x_name} - ({m_name} if m_name else set())
         squeezable = [d for d in extra if var.sizes[d] == 1]
         if len(squeezable) != len(extra):
@@ -454,16 +456,10 @@ def read_rainfall(
             f"({', '.join(k for k, v in READERS.items() if v is read_grib)}) and GeoTIFF stacks."
         )
     if units is not None:
-        raw = _replace(raw, units=units)
+        raw = replace(raw, units=units)
     if accumulation is not None:
-        raw = _replace(raw, accumulation=accumulation)
+        raw = replace(raw, accumulation=accumulation)
     return canonical_forecast(raw)
-
-
-def _replace(raw: RawRainfall, **changes: Any) -> RawRainfall:
-    from dataclasses import replace
-
-    return replace(raw, **changes)
 
 
 def write_rainfall_netcdf(forecast: RainfallForecast, path: str | Path) -> Path:
