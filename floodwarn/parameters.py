@@ -118,6 +118,8 @@ class IdfParameters(ParameterSet):
     design_storm_hours: Annotated[list[Annotated[int, Field(ge=1, le=240)]],
                                   Field(min_length=1)]
     simulation_hours: Annotated[int, Field(ge=1, le=720)]
+    reference_areas_km2: Annotated[list[Annotated[float, Field(gt=0, le=100_000)]],
+                                   Field(min_length=1)]
     return_periods_years: Annotated[list[Annotated[int, Field(ge=2, le=10_000)]],
                                     Field(min_length=1)]
 
@@ -126,6 +128,9 @@ class IdfParameters(ParameterSet):
         rp = self.return_periods_years
         if rp != sorted(set(rp)):
             raise ValueError("return_periods_years must be increasing and distinct")
+        areas = self.reference_areas_km2
+        if areas != sorted(set(areas)):
+            raise ValueError("reference_areas_km2 must be increasing and distinct")
         if self.simulation_hours < max(self.design_storm_hours):
             raise ValueError("simulation_hours must cover the design storm")
         return self

@@ -40,6 +40,7 @@ class HydrologyModel:
     slope: np.ndarray
     width_m: np.ndarray
     catchment_area_km2: np.ndarray
+    upstream_area_km2: np.ndarray
     curve_number_ii: np.ndarray
     lag_hours: np.ndarray
     manning_n: float
@@ -79,6 +80,7 @@ def build_hydrology_model(
         slope=np.maximum(reaches.slope.astype(np.float64), routing.min_channel_slope),
         width_m=channel_width_m(reaches.upstream_area_km2, routing),
         catchment_area_km2=reaches.catchment_area_km2.astype(np.float64),
+        upstream_area_km2=reaches.upstream_area_km2.astype(np.float64),
         curve_number_ii=cn,
         lag_hours=catchment_lag_hours(reaches.catchment_area_km2, land_slope, cn, routing),
         manning_n=routing.manning_n,

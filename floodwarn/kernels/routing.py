@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def linear_reservoir(inflow_m3s: np.ndarray, k_s: np.ndarray, dt_s: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Outflow of linear reservoirs fed by a step-wise constant inflow; exact integration.
@@ -49,7 +49,7 @@ def linear_reservoir(inflow_m3s: np.ndarray, k_s: np.ndarray, dt_s: np.ndarray
     return out, storage
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def muskingum_cunge_network(
     lateral_m3s: np.ndarray,
     dt_s: np.ndarray,
@@ -179,7 +179,7 @@ def muskingum_cunge_network(
     return outflow, inflow, n_sub_used, storage, clamped
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def trapezoid_volume(series_m3s: np.ndarray, dt_s: np.ndarray) -> np.ndarray:
     """Volume (m³) of each row of a (n, n_t) discharge series that starts from 0 at time 0."""
     n, n_t = series_m3s.shape
