@@ -190,3 +190,47 @@ def test_truncated_netcdf_is_a_clear_error(tmp_path):
     cut.write_bytes(good.read_bytes()[:200])
     with pytest.raises(DataFileError, match="truncated"):
         read_rainfall(cut)
+
+
+def _write_grib1_tp(path, totals_m):
+    """GRIB1 total precipitation (ECMWF table 128, metres); items (end_h, total) accumulate
+    from hour 0, items (start_h, end_h, total) over their own interval."""
+    import eccodes
+
+    with open(path, "wb") as fh:
+        for item in totals_m:
+            start_h, end_h, total = item if len(item) == 3 else (0, *item)
+            gid = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib1")
+            eccodes.codes_set(gid, "shortName", "tp")
+            eccodes.codes_set(gid, "dataDate", 20200531)
+            eccodes.codes_set(gid, "dataTime", 0)
+            eccodes.codes_set(gid, "stepType", "accum")
+            eccodes.codes_set(gid, "startStep", start_h)
+            eccodes.codes_set(gid, "endStep", end_h)
+            n = eccodes.codes_get(gid, "numberOfPoints")
+            eccodes.codes_set_values(gid, np.full(n, total))
+            eccodes.codes_write(gid, fh)
+            eccodes.codes_release(gid)
+
+
+def test_grib1_ecmwf_metres_accumulated_since_start(tmp_path):
+    path = tmp_path / "ecmwf.grib1"
+    _write_grib1_tp(path, [(6, 0.002), (12, 0.005), (18, 0.005)])
+    fc = read_rainfall(path)
+    np.testing.assert_allclose(fc.rain_mm[0, :, 0, 0], [2.0, 3.0, 0.0], atol=1e-3)
+    assert [str(t) for t in fc.step_end] == ["2020-05-31T06:00:00", "2020-05-31T12:00:00",
+                                             "2020-05-31T18:00:00"]
+    assert str(fc.step_start[0]) == "2020-05-31T00:00:00"
+    assert fc.metadata["units"] == "m"
+
+
+def test_grib_mixed_step_ranges_chain_into_steps(tmp_path):
+    # GFS style: 0-3 and 0-6 h totals, then 6-9 and 6-12 h (values in m, 1 mm = 0.001).
+    path = tmp_path / "gfs_style.grib1"
+    _write_grib1_tp(path, [(0, 3, 0.001), (0, 6, 0.004), (6, 9, 0.002), (6, 12, 0.0025)])
+    fc = read_rainfall(path)
+    np.testing.assert_allclose(fc.rain_mm[0, :, 0, 0], [1.0, 3.0, 2.0, 0.5], atol=1e-3)
+    gap = tmp_path / "gap.grib1"
+    _write_grib1_tp(gap, [(0, 6, 0.004), (12, 18, 0.001)])
+    with pytest.raises(InputError, match="missing a message"):
+        read_rainfall(gap)
