@@ -156,6 +156,9 @@ def forecast_run(
     antecedent_rain_mm: Annotated[
         float | None, typer.Option(help="Rain of the 5 days before the forecast, mm (AMC).")
     ] = None,
+    antecedent_rain: Annotated[
+        Path | None, typer.Option(help="Observed rain of the days before (any rain format).")
+    ] = None,
     amc: Annotated[int | None, typer.Option(help="Antecedent moisture class 1, 2 or 3.")] = None,
     ia_ratio: Annotated[float, typer.Option(help="Initial abstraction ratio: 0.2 or 0.05.")] = 0.2,
     landcover: Annotated[Path | None, typer.Option(help="Land-cover raster (WorldCover).")] = None,
@@ -173,7 +176,8 @@ def forecast_run(
         result = run_forecast(
             terrain, rain, out_dir, variable=variable, units=units,
             accumulation=accumulation,  # type: ignore[arg-type]
-            antecedent_rain_mm=antecedent_rain_mm, amc=amc, ia_ratio=ia_ratio,
+            antecedent_rain_mm=antecedent_rain_mm, antecedent_rain_path=antecedent_rain,
+            amc=amc, ia_ratio=ia_ratio,
             landcover_path=landcover, soil_path=soil,
             cache_dir=cache_dir or _default_cache_dir(), on_step=on_step,
         )

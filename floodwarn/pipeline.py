@@ -23,6 +23,7 @@ from floodwarn import __version__
 from floodwarn.errors import InputError
 from floodwarn.hydrology.catchment_rain import (
     CatchmentWeights,
+    antecedent_rain_mm as antecedent_rain_mm_per_catchment,
     build_catchment_weights,
     catchment_weights_key,
 )
@@ -192,6 +193,7 @@ def run_forecast(
     units: str | None = None,
     accumulation: Accumulation | None = None,
     antecedent_rain_mm: float | None = None,
+    antecedent_rain_path: str | Path | None = None,
     amc: int | None = None,
     ia_ratio: float = 0.2,
     landcover_path: str | Path | None = None,
@@ -206,6 +208,11 @@ def run_forecast(
     ``reaches.gpkg`` (peak, time of peak, return-period class and thresholds per reach;
     ensemble medians and exceedance probabilities) and ``run.json`` (inputs, versions,
     timings, ``rain_total_mm_mean``, runoff totals and ``mass_balance``).
+
+    Antecedent moisture: ``amc`` for every catchment, or the class from the 5-day rain given
+    as one depth (``antecedent_rain_mm``) or as a rain file of the days before the forecast
+    (``antecedent_rain_path``, any format the forecast may have); at most one of the three.
+    Without any, AMC II.
 
     Members are simulated one by one by :func:`floodwarn.hydrology.simulation.simulate`, a
     pure function over the shared, read-only terrain and hydrology models.
@@ -228,6 +235,10 @@ def run_forecast(
         raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
     if amc is not None and amc not in (1, 2, 3):
         raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
+    given = [n for n, v in (("--amc", amc), ("--antecedent-rain-mm", antecedent_rain_mm),
+                            ("--antecedent-rain", antecedent_rain_path)) if v is not None]
+    if len(given) > 1:
+        raise InputError(f"antecedent moisture: give one of {given}, not several.")
     if (landcover_path is None) != (soil_path is None):
         raise InputError("curve numbers from rasters need both --landcover and --soil.")
 
@@ -265,6 +276,12 @@ def run_forecast(
     with timed_step(log, "catchment_weights", timings):
         weights = _weights_cached(model, forecast, cache)
 
+        antecedent: np.ndarray | float | None = antecedent_rain_mm
+        if antecedent_rain_path is not None:
+            observed = read_rainfall(antecedent_rain_path)
+            antecedent = antecedent_rain_mm_per_catchment(
+                observed, _weights_cached(model, observed, cache), forecast.step_start[0])
+
     notify("simulate")
     season = season_of(int(str(forecast.step_start[0])[5:7]))
     dt_s = forecast.step_hours * 3600.0
@@ -277,7 +294,7 @@ def run_forecast(
                     hydro,
                     rain,
                     dt_s,
-                    antecedent_rain_mm=antecedent_rain_mm,
+                    antecedent_rain_mm=antecedent,
                     amc=amc,
                     season=season,
                     ia_ratio=ia_ratio,
@@ -298,6 +315,7 @@ def run_forecast(
             ia_ratio=ia_ratio,
             amc=amc,
             antecedent_rain_mm=antecedent_rain_mm,
+            antecedent_rain_path=antecedent_rain_path,
             terrain_dir=terrain_dir,
             rain_path=rain_path,
         )
@@ -417,5 +435,7 @@ def _forecast_record(
             "relative_error_by_member": [b["relative_error"] for b in balances],
         },
         "reaches_at_or_above_return_period": counts,
+        "antecedent_moisture_class_counts": {
+            f"AMC {c}": int((simulations[0].amc == c).sum()) for c in (1, 2, 3)},
         "modelled_area_km2": float(area.sum()),
     }

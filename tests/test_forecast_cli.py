@@ -15,6 +15,12 @@ from tests.conftest import fractal_dem, utm_grid
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """Runs without --cache-dir cache under $FLOODWARN_CACHE_DIR: never the user's home."""
+    monkeypatch.setenv("FLOODWARN_CACHE_DIR", str(tmp_path / "default-cache"))
+
+
 @pytest.fixture(scope="module")
 def small_terrain(tmp_path_factory):
     """A 200×200 grid at 90 m in UTM 16N (x 200-218 km, y 1582-1600 km ≈ 14.3-14.5 N)."""
@@ -69,3 +75,45 @@ def test_forecast_run_refuses_a_grid_that_misses_the_domain(small_terrain, tmp_p
     assert result.exit_code == 2
     assert "does not cover the terrain domain" in result.output
     assert not (tmp_path / "x" / "run.json").exists()
+
+
+def _uniform_rain(path, start, hours, mm_per_hour):
+    times = np.datetime64(start, "ns") + np.arange(1, hours + 1) * np.timedelta64(1, "h")
+    xr.Dataset(
+        {"pr": (("time", "lat", "lon"), np.full((hours, 3, 3), mm_per_hour),
+                {"units": "mm", "floodwarn_accumulation": "step"})},
+        coords={"time": times, "lat": [15.0, 14.4, 13.8], "lon": [-90.4, -89.8, -89.2]},
+    ).to_netcdf(path)
+
+
+def test_antecedent_rain_file_sets_the_moisture_class(small_terrain, tmp_path):
+    terrain_dir, _ = small_terrain
+    forecast = tmp_path / "forecast.nc"
+    _uniform_rain(forecast, "2020-06-01T00:00", 12, 5.0)
+    wet = tmp_path / "wet.nc"  # 120 h × 0.5 mm = 60 mm in the 5 days before: AMC III
+    _uniform_rain(wet, "2020-05-27T00:00", 120, 0.5)
+    dry = tmp_path / "dry.nc"  # 12 mm: AMC I
+    _uniform_rain(dry, "2020-05-27T00:00", 120, 0.1)
+    records = {}
+    for name, path in (("wet", wet), ("dry", dry)):
+        result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                     str(forecast), "--out", str(tmp_path / name),
+                                     "--antecedent-rain", str(path)])
+        assert result.exit_code == 0, result.output
+        records[name] = json.loads((tmp_path / name / "run.json").read_text())
+    n = sum(records["wet"]["antecedent_moisture_class_counts"].values())
+    assert records["wet"]["antecedent_moisture_class_counts"]["AMC 3"] == n
+    assert records["dry"]["antecedent_moisture_class_counts"]["AMC 1"] == n
+    assert records["wet"]["runoff_total_mm_mean"] > 2 * records["dry"]["runoff_total_mm_mean"]
+
+    short = tmp_path / "short.nc"  # only 2 days before the forecast
+    _uniform_rain(short, "2020-05-30T00:00", 48, 1.0)
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(forecast), "--out", str(tmp_path / "short"),
+                                 "--antecedent-rain", str(short)])
+    assert result.exit_code == 2
+    assert "must cover the 5 days before the forecast" in result.output
+    both = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                               str(forecast), "--out", str(tmp_path / "both"), "--amc", "3",
+                               "--antecedent-rain-mm", "10"])
+    assert both.exit_code == 2 and "not several" in both.output

@@ -133,3 +133,35 @@ def build_catchment_weights(model: TerrainModel, forecast: RainfallForecast) -> 
     log.info("catchment rain weights built",
              extra={"reaches": n_reaches, "forecast_cells": ny * nx, "non_zeros": matrix.nnz})
     return CatchmentWeights(matrix=matrix.tocsr(), forecast_shape=(ny, nx))
+
+
+def antecedent_rain_mm(
+    observed: RainfallForecast, weights: CatchmentWeights, before: np.datetime64,
+    *, days: float = 5.0,
+) -> np.ndarray:
+    """Rain per reach catchment (mm) over the ``days`` before ``before``, from observed or
+    analysed rain (members averaged) — the input of the antecedent moisture class.
+
+    Steps count when they end inside the window; the file must cover the whole window
+    (InputError naming the span covered otherwise), because a shorter record would read as a
+    dry spell and give too low a curve number.
+
+    References
+    ----------
+    USDA-SCS (1972) National Engineering Handbook, Section 4 Hydrology, ch. 4 (five-day
+    antecedent rainfall).
+    """
+    window_start = before - np.timedelta64(int(days * 86400), "s")
+    inside = (observed.step_end > window_start) & (observed.step_end <= before)
+    source = observed.metadata.get("source", "antecedent rain")
+    covered_from = observed.step_start[inside].min() if inside.any() else None
+    if covered_from is None or covered_from > window_start:
+        span = (f"{covered_from} to {observed.step_end[inside].max()}" if inside.any()
+                else f"{observed.step_start[0]} to {observed.step_end[-1]}")
+        raise InputError(
+            f"{source}: antecedent rain must cover the {days:g} days before the forecast "
+            f"({window_start} to {before} UTC); the file covers {span}. Supply a longer record, "
+            "or give --antecedent-rain-mm or --amc instead."
+        )
+    total = observed.rain_mm[:, inside].astype(np.float64).mean(axis=0).sum(axis=0)
+    return weights.catchment_mean(total[None])[0]
