@@ -23,9 +23,11 @@ from floodwarn import __version__
 from floodwarn.errors import InputError
 from floodwarn.hydrology.catchment_rain import (
     CatchmentWeights,
-    antecedent_rain_mm as antecedent_rain_mm_per_catchment,
     build_catchment_weights,
     catchment_weights_key,
+)
+from floodwarn.hydrology.catchment_rain import (
+    antecedent_rain_mm as antecedent_rain_mm_per_catchment,
 )
 from floodwarn.hydrology.runoff import catchment_curve_numbers, curve_number_grid, season_of
 from floodwarn.hydrology.simulation import (
