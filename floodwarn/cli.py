@@ -310,8 +310,17 @@ def demo(
         "demo-output"
     ),
 ) -> None:
-    """Run the El Salvador demo on shipped data / demostración con los datos incluidos."""
-    from floodwarn.pipeline import TERRAIN_JOB_STEPS, demo_terrain
+    """Run the El Salvador demo on shipped data / demostración con los datos incluidos.
+
+    Builds the SYNTHETIC stand-in terrain, then runs the SYNTHETIC Amanda-scale storm through
+    the hydrological model and shows the settlements whose river rises most.
+    """
+    from floodwarn.pipeline import (
+        FORECAST_JOB_STEPS,
+        TERRAIN_JOB_STEPS,
+        demo_forecast,
+        demo_terrain,
+    )
 
     with _errors_as_messages():
         with _step_progress(("standin_dem", *TERRAIN_JOB_STEPS)) as on_step:
@@ -319,6 +328,10 @@ def demo(
             result = demo_terrain(out_dir, on_step=on_step)
         _print_terrain_summary(result.model.metadata, result.out_dir)
         _print_settlement_hand(result.model)
+        with _step_progress(FORECAST_JOB_STEPS) as on_step:
+            forecast = demo_forecast(out_dir, result.model, on_step=on_step)
+        _print_forecast_summary(forecast.record, forecast.out_dir)
+        _print_settlement_rivers(result.model, forecast)
 
 
 def _print_settlement_hand(model: TerrainModel) -> None:
@@ -342,6 +355,38 @@ def _print_settlement_hand(model: TerrainModel) -> None:
             f"{row.hand_m:.1f}",
             f"{row.upstream_area_km2:,.0f}",
         )
+    out.print(table)
+
+
+def _print_settlement_rivers(model: TerrainModel, forecast: Any) -> None:
+    """Settlements whose river rises most against its own return-period thresholds."""
+    import numpy as np
+
+    from floodwarn.io.gis_data import load_settlements
+    from floodwarn.terrain.sampling import sample_points
+
+    sample = sample_points(model, load_settlements())
+    reaches = forecast.reach_results
+    index = sample["reach_id"].to_numpy() - 1
+    ok = index >= 0
+    at = index[ok]
+    sample = sample[ok].assign(
+        peak=reaches["peak_m3s"][at],
+        ratio=reaches["peak_m3s"][at] / np.maximum(reaches["q2_m3s"][at], 1e-9),
+        rp=reaches["return_period_class"][at],
+        hours=reaches["hours_to_peak"][at],
+    )
+    table = Table(
+        title="rivers at settlements, SYNTHETIC Amanda-scale storm — peak vs the river's own "
+        "2-year flood / ríos en los asentamientos, tormenta SINTÉTICA — pico vs crecida de 2 años"
+    )
+    for col in ("settlement", "department", "population", "peak m³/s", "× 2-yr",
+                "return period ≥", "peak after h"):
+        table.add_column(col, justify="right" if col != "settlement" else "left")
+    for row in sample.sort_values("ratio", ascending=False).head(10).itertuples():
+        table.add_row(row.name, row.department, f"{row.population:,}", f"{row.peak:,.0f}",
+                      f"{row.ratio:.2f}", f"{row.rp} yr" if row.rp else "< 2 yr",
+                      f"{row.hours:.0f}")
     out.print(table)
 
 

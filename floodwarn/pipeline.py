@@ -152,6 +152,7 @@ class ForecastJobResult:
     record: dict[str, Any]
     simulations: list[Simulation]
     thresholds: ReturnPeriodThresholds
+    reach_results: dict[str, np.ndarray]  # the columns of reaches.gpkg, index = reach id − 1
 
 
 def _thresholds_cached(
@@ -331,10 +332,11 @@ def run_forecast(
             members=forecast.members,
             attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
         )
+        reach_results = _reach_columns(forecast, thresholds, simulations)
         write_reach_results(
             out / FORECAST_REACHES_FILE,
             model,
-            _reach_columns(forecast, thresholds, simulations),
+            reach_results,
             {"synthetic": record["synthetic"], "floodwarn": __version__},
         )
     timings["total"] = time.perf_counter() - start
@@ -342,7 +344,8 @@ def run_forecast(
     write_run_json(out / RUN_FILE, record)
     log.info("forecast run written", extra={"out": str(out), "seconds": round(timings["total"], 2)})
     return ForecastJobResult(
-        out_dir=out, record=record, simulations=simulations, thresholds=thresholds
+        out_dir=out, record=record, simulations=simulations, thresholds=thresholds,
+        reach_results=reach_results,
     )
 
 
@@ -441,3 +444,20 @@ def _forecast_record(
             f"AMC {c}": int((simulations[0].amc == c).sum()) for c in (1, 2, 3)},
         "modelled_area_km2": float(area.sum()),
     }
+
+
+def demo_forecast(
+    out_dir: str | Path, terrain: TerrainModel, *, on_step: Callable[[str], None] | None = None
+) -> ForecastJobResult:
+    """The demo's forecast: the SYNTHETIC Amanda-scale storm (72 h) on the demo terrain.
+
+    Writes ``out_dir/amanda_2020_storm.nc`` and the run to ``out_dir/forecast``; weights and
+    thresholds are cached in ``out_dir/cache`` so a second demo reuses them.
+    """
+    from floodwarn.io.rainfall import write_rainfall_netcdf
+    from floodwarn.rainfall.storm import AMANDA_2020, storm_forecast
+
+    out_dir = Path(out_dir)
+    rain = write_rainfall_netcdf(storm_forecast(AMANDA_2020), out_dir / "amanda_2020_storm.nc")
+    return run_forecast(out_dir / "terrain", rain, out_dir / "forecast", terrain=terrain,
+                        cache_dir=out_dir / "cache", on_step=on_step)

@@ -10,6 +10,7 @@ from floodwarn.hydrology.thresholds import (
     design_depth_mm,
     gumbel_frequency_factor,
     return_period_thresholds,
+    uniform_hyetograph,
 )
 from floodwarn.parameters import IdfParameters, RoutingParameters, load_parameters
 
@@ -81,3 +82,9 @@ def test_thresholds_of_a_small_network_increase_with_return_period():
     assert q.shape == (len(IDF.return_periods_years), n)
     assert np.all(q > 0) and np.all(np.diff(q, axis=0) > 0)
     assert np.all(q[:, 2] > q[:, 1])  # the confluence carries more than its larger branch
+
+
+def test_uniform_storm_spreads_the_duration_depth_evenly():
+    storm = uniform_hyetograph(10, 6, IDF)
+    assert storm.shape == (6,)
+    np.testing.assert_allclose(storm, design_depth_mm(6, 10, IDF) / 6)
