@@ -173,6 +173,13 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
         assert src.tags()["floodwarn_synthetic"] == "true"
     stats = meta["statistics"]
     assert stats["reaches"] > 10_000 and stats["max_strahler"] >= 6
+    # The Amanda-scale storm ran through the hydrological model.
+    run = json.loads((tmp_path / "demo" / "forecast" / "run.json").read_text())
+    assert run["synthetic"] is True and run["rain"]["steps"] == 72
+    assert 150 < run["rain_total_mm_mean"] < 500
+    assert abs(run["mass_balance"]["relative_error"]) < 0.02
+    assert run["reaches_at_or_above_return_period"]["2"] > 0
+    assert "rivers at settlements" in result.output
 
 
 def test_standin_dem_is_reproducible_and_marked_synthetic(tmp_path):
