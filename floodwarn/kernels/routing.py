@@ -37,12 +37,17 @@ def linear_reservoir(inflow_m3s: np.ndarray, k_s: np.ndarray, dt_s: np.ndarray
     """
     n_t, n = inflow_m3s.shape
     out = np.empty((n_t, n), np.float64)
-    for j in range(n):
-        o = 0.0
-        for t in range(n_t):
-            decay = math.exp(-dt_s[t] / k_s[j])
-            o = o * decay + inflow_m3s[t, j] * (1.0 - decay)
-            out[t, j] = o
+    decay = np.empty(n, np.float64)
+    o = np.zeros(n, np.float64)
+    dt_prev = -1.0
+    for t in range(n_t):  # time outside, reservoirs inside: rows are read and written in order
+        if dt_s[t] != dt_prev:  # steps are usually equal: one exp per reservoir, not per step
+            dt_prev = dt_s[t]
+            for j in range(n):
+                decay[j] = math.exp(-dt_prev / k_s[j])
+        for j in range(n):
+            o[j] = o[j] * decay[j] + inflow_m3s[t, j] * (1.0 - decay[j])
+            out[t, j] = o[j]
     storage = np.empty(n, np.float64)
     for j in range(n):
         storage[j] = k_s[j] * out[n_t - 1, j]
