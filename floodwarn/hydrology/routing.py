@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from floodwarn.kernels.slope import mean_slope_by_label
 from floodwarn.parameters import RoutingParameters
 
 _FT_PER_M = 1.0 / 0.3048
@@ -27,16 +28,11 @@ def catchment_land_slope_percent(
     conditioned: np.ndarray, catchment_id: np.ndarray, n_reaches: int, cellsize_m: float
 ) -> np.ndarray:
     """Mean land slope (%) of each reach catchment from the conditioned DEM (central
-    differences, NaN-aware), indexed by reach id − 1; 0 where a catchment has no cells."""
-    z = np.asarray(conditioned, np.float64)
-    gy, gx = np.gradient(z, cellsize_m)
-    slope = 100.0 * np.hypot(gx, gy)
-    cid = np.asarray(catchment_id).reshape(-1)
-    s = slope.reshape(-1)
-    ok = (cid > 0) & np.isfinite(s)
-    sums = np.bincount(cid[ok], weights=s[ok], minlength=n_reaches + 1)
-    counts = np.bincount(cid[ok], minlength=n_reaches + 1)
-    return np.divide(sums, counts, out=np.zeros(n_reaches + 1), where=counts > 0)[1:]
+    differences, one-sided next to nodata and edges), indexed by reach id − 1; 0 where a
+    catchment has no cells. See :func:`floodwarn.kernels.slope.mean_slope_by_label`."""
+    return 100.0 * mean_slope_by_label(
+        np.ascontiguousarray(conditioned), np.ascontiguousarray(catchment_id), n_reaches,
+        float(cellsize_m))
 
 
 def catchment_lag_hours(
