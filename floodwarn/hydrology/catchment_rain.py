@@ -142,9 +142,9 @@ def antecedent_rain_mm(
     """Rain per reach catchment (mm) over the ``days`` before ``before``, from observed or
     analysed rain (members averaged) — the input of the antecedent moisture class.
 
-    Steps count when they end inside the window; the file must cover the whole window
-    (InputError naming the span covered otherwise), because a shorter record would read as a
-    dry spell and give too low a curve number.
+    Steps count when they end inside the window; the file must cover the whole window, up to
+    one of its steps before ``before`` (InputError naming the span covered otherwise), because
+    a shorter record would read as a dry spell and give too low a curve number.
 
     References
     ----------
@@ -155,7 +155,12 @@ def antecedent_rain_mm(
     inside = (observed.step_end > window_start) & (observed.step_end <= before)
     source = observed.metadata.get("source", "antecedent rain")
     covered_from = observed.step_start[inside].min() if inside.any() else None
-    if covered_from is None or covered_from > window_start:
+    # The record may stop up to one of its steps before the forecast starts (the last
+    # analysis hour), not more: missing days would read as dry ones.
+    last_step = observed.step_end - observed.step_start
+    reaches_start = inside.any() and (observed.step_end[inside].max() + last_step[inside].max()
+                                      > before)
+    if covered_from is None or covered_from > window_start or not reaches_start:
         span = (f"{covered_from} to {observed.step_end[inside].max()}" if inside.any()
                 else f"{observed.step_start[0]} to {observed.step_end[-1]}")
         raise InputError(

@@ -234,3 +234,22 @@ def test_grib_mixed_step_ranges_chain_into_steps(tmp_path):
     _write_grib1_tp(gap, [(0, 6, 0.004), (12, 18, 0.001)])
     with pytest.raises(InputError, match="missing a message"):
         read_rainfall(gap)
+
+
+def test_projected_netcdf_with_crs_wkt_reads(tmp_path):
+    from pyproj import CRS
+
+    path = tmp_path / "utm.nc"
+    ds = xr.Dataset(
+        {"precipitation": (("time", "y", "x"), np.full((2, 3, 4), 1.5),
+                           {"units": "mm", "grid_mapping": "crs",
+                            "floodwarn_accumulation": "step"})},
+        coords={"time": np.array(["2020-05-31T01", "2020-05-31T02"], "datetime64[ns]"),
+                "y": [1_560_000.0, 1_550_000.0, 1_540_000.0],
+                "x": [250_000.0, 260_000.0, 270_000.0, 280_000.0]})
+    ds["crs"] = xr.DataArray(0, attrs={"crs_wkt": CRS.from_epsg(32616).to_wkt()})
+    ds.to_netcdf(path)
+    fc = read_rainfall(path)
+    assert CRS.from_user_input(fc.crs).to_epsg() == 32616
+    assert fc.y[0] == 1_560_000.0 and fc.x[-1] == 280_000.0
+    np.testing.assert_allclose(fc.rain_mm, 1.5)
