@@ -66,6 +66,7 @@ def muskingum_cunge_network(
     manning_n: float,
     reference_flow_share: float,
     max_substeps: int = 8,
+    max_parts: int = 32,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Route inflows down a reach graph with Muskingum-Cunge.
 
@@ -80,16 +81,23 @@ def muskingum_cunge_network(
 
         C0 = (−1 + C + D)/(1 + C + D), C1 = (1 + C − D)/(1 + C + D), C2 = (1 − C + D)/(1 + C + D).
 
-    Each step is split into ``n_sub = ceil(C / (1 + D))`` sub-steps, so that C ≤ 1 + D and
-    C2 ≥ 0: long steps stay stable (inflow is interpolated linearly
-    inside a step). A reach that would need more than ``max_substeps`` is shorter than the
-    distance its flood wave travels in a small part of a step: it is routed by kinematic
-    translation, O(t) = I(t − K) with K = Δx/c (Ponce 1989, the
-    limit of Muskingum-Cunge for a vanishing cell Reynolds number). C0 + C1 + C2 = 1,
-    so volume is conserved. When C + D < 1, C0 < 0 and the outflow dips below 0 as a flood
-    arrives; the dip is kept (setting it to 0 would create water, amplified by 1/(1 − C2) in
-    later steps) and its volume reported as ``clamped_m3``: callers clip outflow at 0 for
-    display only.
+    C0 + C1 + C2 = 1, so volume is conserved. Each reach falls in one of three cases:
+
+    - C + D ≥ 1: each step is split into ``n_sub = ceil(C / (1 + D))`` sub-steps so that
+      C ≤ 1 + D and C2 ≥ 0; long steps stay stable (inflow is interpolated linearly inside a
+      step). A reach needing more than ``max_substeps`` is crossed in a small part of a step
+      and is translated (next case).
+    - advection dominates (C ≥ D with C + D < 1 for a step or sub-step, or the short reach
+      above): kinematic
+      translation O(t) = I(t − K), K = Δx/c, over any number of steps (the limit of
+      Muskingum-Cunge as D → 0; Ponce 1989).
+    - C + D < 1 with D > C (a long, flat, slow reach, where C0 < 0 would make the outflow dip
+      below 0 as a flood arrives): routed through ``n_parts = ceil(1/(C + D))`` (at most
+      ``max_parts``) equal sub-reaches in series, which scales C and D until C + D ≥ 1.
+
+    A dip that remains is kept, since setting it to 0 would create water amplified by
+    1/(1 − C2) in later steps; its volume is reported as ``clamped_m3`` and callers clip
+    outflow at 0 for display only.
 
     Parameters
     ----------
@@ -101,6 +109,7 @@ def muskingum_cunge_network(
     manning_n : Manning roughness (s m^-1/3).
     reference_flow_share : share of its peak inflow that is a reach's reference discharge.
     max_substeps : most sub-steps per step before a reach is routed by translation.
+    max_parts : most sub-reaches a long, flat reach is split into.
 
     Returns
     -------
@@ -124,8 +133,10 @@ def muskingum_cunge_network(
     n_sub_used = np.ones(n, np.int64)
     storage = np.zeros(n, np.float64)
     dt_max = 0.0
+    dt_min = math.inf
     for t in range(n_t):
         dt_max = max(dt_max, dt_s[t])
+        dt_min = min(dt_min, dt_s[t])
     clamped = 0.0
     for idx in range(n):
         r = order[idx]
@@ -142,41 +153,54 @@ def muskingum_cunge_network(
         q_ref = reference_flow_share * peak
         c = alpha * q_ref**0.4
         reynolds = q_ref**0.6 * reynolds_scale
-        # Sub-steps keep C ≤ 1 + D, the bound for C2 ≥ 0 (no oscillation).
-        n_sub = max(1, math.ceil(c * dt_max / dx / (1.0 + reynolds)))
         k = dx / c
-        if n_sub > max_substeps:
-            # A reach this short is crossed in a small part of a step and its diffusion is
-            # small against its celerity: kinematic translation by its travel time K.
+        courant_max = c * dt_max / dx
+        courant_min = c * dt_min / dx
+        n_sub = max(1, math.ceil(courant_max / (1.0 + reynolds)))
+        sub_courant = courant_min / n_sub  # the smallest Courant number of a sub-step
+        if n_sub > max_substeps or (sub_courant + reynolds < 1.0 and sub_courant >= reynolds):
+            # Advection dominates diffusion: a short reach crossed in a small part of a step,
+            # or a long reach whose wave diffuses little while it crosses. Kinematic
+            # translation by the travel time K (Muskingum-Cunge's limit as D → 0).
             n_sub_used[r] = 0
-            prev = 0.0
-            for t in range(n_t):
-                cur = inflow[r, t]
-                outflow[r, t] = cur - (cur - prev) * min(k / dt_s[t], 1.0)
-                prev = cur
-            storage[r] = k * inflow[r, n_t - 1]
+            _translate(inflow[r], k, dt_s, outflow[r])
+            storage[r] = _trapezoid(inflow[r], dt_s) - _trapezoid(outflow[r], dt_s)
         else:
+            # C + D < 1 with D > C (a long, flat, slow reach): C0 < 0 would make the outflow
+            # dip below 0 as a flood arrives. Equal sub-reaches in series scale C and D by
+            # n_parts up to C + D ≥ 1, while D − C ≤ 1 keeps C1 ≥ 0 (Ponce 1989 §9.4).
+            n_parts = 1
+            if sub_courant + reynolds < 1.0:  # then n_sub = 1 and D > C
+                n_parts = math.ceil(1.0 / (courant_min + reynolds))
+                n_parts = min(max_parts, max(1, n_parts))
+                n_sub = 1
+            part_dx = dx / n_parts
+            part_reynolds = reynolds * n_parts
             n_sub_used[r] = n_sub
-            i_prev = 0.0
-            o_prev = 0.0
+            i_prev = np.zeros(n_parts, np.float64)
+            o_prev = np.zeros(n_parts, np.float64)
             for t in range(n_t):
                 i_start = 0.0 if t == 0 else inflow[r, t - 1]
                 i_step = (inflow[r, t] - i_start) / n_sub
-                courant = c * dt_s[t] / n_sub / dx
-                inv = 1.0 / (1.0 + courant + reynolds)
-                c0 = (-1.0 + courant + reynolds) * inv
-                c1 = (1.0 + courant - reynolds) * inv
-                c2 = (1.0 - courant + reynolds) * inv
+                courant = c * dt_s[t] / n_sub / part_dx
+                inv = 1.0 / (1.0 + courant + part_reynolds)
+                c0 = (-1.0 + courant + part_reynolds) * inv
+                c1 = (1.0 + courant - part_reynolds) * inv
+                c2 = (1.0 - courant + part_reynolds) * inv
                 for m in range(1, n_sub + 1):
-                    i_next = i_start + i_step * m
-                    o_next = c0 * i_next + c1 * i_prev + c2 * o_prev
-                    if o_next < 0.0:
-                        clamped += -o_next * dt_s[t] / n_sub
-                    i_prev = i_next
-                    o_prev = o_next
-                outflow[r, t] = o_prev
-            x = min(0.5, max(0.0, 0.5 * (1.0 - reynolds)))
-            storage[r] = k * (x * i_prev + (1.0 - x) * o_prev)
+                    flow = i_start + i_step * m
+                    for p in range(n_parts):
+                        o_next = c0 * flow + c1 * i_prev[p] + c2 * o_prev[p]
+                        i_prev[p] = flow
+                        o_prev[p] = o_next
+                        flow = o_next
+                    if flow < 0.0:
+                        clamped += -flow * dt_s[t] / n_sub
+                outflow[r, t] = flow
+            x = min(0.5, max(0.0, 0.5 * (1.0 - part_reynolds)))
+            part_k = part_dx / c
+            for p in range(n_parts):
+                storage[r] += part_k * (x * i_prev[p] + (1.0 - x) * o_prev[p])
         d = downstream[r]
         if d >= 0:
             for t in range(n_t):
@@ -185,15 +209,43 @@ def muskingum_cunge_network(
 
 
 @njit(cache=True, nogil=True)
+def _translate(inflow: np.ndarray, k_s: float, dt_s: np.ndarray, out: np.ndarray) -> None:
+    """O(τ) = I(τ − K) on the step-end times, I linear between them and 0 at time 0."""
+    n_t = inflow.shape[0]
+    end = 0.0
+    src = -1  # interval (times[src], times[src + 1]) of the inflow series holding τ − K
+    src_end = 0.0
+    src_start = 0.0
+    for t in range(n_t):
+        end += dt_s[t]
+        target = end - k_s
+        if target <= 0.0:
+            out[t] = 0.0
+            continue
+        while src_end < target:
+            src += 1
+            src_start = src_end
+            src_end += dt_s[src]
+        before = 0.0 if src == 0 else inflow[src - 1]
+        frac = (target - src_start) / (src_end - src_start)
+        out[t] = before + (inflow[src] - before) * frac
+
+
+@njit(cache=True, nogil=True)
+def _trapezoid(series: np.ndarray, dt_s: np.ndarray) -> float:
+    prev = 0.0
+    total = 0.0
+    for t in range(series.shape[0]):
+        total += 0.5 * (prev + series[t]) * dt_s[t]
+        prev = series[t]
+    return total
+
+
+@njit(cache=True, nogil=True)
 def trapezoid_volume(series_m3s: np.ndarray, dt_s: np.ndarray) -> np.ndarray:
     """Volume (m³) of each row of a (n, n_t) discharge series that starts from 0 at time 0."""
-    n, n_t = series_m3s.shape
+    n = series_m3s.shape[0]
     out = np.zeros(n, np.float64)
     for j in range(n):
-        prev = 0.0
-        total = 0.0
-        for t in range(n_t):
-            total += 0.5 * (prev + series_m3s[j, t]) * dt_s[t]
-            prev = series_m3s[j, t]
-        out[j] = total
+        out[j] = _trapezoid(series_m3s[j], dt_s)
     return out
