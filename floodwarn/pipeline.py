@@ -407,6 +407,7 @@ def _forecast_record(
     synthetic = bool(model.is_synthetic or forecast.metadata.get("synthetic"))
     return {
         "floodwarn": __version__,
+        "versions": _package_versions(),
         "synthetic": synthetic,
         "inputs": {k: (str(v) if isinstance(v, Path) else v) for k, v in inputs.items()},
         "terrain": {
@@ -461,3 +462,16 @@ def demo_forecast(
     rain = write_rainfall_netcdf(storm_forecast(AMANDA_2020), out_dir / "amanda_2020_storm.nc")
     return run_forecast(out_dir / "terrain", rain, out_dir / "forecast", terrain=terrain,
                         cache_dir=out_dir / "cache", on_step=on_step)
+
+
+def _package_versions() -> dict[str, str]:
+    """Versions of the libraries whose numerics or readers shape a run's results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("numpy", "numba", "scipy", "xarray", "netCDF4", "eccodes", "rasterio", "pyproj"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found

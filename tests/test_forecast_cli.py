@@ -117,3 +117,31 @@ def test_antecedent_rain_file_sets_the_moisture_class(small_terrain, tmp_path):
                                str(forecast), "--out", str(tmp_path / "both"), "--amc", "3",
                                "--antecedent-rain-mm", "10"])
     assert both.exit_code == 2 and "not several" in both.output
+
+
+def test_ensemble_members_run_independently_and_give_probabilities(small_terrain, tmp_path):
+    terrain_dir, model = small_terrain
+    scale = np.array([0.2, 1.0, 3.0])[:, None, None, None]  # three members: dry, mid, wet
+    times = np.datetime64("2020-06-01T00:00", "ns") + np.arange(1, 13) * np.timedelta64(1, "h")
+    rain = np.broadcast_to(scale * 6.0, (3, 12, 3, 3)).copy()
+    path = tmp_path / "ens.nc"
+    xr.Dataset({"pr": (("member", "time", "lat", "lon"), rain,
+                       {"units": "mm", "floodwarn_accumulation": "step"})},
+               coords={"member": [0, 1, 2], "time": times, "lat": [15.0, 14.4, 13.8],
+                       "lon": [-90.4, -89.8, -89.2]}).to_netcdf(path)
+    out = tmp_path / "ens-run"
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    hydro = xr.open_dataset(out / "hydrographs.nc")
+    assert hydro.discharge.sizes["member"] == 3
+    peaks = hydro.discharge.max("time").values  # (member, reach)
+    assert np.all(peaks[0] <= peaks[1]) and np.all(peaks[1] <= peaks[2])
+    reaches = gpd.read_file(out / "reaches.gpkg")
+    np.testing.assert_allclose(reaches["peak_m3s"], peaks[1], rtol=1e-5)  # the median member
+    member_classes = (peaks >= reaches["q2_m3s"].to_numpy()[None, :]) & (peaks > 0)
+    np.testing.assert_allclose(reaches["prob_rp2"], member_classes.mean(axis=0))
+    record = json.loads((out / "run.json").read_text())
+    assert len(record["rain_total_mm_by_member"]) == 3
+    assert record["rain_total_mm_by_member"][2] == pytest.approx(3 * 6.0 * 12, rel=1e-6)
+    assert record["versions"]["numba"] != "not installed"

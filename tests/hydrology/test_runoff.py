@@ -86,3 +86,16 @@ def test_curve_numbers_from_landcover_and_soil_rasters():
     assert per_reach[0] == pytest.approx(64.0)
     assert per_reach[1] == pytest.approx((92 + 60 + 100 + 79) / 4)
     assert defaulted == pytest.approx(1 / 6)
+
+
+def test_a_bad_curve_number_file_names_the_problem(tmp_path):
+    from floodwarn.parameters import load_parameters
+
+    bad = tmp_path / "cn.yaml"
+    bad.write_text(
+        "version: '1'\nsource: 'a test file that is long enough'\n"
+        "curve_numbers: {pasture_fair: [49, 69, 79, 140]}\n"
+        "landcover_codes: {30: pasture_fair, 40: cropland}\nsoil_codes: {1: A}\n"
+        "default_cover: pasture_fair\ndefault_soil_group: C\n")
+    with pytest.raises(InputError, match=r"cn\.yaml.*curve_numbers\.pasture_fair\.3"):
+        load_parameters(CurveNumberTable, bad)
