@@ -120,7 +120,7 @@ def test_antecedent_rain_file_sets_the_moisture_class(small_terrain, tmp_path):
 
 
 def test_ensemble_members_run_independently_and_give_probabilities(small_terrain, tmp_path):
-    terrain_dir, model = small_terrain
+    terrain_dir, _ = small_terrain
     scale = np.array([0.2, 1.0, 3.0])[:, None, None, None]  # three members: dry, mid, wet
     times = np.datetime64("2020-06-01T00:00", "ns") + np.arange(1, 13) * np.timedelta64(1, "h")
     rain = np.broadcast_to(scale * 6.0, (3, 12, 3, 3)).copy()
