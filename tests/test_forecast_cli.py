@@ -145,3 +145,32 @@ def test_ensemble_members_run_independently_and_give_probabilities(small_terrain
     assert len(record["rain_total_mm_by_member"]) == 3
     assert record["rain_total_mm_by_member"][2] == pytest.approx(3 * 6.0 * 12, rel=1e-6)
     assert record["versions"]["numba"] != "not installed"
+
+
+def test_curve_numbers_from_landcover_and_soil_rasters(small_terrain, tmp_path):
+    import rasterio
+
+    terrain_dir, model = small_terrain
+    forecast = tmp_path / "forecast.nc"
+    _uniform_rain(forecast, "2020-06-01T00:00", 12, 8.0)
+    records = {}
+    for name, (cover, soil) in {"urban_d": (50, 4), "woods_a": (10, 1)}.items():
+        paths = []
+        for what, code in (("landcover", cover), ("soil", soil)):
+            path = tmp_path / f"{name}_{what}.tif"
+            with rasterio.open(path, "w", driver="GTiff", height=200, width=200, count=1,
+                               dtype="int16", crs=model.grid.crs,
+                               transform=model.grid.transform, nodata=-1) as ds:
+                ds.write(np.full((1, 200, 200), code, np.int16))
+            paths.append(path)
+        result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                     str(forecast), "--out", str(tmp_path / name), "--landcover",
+                                     str(paths[0]), "--soil", str(paths[1])])
+        assert result.exit_code == 0, result.output
+        records[name] = json.loads((tmp_path / name / "run.json").read_text())
+    # 96 mm of rain. Built-up on group D, CN 92: S = 22.09, Ia = 4.42 → Q = 91.58²/113.67 =
+    # 73.79 mm. Woods (fair) on group A, CN 36: S = 451.56, Ia = 90.31 → Q = 5.69²/457.25.
+    assert records["urban_d"]["rain_total_mm_mean"] == pytest.approx(96.0)
+    assert records["urban_d"]["runoff_total_mm_mean"] == pytest.approx(73.79, abs=0.01)
+    assert records["woods_a"]["runoff_total_mm_mean"] == pytest.approx(0.0708, abs=1e-3)
+    assert records["urban_d"]["parameters"]["curve_numbers"]["cells_defaulted_share"] == 0.0
