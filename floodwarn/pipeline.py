@@ -220,6 +220,17 @@ def run_forecast(
     Members are simulated one by one by :func:`floodwarn.hydrology.simulation.simulate`, a
     pure function over the shared, read-only terrain and hydrology models.
     """
+    # Options are checked before anything is loaded or written.
+    if ia_ratio not in (0.2, 0.05):
+        raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
+    if amc is not None and amc not in (1, 2, 3):
+        raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
+    given = [n for n, v in (("--amc", amc), ("--antecedent-rain-mm", antecedent_rain_mm),
+                            ("--antecedent-rain", antecedent_rain_path)) if v is not None]
+    if len(given) > 1:
+        raise InputError(f"antecedent moisture: give one of {given}, not several.")
+    if (landcover_path is None) != (soil_path is None):
+        raise InputError("curve numbers from rasters need both --landcover and --soil.")
     start = time.perf_counter()
     notify = on_step or (lambda _step: None)
     timings: dict[str, float] = {}
@@ -234,16 +245,6 @@ def run_forecast(
         forecast = read_rainfall(
             rain_path, variable=variable, units=units, accumulation=accumulation
         )
-    if ia_ratio not in (0.2, 0.05):
-        raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
-    if amc is not None and amc not in (1, 2, 3):
-        raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
-    given = [n for n, v in (("--amc", amc), ("--antecedent-rain-mm", antecedent_rain_mm),
-                            ("--antecedent-rain", antecedent_rain_path)) if v is not None]
-    if len(given) > 1:
-        raise InputError(f"antecedent moisture: give one of {given}, not several.")
-    if (landcover_path is None) != (soil_path is None):
-        raise InputError("curve numbers from rasters need both --landcover and --soil.")
 
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):

@@ -8,7 +8,6 @@ can get wrong and returns a :class:`RainfallForecast`.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -308,8 +307,7 @@ def canonical_forecast(raw: RawRainfall) -> RainfallForecast:
         "synthetic": bool(raw.attrs.get("floodwarn_synthetic", False)),
         "reference_time": None if raw.reference_time is None else str(raw.reference_time),
     }
-    log.log(
-        logging.INFO,
+    log.info(
         "rainfall forecast read",
         extra={"source": source, "members": values.shape[0], "steps": values.shape[1],
                "grid": f"{len(raw.y)}x{len(raw.x)}", "units": raw.units,
