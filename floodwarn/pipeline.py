@@ -156,10 +156,11 @@ class ForecastJobResult:
 
 
 def _thresholds_cached(
-    hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, cache: ArrayCache
+    hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, step_hours: int,
+    cache: ArrayCache,
 ) -> ReturnPeriodThresholds:
     """Design-storm thresholds, reused from the cache for the same model and parameters."""
-    key = thresholds_key(hydro, idf, ia_ratio)
+    key = thresholds_key(hydro, idf, ia_ratio, step_hours)
     stored = cache.load("thresholds", key)
     if stored is not None:
         return ReturnPeriodThresholds(
@@ -168,7 +169,7 @@ def _thresholds_cached(
             idf_version=idf.version,
             idf_is_approximation=idf.approximation,
         )
-    result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio)
+    result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio, step_hours=step_hours)
     cache.save("thresholds", key, {"years": result.return_periods_years,
                                    "q": result.discharge_m3s})
     return result
@@ -275,7 +276,9 @@ def run_forecast(
     notify("thresholds")
     with timed_step(log, "thresholds", timings):
         idf = load_parameters(IdfParameters)
-        thresholds = _thresholds_cached(hydro, idf, ia_ratio, cache)
+        # At the forecast's coarsest step, whole hours (see return_period_thresholds).
+        step_hours = max(1, round(float(forecast.step_hours.max())))
+        thresholds = _thresholds_cached(hydro, idf, ia_ratio, step_hours, cache)
     notify("catchment_weights")
     with timed_step(log, "catchment_weights", timings):
         weights = _weights_cached(model, forecast, cache)

@@ -155,9 +155,15 @@ def areal_reduction_factor(area_km2: np.ndarray | float, duration_h: float) -> n
 
 
 def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
-                             ia_ratio: float = 0.2) -> ReturnPeriodThresholds:
+                             ia_ratio: float = 0.2, step_hours: int = 1
+                             ) -> ReturnPeriodThresholds:
     """Route the design storms of every return period, duration and reference area through
-    the model (uniform over the domain, AMC II, hourly, ``idf.simulation_hours`` long).
+    the model (uniform over the domain, AMC II, ``idf.simulation_hours`` long).
+
+    Design storms use the forecast's own time step (``step_hours``), and only durations of at
+    least one step (the longest one if none is): a forecast with 6-hour steps cannot hold a
+    1-hour burst, and comparing its peaks with thresholds from hourly bursts would never
+    warn.
 
     - Duration: a reach's threshold is its largest peak over the storm durations (the
       critical duration, as in Australian Rainfall and Runoff 2019, Book 4 ch. 3: the design
@@ -167,8 +173,12 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
       ``idf.reference_areas_km2``; each reach takes its threshold by interpolating, in log
       area, between the runs of the reference areas that bracket its upstream area.
     """
-    steps = idf.simulation_hours
-    dt = np.full(steps, 3600.0)
+    if step_hours < 1:
+        raise ValueError("step_hours must be at least 1")
+    steps = max(1, idf.simulation_hours // step_hours)
+    dt = np.full(steps, 3600.0 * step_hours)
+    durations = [h for h in idf.design_storm_hours if h >= step_hours and h % step_hours == 0]
+    durations = durations or [max(step_hours, max(idf.design_storm_hours))]
     ref_areas = np.array(idf.reference_areas_km2, np.float64)
     log_area = np.log(np.clip(model.upstream_area_km2, ref_areas[0], ref_areas[-1]))
     upper = np.clip(np.searchsorted(ref_areas, np.exp(log_area)), 1, max(ref_areas.size - 1, 1))
@@ -183,12 +193,13 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
 
     def design_peak(years: int, hours: int, area: float) -> np.ndarray:
         hyeto = np.zeros(steps)
-        storm = DESIGN_STORM_PATTERNS[idf.design_storm_pattern](years, hours, idf)
+        storm = DESIGN_STORM_PATTERNS[idf.design_storm_pattern](years, hours, idf,
+                                                               float(step_hours))
         hyeto[: storm.size] = storm * areal_reduction_factor(area, hours)
         rain = np.broadcast_to(hyeto[:, None], (steps, model.n_reaches))
         return simulate(model, np.ascontiguousarray(rain), dt, amc=2, ia_ratio=ia_ratio).peak_m3s
 
-    runs = [(y, h, k) for y in idf.return_periods_years for h in idf.design_storm_hours
+    runs = [(y, h, k) for y in idf.return_periods_years for h in durations
             for k in range(ref_areas.size)]
     # Design storms are independent runs; the routing kernels release the GIL, so threads
     # share the cores without copying the model.
@@ -211,12 +222,13 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
     )
 
 
-def thresholds_key(model: HydrologyModel, idf: IdfParameters, ia_ratio: float) -> str:
+def thresholds_key(model: HydrologyModel, idf: IdfParameters, ia_ratio: float,
+                   step_hours: int = 1) -> str:
     """Hash of everything the thresholds depend on (model arrays and parameters, IDF file)."""
     h = hashlib.blake2b(digest_size=16)
     for arr in (model.order, model.downstream, model.length_m, model.slope, model.width_m,
                 model.catchment_area_km2, model.curve_number_ii, model.lag_hours):
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(f"{model.manning_n}|{model.reference_flow_share}|{ia_ratio}|".encode())
+    h.update(f"{model.manning_n}|{model.reference_flow_share}|{ia_ratio}|{step_hours}|".encode())
     h.update(idf.model_dump_json().encode())
     return h.hexdigest()

@@ -88,3 +88,20 @@ def test_uniform_storm_spreads_the_duration_depth_evenly():
     storm = uniform_hyetograph(10, 6, IDF)
     assert storm.shape == (6,)
     np.testing.assert_allclose(storm, design_depth_mm(6, 10, IDF) / 6)
+
+
+def test_thresholds_follow_the_forecast_step():
+    from floodwarn.hydrology.simulation import HydrologyModel
+
+    routing = load_parameters(RoutingParameters)
+    model = HydrologyModel(
+        reach_id=np.array([1]), order=np.array([0]), downstream=np.array([-1]),
+        length_m=np.array([1000.0]), slope=np.array([0.02]), width_m=np.array([5.0]),
+        catchment_area_km2=np.array([3.0]), upstream_area_km2=np.array([3.0]),
+        curve_number_ii=np.array([79.0]), lag_hours=np.array([0.5]),
+        manning_n=routing.manning_n, reference_flow_share=routing.reference_flow_share,
+        metadata={})
+    hourly = return_period_thresholds(model, IDF).discharge_m3s
+    six_hourly = return_period_thresholds(model, IDF, step_hours=6).discharge_m3s
+    # A fast 3 km² catchment peaks on 1-hour bursts, which 6-hour steps cannot hold.
+    assert np.all(six_hourly < hourly)
