@@ -118,6 +118,7 @@ class IdfParameters(ParameterSet):
     design_storm_hours: Annotated[list[Annotated[int, Field(ge=1, le=240)]],
                                   Field(min_length=1)]
     simulation_hours: Annotated[int, Field(ge=1, le=720)]
+    recession_hours: Annotated[int, Field(ge=1, le=720)]
     design_storm_pattern: Literal["uniform", "alternating_block"]
     reference_areas_km2: Annotated[list[Annotated[float, Field(gt=0, le=100_000)]],
                                    Field(min_length=1)]
