@@ -31,9 +31,9 @@ def mean_slope_by_label(z: np.ndarray, label: np.ndarray, n_labels: int,
             zc = z[r, c]
             if lab <= 0 or math.isnan(zc):
                 continue
-            gx = _axis_gradient(z[r, c - 1] if c > 0 else np.nan, zc,
+            gx = axis_gradient(z[r, c - 1] if c > 0 else np.nan, zc,
                                 z[r, c + 1] if c < nc - 1 else np.nan, cellsize)
-            gy = _axis_gradient(z[r - 1, c] if r > 0 else np.nan, zc,
+            gy = axis_gradient(z[r - 1, c] if r > 0 else np.nan, zc,
                                 z[r + 1, c] if r < nr - 1 else np.nan, cellsize)
             sums[lab] += math.sqrt(gx * gx + gy * gy)
             counts[lab] += 1
@@ -45,7 +45,8 @@ def mean_slope_by_label(z: np.ndarray, label: np.ndarray, n_labels: int,
 
 
 @njit(cache=True, inline="always")
-def _axis_gradient(before: float, here: float, after: float, cellsize: float) -> float:
+def axis_gradient(before: float, here: float, after: float, cellsize: float) -> float:
+    """Slope along one axis: central difference, one-sided where a neighbour is NaN/absent."""
     has_before = not math.isnan(before)
     has_after = not math.isnan(after)
     if has_before and has_after:

@@ -1,0 +1,1 @@
+"""Flood inundation from HAND: synthetic rating curves, stage, depth and flooding time."""
