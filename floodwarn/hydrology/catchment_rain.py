@@ -62,9 +62,7 @@ def catchment_weights_key(model: TerrainModel, forecast: RainfallForecast) -> st
     h.update(f"v{WEIGHTS_FORMAT_VERSION}|{CRS.from_user_input(forecast.crs).to_wkt()}".encode())
     h.update(np.ascontiguousarray(forecast.x, np.float64).tobytes())
     h.update(np.ascontiguousarray(forecast.y, np.float64).tobytes())
-    h.update(model.grid.crs.encode())
-    h.update(np.asarray(model.grid.transform, np.float64).tobytes())
-    h.update(np.ascontiguousarray(model.catchment_id).tobytes())
+    h.update(model.digest("catchment_id").encode())
     return h.hexdigest()
 
 

@@ -5,6 +5,7 @@ It is read-only once built, so many forecast members and basins can share one co
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,18 @@ class TerrainModel:
     def is_synthetic(self) -> bool:
         """True when the model was built from a synthetic (stand-in) DEM."""
         return bool(self.metadata.get("dem", {}).get("synthetic", False))
+
+    def digest(self, *rasters: str) -> str:
+        """Hash of the grid and the named rasters (e.g. "catchment_id", "hand"): the key of
+        any cached product that depends on them, which a rebuilt terrain never reuses."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(self.grid.crs.encode())
+        h.update(np.asarray(self.grid.transform, np.float64).tobytes())
+        h.update(np.asarray(self.grid.shape, np.int64).tobytes())
+        for name in rasters:
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        return h.hexdigest()
 
     def upstream_area_km2(self) -> np.ndarray:
         """Upstream area of every cell in km² (float32, NaN on nodata)."""
