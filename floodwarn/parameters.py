@@ -92,6 +92,7 @@ class RoutingParameters(ParameterSet):
     """Channel and catchment-response parameters (``models/routing.yaml``)."""
 
     manning_n: Annotated[float, Field(gt=0.01, le=0.2)]
+    floodplain_manning_n: Annotated[float, Field(gt=0.01, le=0.3)]
     width_coefficient_m: Annotated[float, Field(gt=0, le=50)]
     width_exponent: Annotated[float, Field(gt=0, le=1)]
     min_channel_slope: Annotated[float, Field(gt=0, le=0.05)]

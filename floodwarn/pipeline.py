@@ -11,6 +11,7 @@ design storms through the same model) → hydrographs.nc, reaches.gpkg, run.json
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,9 +42,18 @@ from floodwarn.hydrology.thresholds import (
     return_period_thresholds,
     thresholds_key,
 )
+from floodwarn.inundation.depth import Inundation, flood_inundation
+from floodwarn.inundation.rating_curves import (
+    DEFAULT_MAX_STAGE_M,
+    DEFAULT_STAGE_STEP_M,
+    RatingCurves,
+    synthetic_rating_curves,
+)
 from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
 from floodwarn.io.forecast_outputs import (
+    DEPTH_FILE,
+    FIRST_FLOODING_FILE,
     HYDROGRAPHS_FILE,
     RUN_FILE,
     write_hydrographs,
@@ -52,7 +62,7 @@ from floodwarn.io.forecast_outputs import (
 )
 from floodwarn.io.forecast_outputs import REACHES_FILE as FORECAST_REACHES_FILE
 from floodwarn.io.rainfall import read_rainfall
-from floodwarn.io.raster import read_categorical_on_grid
+from floodwarn.io.raster import read_categorical_on_grid, write_cog
 from floodwarn.logs import get_logger, timed_step
 from floodwarn.parameters import CurveNumberTable, IdfParameters, RoutingParameters, load_parameters
 from floodwarn.rainfall.forecast import Accumulation, RainfallForecast
@@ -142,6 +152,7 @@ FORECAST_JOB_STEPS = (
     "thresholds",
     "catchment_weights",
     "simulate",
+    "inundation",
     "write",
 )
 
@@ -153,6 +164,7 @@ class ForecastJobResult:
     simulations: list[Simulation]
     thresholds: ReturnPeriodThresholds
     reach_results: dict[str, np.ndarray]  # the columns of reaches.gpkg, index = reach id − 1
+    inundation: Inundation  # of each reach's representative (median-peak) member
 
 
 def _thresholds_cached(
@@ -308,6 +320,16 @@ def run_forecast(
                 )
             )
 
+    notify("inundation")
+    with timed_step(log, "inundation", timings):
+        curves = _rating_curves_cached(model, routing.floodplain_manning_n, cache)
+        representative = _representative_member(simulations)
+        reach_index = np.arange(len(model.reaches))
+        discharge = np.stack([s.discharge_m3s for s in simulations])[representative, reach_index]
+        hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
+                 .astype(np.float64) / 3600.0)
+        flood = flood_inundation(model, curves, discharge, hours)
+
     notify("write")
     with timed_step(log, "write", timings, path=str(out)):
         out.mkdir(parents=True, exist_ok=True)
@@ -336,7 +358,28 @@ def run_forecast(
             members=forecast.members,
             attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
         )
+        raster_tags = {"synthetic": str(record["synthetic"]).lower(),
+                       "forecast_start_utc": str(forecast.step_start[0]),
+                       "rain_source": str(rain_path)}
+        write_cog(out / DEPTH_FILE, flood.depth_m, model.grid, nodata=np.nan,
+                  tags={**raster_tags, "units": "m"},
+                  description="peak flood depth, m (stage − HAND)")
+        write_cog(out / FIRST_FLOODING_FILE, flood.first_flooding_h, model.grid, nodata=np.nan,
+                  tags={**raster_tags, "units": "hours after forecast_start_utc"},
+                  description="hours from the forecast start until the cell first floods")
         reach_results = _reach_columns(forecast, thresholds, simulations)
+        reach_results["peak_stage_m"] = flood.peak_stage_m
+        reach_results["stage_beyond_rating_curve"] = flood.above_curve
+        wet = np.nan_to_num(flood.depth_m) > 0
+        record["inundation"] = {
+            "flooded_area_km2": float(wet.sum() * model.grid.cell_area_km2),
+            "area_deeper_than_1m_km2": float(
+                (np.nan_to_num(flood.depth_m) > 1.0).sum() * model.grid.cell_area_km2),
+            "max_depth_m": float(np.nanmax(flood.depth_m)) if wet.any() else 0.0,
+            "reaches_beyond_rating_curve": int(flood.above_curve.sum()),
+            "rating_curve_manning_n": routing.floodplain_manning_n,
+            "member_mapped": "per reach, the member whose peak is the ensemble median",
+        }
         write_reach_results(
             out / FORECAST_REACHES_FILE,
             model,
@@ -349,8 +392,29 @@ def run_forecast(
     log.info("forecast run written", extra={"out": str(out), "seconds": round(timings["total"], 2)})
     return ForecastJobResult(
         out_dir=out, record=record, simulations=simulations, thresholds=thresholds,
-        reach_results=reach_results,
+        reach_results=reach_results, inundation=flood,
     )
+
+
+def _representative_member(simulations: list[Simulation]) -> np.ndarray:
+    """Per reach, the member whose peak is closest to the ensemble median: a real hydrograph
+    to time the peak and map the flood with (the median of two members is none)."""
+    peaks = np.stack([s.peak_m3s for s in simulations])
+    return np.abs(peaks - np.median(peaks, axis=0)[None, :]).argmin(axis=0)
+
+
+def _rating_curves_cached(terrain: TerrainModel, manning_n: float,
+                          cache: ArrayCache) -> RatingCurves:
+    """Synthetic rating curves, reused from the cache for the same terrain and roughness."""
+    key = hashlib.blake2b(
+        f"{terrain.digest('hand', 'catchment_id', 'conditioned')}|{manning_n}|"
+        f"{DEFAULT_STAGE_STEP_M}|{DEFAULT_MAX_STAGE_M}".encode(), digest_size=16).hexdigest()
+    stored = cache.load("rating_curves", key)
+    if stored is not None:
+        return RatingCurves(**stored)
+    curves = synthetic_rating_curves(terrain, manning_n=manning_n)
+    cache.save("rating_curves", key, dict(vars(curves)))
+    return curves
 
 
 def _reach_columns(
@@ -360,8 +424,7 @@ def _reach_columns(
     peaks = np.stack([s.peak_m3s for s in simulations])  # (member, reach)
     steps = np.stack([s.peak_step for s in simulations])
     median_peak = np.median(peaks, axis=0)
-    # Time of peak of the member whose peak is closest to the median (a real hydrograph).
-    rep = np.abs(peaks - median_peak[None, :]).argmin(axis=0)
+    rep = _representative_member(simulations)
     rep_step = steps[rep, np.arange(peaks.shape[1])]
     ends = forecast.step_end
     time_of_peak = np.where(rep_step >= 0, ends[np.maximum(rep_step, 0)].astype(str), "")

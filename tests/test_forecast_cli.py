@@ -5,6 +5,7 @@ import json
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 import xarray as xr
 from typer.testing import CliRunner
 
@@ -42,7 +43,11 @@ def test_forecast_run_writes_hydrographs_reaches_and_run_json(small_terrain, tmp
                                  str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     cached = sorted(p.name.split("_")[0] for p in (tmp_path / "cache").iterdir())
-    assert cached == ["catchment", "thresholds"]
+    assert cached == ["catchment", "rating", "thresholds"]
+    with rasterio.open(out / "depth.tif") as src:
+        depth = src.read(1)
+        assert src.tags()["synthetic"] == "true" and src.crs.to_epsg() == 32616
+    assert np.nanmax(depth) > 0
     record = json.loads((out / "run.json").read_text())
     assert record["synthetic"] is True
     assert abs(record["mass_balance"]["relative_error"]) < 0.02
@@ -148,8 +153,6 @@ def test_ensemble_members_run_independently_and_give_probabilities(small_terrain
 
 
 def test_curve_numbers_from_landcover_and_soil_rasters(small_terrain, tmp_path):
-    import rasterio
-
     terrain_dir, model = small_terrain
     forecast = tmp_path / "forecast.nc"
     _uniform_rain(forecast, "2020-06-01T00:00", 12, 8.0)

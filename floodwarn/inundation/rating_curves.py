@@ -19,21 +19,36 @@ DEFAULT_MAX_STAGE_M = 30.0
 class RatingCurves:
     """Hydraulic properties of every reach at stage levels ``stage_m`` (K,).
 
-    Arrays (n_reaches, K), row = reach id − 1: ``flooded_area_m2`` (plan area under water),
-    ``bed_area_m2`` (wetted bed), ``volume_m3``, ``cross_section_m2`` = volume / length,
-    ``wetted_perimeter_m`` = bed area / length, ``hydraulic_radius_m``, ``top_width_m`` and
-    ``discharge_m3s`` (Manning, never decreasing with stage).
+    Stored arrays (n_reaches, K), float32, row = reach id − 1: ``flooded_area_m2`` (plan area
+    under water), ``bed_area_m2`` (wetted bed), ``volume_m3`` and ``discharge_m3s`` (Manning,
+    never decreasing with stage); ``length_m`` (n_reaches,). Derived: ``cross_section_m2`` =
+    volume / length, ``wetted_perimeter_m`` = bed area / length, ``hydraulic_radius_m``,
+    ``top_width_m`` = flooded area / length.
     """
 
     stage_m: np.ndarray
+    length_m: np.ndarray
     flooded_area_m2: np.ndarray
     bed_area_m2: np.ndarray
     volume_m3: np.ndarray
-    cross_section_m2: np.ndarray
-    wetted_perimeter_m: np.ndarray
-    hydraulic_radius_m: np.ndarray
-    top_width_m: np.ndarray
     discharge_m3s: np.ndarray
+
+    @property
+    def cross_section_m2(self) -> np.ndarray:
+        return self.volume_m3 / self.length_m[:, None]
+
+    @property
+    def wetted_perimeter_m(self) -> np.ndarray:
+        return self.bed_area_m2 / self.length_m[:, None]
+
+    @property
+    def hydraulic_radius_m(self) -> np.ndarray:
+        p = self.bed_area_m2
+        return np.divide(self.volume_m3, p, out=np.zeros(p.shape, np.float64), where=p > 0)
+
+    @property
+    def top_width_m(self) -> np.ndarray:
+        return self.flooded_area_m2 / self.length_m[:, None]
 
     def stage_for(self, discharge_m3s: np.ndarray) -> np.ndarray:
         """Stage (m) of each reach for discharges (n_reaches,) or (n_reaches, n_t).
@@ -97,12 +112,9 @@ def synthetic_rating_curves(
     discharge = area * radius ** (2.0 / 3.0) * np.sqrt(slope) / manning_n
     return RatingCurves(
         stage_m=stage,
-        flooded_area_m2=flooded,
-        bed_area_m2=bed,
-        volume_m3=volume,
-        cross_section_m2=area,
-        wetted_perimeter_m=perimeter,
-        hydraulic_radius_m=radius,
-        top_width_m=flooded / length,
-        discharge_m3s=np.maximum.accumulate(discharge, axis=1),
+        length_m=length[:, 0],
+        flooded_area_m2=flooded.astype(np.float32),
+        bed_area_m2=bed.astype(np.float32),
+        volume_m3=volume.astype(np.float32),
+        discharge_m3s=np.maximum.accumulate(discharge, axis=1).astype(np.float32),
     )

@@ -14,6 +14,8 @@ from floodwarn.terrain.model import TerrainModel
 HYDROGRAPHS_FILE = "hydrographs.nc"
 REACHES_FILE = "reaches.gpkg"
 RUN_FILE = "run.json"
+DEPTH_FILE = "depth.tif"
+FIRST_FLOODING_FILE = "first_flooding_hours.tif"
 
 
 def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,
