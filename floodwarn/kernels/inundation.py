@@ -103,9 +103,9 @@ def depth_and_first_flooding(hand: np.ndarray, catchment: np.ndarray, stage_m: n
 def stage_from_discharge(curve_q: np.ndarray, levels: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Invert each reach's rating curve: stage (m) for discharges ``q`` (n_reaches, n_t).
 
-    ``curve_q`` (n_reaches, K, float32 or float64) never decreases along a row; linear
-    interpolation between the
-    bracketing levels (binary search); 0 for q ≤ 0; the top level above the top of the curve.
+    ``curve_q`` (n_reaches, K, float32 or float64) never decreases along a row. Linear
+    interpolation between the bracketing levels (binary search); 0 for q ≤ 0; the top level
+    above the top of the curve.
     """
     n, n_t = q.shape
     k_top = levels.shape[0] - 1
