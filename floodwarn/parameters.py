@@ -139,12 +139,68 @@ class IdfParameters(ParameterSet):
         return self
 
 
+LEVELS = ("verde", "amarilla", "naranja", "roja")
+#: Settlement metrics a level rule may bound.
+LEVEL_METRICS = ("max_depth_m", "mean_depth_m", "flooded_share", "people_exposed",
+                 "hours_to_flooding", "return_period_years")
+
+
+class Bound(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("a bound needs 'min' or 'max'")
+        return self
+
+
+class LevelRule(_Strict):
+    level: Literal["amarilla", "naranja", "roja"]
+    any: Annotated[list[dict[str, Bound]], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> LevelRule:
+        for condition in self.any:
+            unknown = sorted(set(condition) - set(LEVEL_METRICS))
+            if unknown:
+                raise ValueError(f"{self.level}: unknown metrics {unknown}; use {LEVEL_METRICS}")
+            if not condition:
+                raise ValueError(f"{self.level}: an empty condition would always hold")
+        return self
+
+
+class Footprint(_Strict):
+    people_per_km2: Annotated[float, Field(gt=0, le=100_000)]
+    min_radius_m: Annotated[float, Field(gt=0)]
+    max_radius_m: Annotated[float, Field(gt=0)]
+
+
+class LevelRules(ParameterSet):
+    """Warning-level rules for settlements (``models/levels.yaml``)."""
+
+    wet_depth_m: Annotated[float, Field(gt=0, le=2)]
+    footprint: Footprint
+    levels: Annotated[list[LevelRule], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _most_severe_first(self) -> LevelRules:
+        ranks = [LEVELS.index(rule.level) for rule in self.levels]
+        if ranks != sorted(ranks, reverse=True) or len(set(ranks)) != len(ranks):
+            raise ValueError("levels must be listed once each, most severe first")
+        if self.footprint.max_radius_m < self.footprint.min_radius_m:
+            raise ValueError("footprint max_radius_m must be ≥ min_radius_m")
+        return self
+
+
 #: Every parameter file shipped in models/ and the model that validates it.
 PARAMETER_FILES: dict[str, type[ParameterSet]] = {
     "collective_centres.yaml": CollectiveCentreRules,
     "curve_numbers.yaml": CurveNumberTable,
     "routing.yaml": RoutingParameters,
     "idf_el_salvador.yaml": IdfParameters,
+    "levels.yaml": LevelRules,
 }
 
 P = TypeVar("P", bound=ParameterSet)

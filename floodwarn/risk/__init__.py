@@ -1,0 +1,1 @@
+"""Flood risk of settlements and collective centres, and evacuation to safe centres."""

@@ -1,0 +1,116 @@
+"""Settlement flooding metrics on a small grid, level rules at their boundaries, bad input."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, Polygon
+
+from floodwarn.errors import InputError
+from floodwarn.inundation.depth import Inundation
+from floodwarn.parameters import LevelRules, load_parameters
+from floodwarn.risk.settlements import footprint_radius_m, settlement_flooding, warning_levels
+from floodwarn.terrain.model import build_terrain_model
+from tests.conftest import fractal_dem, utm_grid
+
+RULES = load_parameters(LevelRules)
+
+
+def _metrics(**values):
+    base = {"max_depth_m": 0.0, "mean_depth_m": 0.0, "flooded_share": 0.0, "people_exposed": 0,
+            "hours_to_flooding": np.nan, "return_period_years": 0.0}
+    return pd.DataFrame([{**base, **values}])
+
+
+@pytest.mark.parametrize(("values", "level"), [
+    ({}, "verde"),
+    ({"max_depth_m": 0.149}, "verde"),
+    ({"max_depth_m": 0.15}, "amarilla"),
+    ({"return_period_years": 2}, "amarilla"),
+    ({"max_depth_m": 0.5, "people_exposed": 9}, "amarilla"),
+    ({"max_depth_m": 0.5, "people_exposed": 10}, "naranja"),
+    ({"max_depth_m": 1.0}, "naranja"),
+    ({"return_period_years": 25}, "naranja"),
+    ({"max_depth_m": 1.49, "people_exposed": 499}, "naranja"),
+    ({"max_depth_m": 1.5, "people_exposed": 50}, "roja"),
+    ({"max_depth_m": 1.0, "people_exposed": 500}, "roja"),
+    ({"max_depth_m": 0.5, "people_exposed": 50, "hours_to_flooding": 12.0}, "roja"),
+    ({"max_depth_m": 0.5, "people_exposed": 50, "hours_to_flooding": 12.5}, "naranja"),
+])
+def test_levels_at_each_boundary(values, level):
+    levels, reason = warning_levels(_metrics(**values), RULES)
+    assert levels[0] == level
+    assert level == "verde" or reason[0].startswith(level)
+
+
+def test_footprint_radius_from_population():
+    # 50,265 people at 4,000 per km² cover 12.566 km²: a circle of 2,000 m.
+    assert footprint_radius_m(np.array([50_265.0]), RULES.footprint)[0] == pytest.approx(
+        2000.0, rel=1e-4)
+    assert footprint_radius_m(np.array([10.0]), RULES.footprint)[0] == 250.0
+
+
+@pytest.fixture(scope="module")
+def terrain():
+    return build_terrain_model(fractal_dem(80, seed=5, relief_m=100.0, tilt=0.5),
+                               utm_grid((80, 80)), stream_area_km2=0.2)
+
+
+def _flood(terrain, depth, first=None):
+    return Inundation(depth_m=depth.astype(np.float32),
+                      first_flooding_h=(first if first is not None
+                                        else np.where(depth > 0, 5.0, np.nan)).astype(np.float32),
+                      stage_m=np.zeros((len(terrain.reaches), 1)),
+                      peak_stage_m=np.zeros(len(terrain.reaches)),
+                      above_curve=np.zeros(len(terrain.reaches), bool))
+
+
+def _at(terrain, row, col, **fields):
+    x, y = terrain.grid.cell_centres(np.array([row * 80 + col]))
+    frame = gpd.GeoDataFrame({"id": [1], "name": ["Prueba"], "population": [1000], **fields},
+                             geometry=[Point(x[0], y[0])], crs=terrain.grid.crs)
+    return frame
+
+
+def test_metrics_worked_by_hand(terrain):
+    # A polygon of exactly 4 × 4 cells around rows 40-43, cols 40-43; 4 of them flooded.
+    t = terrain.grid.transform
+    x0, y0 = t.c + 40 * t.a, t.f + 40 * t.e
+    square = Polygon([(x0, y0), (x0 + 4 * t.a, y0), (x0 + 4 * t.a, y0 + 4 * t.e),
+                      (x0, y0 + 4 * t.e)])
+    settlements = gpd.GeoDataFrame({"id": [7], "name": ["Cuadro"], "population": [1600]},
+                                   geometry=[square], crs=terrain.grid.crs)
+    depth = np.zeros((80, 80))
+    depth[40, 40:44] = [2.0, 1.0, 0.5, 0.1]  # the last is below wet_depth_m (0.15)
+    depth[41, 40] = 0.3
+    first = np.where(depth > 0, 9.0, np.nan)
+    first[40, 41] = 3.0
+    rp = np.full(len(terrain.reaches), 5)
+    m = settlement_flooding(terrain, _flood(terrain, depth, first), rp, settlements, RULES)
+    row = m.iloc[0]
+    assert row.max_depth_m == pytest.approx(2.0)
+    assert row.mean_depth_m == pytest.approx(3.9 / 16)
+    assert row.flooded_share == pytest.approx(4 / 16)
+    assert row.people_exposed == 400
+    assert row.hours_to_flooding == pytest.approx(3.0)
+    assert row.flooding_reach_id == terrain.catchment_id[40, 40]
+    assert row.risk_score == pytest.approx(400 * (2.0 + 1.0 + 0.5 + 0.3) / 4)
+
+
+def test_bad_settlements_are_named(terrain):
+    dry = _flood(terrain, np.zeros((80, 80)))
+    rp = np.zeros(len(terrain.reaches))
+    with pytest.raises(InputError, match=r"Prueba.*population 0"):
+        settlement_flooding(terrain, dry, rp, _at(terrain, 10, 10).assign(population=[0]), RULES)
+    far = _at(terrain, 10, 10)
+    far.geometry = [Point(900_000, 100_000)]
+    with pytest.raises(InputError, match=r"Prueba.*outside the terrain"):
+        settlement_flooding(terrain, dry, rp, far, RULES)
+    bowtie = _at(terrain, 10, 10)
+    bowtie.geometry = [Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])]
+    with pytest.raises(InputError, match="invalid geometry"):
+        settlement_flooding(terrain, dry, rp, bowtie, RULES)
+    with pytest.raises(InputError, match="no CRS"):
+        settlement_flooding(terrain, dry, rp, _at(terrain, 10, 10).set_crs(None,
+                                                                           allow_override=True),
+                            RULES)
