@@ -177,12 +177,29 @@ class Footprint(_Strict):
     max_radius_m: Annotated[float, Field(gt=0)]
 
 
+class CentreSafety(_Strict):
+    site_radius_m: Annotated[float, Field(gt=0, le=1000)]
+    margin_m: Annotated[float, Field(gt=0, le=5000)]
+    unsafe_site_depth_m: Annotated[float, Field(gt=0, le=5)]
+    unsafe_margin_depth_m: Annotated[float, Field(gt=0, le=5)]
+    at_risk_margin_depth_m: Annotated[float, Field(gt=0, le=5)]
+
+
+class EvacuationRules(_Strict):
+    levels: Annotated[list[Literal["amarilla", "naranja", "roja"]], Field(min_length=1)]
+    max_distance_km: Annotated[float, Field(gt=0, le=500)]
+    candidates_per_settlement: Annotated[int, Field(ge=1, le=1000)]
+
+
 class LevelRules(ParameterSet):
-    """Warning-level rules for settlements (``models/levels.yaml``)."""
+    """Warning-level rules for settlements, centre safety and evacuation
+    (``models/levels.yaml``)."""
 
     wet_depth_m: Annotated[float, Field(gt=0, le=2)]
     footprint: Footprint
     levels: Annotated[list[LevelRule], Field(min_length=1)]
+    centres: CentreSafety
+    evacuation: EvacuationRules
 
     @model_validator(mode="after")
     def _most_severe_first(self) -> LevelRules:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely import contains_xy
+from shapely.geometry.base import BaseGeometry
 
 from floodwarn.errors import InputError
 from floodwarn.inundation.depth import Inundation
 from floodwarn.parameters import LEVELS, Footprint, LevelRules
+from floodwarn.terrain.grid import Grid
 from floodwarn.terrain.model import TerrainModel
 
 
@@ -17,6 +20,36 @@ def footprint_radius_m(population: np.ndarray, footprint: Footprint) -> np.ndarr
     r = √(P / (π·density)), kept within the footprint's bounds."""
     area_m2 = np.asarray(population, np.float64) / footprint.people_per_km2 * 1e6
     return np.clip(np.sqrt(area_m2 / np.pi), footprint.min_radius_m, footprint.max_radius_m)
+
+
+def footprint_cells(grid: Grid, geom: BaseGeometry, radius_m: float, land: np.ndarray
+                    ) -> tuple[int, int, int, int, np.ndarray] | None:
+    """The land cells of a footprint: a disc of ``radius_m`` around a point (always holding
+    the point's own cell), or a polygon's cells; as a window ``(r0, r1, c0, c1)`` of the grid
+    and a boolean mask over it. None when no land cell of the grid is in it."""
+    t = grid.transform
+    nr, nc = grid.shape
+    cell = grid.cellsize_m
+    point = geom if geom.geom_type == "Point" else geom.representative_point()
+    col_f = (point.x - t.c) / t.a
+    row_f = (point.y - t.f) / t.e
+    if geom.geom_type == "Point":
+        half = radius_m / cell + 1
+    else:
+        minx, miny, maxx, maxy = geom.bounds
+        half = max(maxx - minx, maxy - miny) / cell + 1
+    r0, r1 = int(max(row_f - half, 0)), int(min(row_f + half + 1, nr))
+    c0, c1 = int(max(col_f - half, 0)), int(min(col_f + half + 1, nc))
+    if r0 >= r1 or c0 >= c1:
+        return None
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    if geom.geom_type == "Point":
+        inside = np.hypot(rr + 0.5 - row_f, cc + 0.5 - col_f) * cell <= radius_m
+        inside |= (rr == int(np.floor(row_f))) & (cc == int(np.floor(col_f)))
+    else:
+        inside = contains_xy(geom, t.c + (cc + 0.5) * t.a, t.f + (rr + 0.5) * t.e)
+    inside &= land[r0:r1, c0:c1]
+    return (r0, r1, c0, c1, inside) if inside.any() else None
 
 
 def _validate(settlements: gpd.GeoDataFrame) -> None:
@@ -67,38 +100,20 @@ def settlement_flooding(
     projected = settlements.geometry.to_crs(grid.crs)
     population = settlements["population"].to_numpy(np.float64)
     radius = footprint_radius_m(population, rules.footprint)
-    cell = grid.cellsize_m
-    t = grid.transform
-    nr, nc = grid.shape
     depth = np.nan_to_num(flood.depth_m, nan=0.0)
     land = terrain.flowdir != 255
     out = {name: np.full(len(settlements), np.nan) for name in (
         "max_depth_m", "mean_depth_m", "flooded_share", "people_exposed", "hours_to_flooding",
         "return_period_years", "flooding_reach_id", "risk_score", "footprint_radius_m")}
     for i, geom in enumerate(projected):  # per settlement; the cells are handled as arrays
-        point = geom.representative_point() if geom.geom_type != "Point" else geom
-        col_f = (point.x - t.c) / t.a
-        row_f = (point.y - t.f) / t.e
-        reach_cells = radius[i] / cell + 1
-        r0, r1 = int(max(row_f - reach_cells, 0)), int(min(row_f + reach_cells + 1, nr))
-        c0, c1 = int(max(col_f - reach_cells, 0)), int(min(col_f + reach_cells + 1, nc))
-        if r0 >= r1 or c0 >= c1:
-            raise InputError(
-                f"settlement {settlements['id'].iloc[i]} ({settlements['name'].iloc[i]}) lies "
-                "outside the terrain model's domain; build the terrain over it or drop it.")
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        if geom.geom_type == "Point":
-            inside = np.hypot(rr + 0.5 - row_f, cc + 0.5 - col_f) * cell <= radius[i]
-        else:
-            from shapely import contains_xy
-
-            inside = contains_xy(geom, t.c + (cc + 0.5) * t.a, t.f + (rr + 0.5) * t.e)
-        inside &= land[r0:r1, c0:c1]
-        if not inside.any():
+        window = footprint_cells(grid, geom, radius[i], land)
+        if window is None:
             raise InputError(
                 f"settlement {settlements['id'].iloc[i]} ({settlements['name'].iloc[i]}) has no "
-                "land cell of the terrain model within its footprint (off the coast or off the "
-                "grid); check its position.")
+                "land cell of the terrain model within its footprint (outside the terrain "
+                "domain, off the coast or off the grid); check its position or build the "
+                "terrain over it.")
+        r0, r1, c0, c1, inside = window
         d = depth[r0:r1, c0:c1][inside]
         wet = d >= rules.wet_depth_m
         share = float(wet.mean())

@@ -104,7 +104,7 @@ def test_bad_settlements_are_named(terrain):
         settlement_flooding(terrain, dry, rp, _at(terrain, 10, 10).assign(population=[0]), RULES)
     far = _at(terrain, 10, 10)
     far.geometry = [Point(900_000, 100_000)]
-    with pytest.raises(InputError, match=r"Prueba.*outside the terrain"):
+    with pytest.raises(InputError, match=r"Prueba.*outside the terrain domain"):
         settlement_flooding(terrain, dry, rp, far, RULES)
     bowtie = _at(terrain, 10, 10)
     bowtie.geometry = [Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])]
