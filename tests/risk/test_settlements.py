@@ -7,11 +7,9 @@ import pytest
 from shapely.geometry import Point, Polygon
 
 from floodwarn.errors import InputError
-from floodwarn.inundation.depth import Inundation
 from floodwarn.parameters import LevelRules, load_parameters
 from floodwarn.risk.settlements import footprint_radius_m, settlement_flooding, warning_levels
-from floodwarn.terrain.model import build_terrain_model
-from tests.conftest import fractal_dem, utm_grid
+from tests.risk.conftest import flood_of
 
 RULES = load_parameters(LevelRules)
 
@@ -50,21 +48,6 @@ def test_footprint_radius_from_population():
     assert footprint_radius_m(np.array([10.0]), RULES.footprint)[0] == 250.0
 
 
-@pytest.fixture(scope="module")
-def terrain():
-    return build_terrain_model(fractal_dem(80, seed=5, relief_m=100.0, tilt=0.5),
-                               utm_grid((80, 80)), stream_area_km2=0.2)
-
-
-def _flood(terrain, depth, first=None):
-    return Inundation(depth_m=depth.astype(np.float32),
-                      first_flooding_h=(first if first is not None
-                                        else np.where(depth > 0, 5.0, np.nan)).astype(np.float32),
-                      stage_m=np.zeros((len(terrain.reaches), 1)),
-                      peak_stage_m=np.zeros(len(terrain.reaches)),
-                      above_curve=np.zeros(len(terrain.reaches), bool))
-
-
 def _at(terrain, row, col, **fields):
     x, y = terrain.grid.cell_centres(np.array([row * 80 + col]))
     frame = gpd.GeoDataFrame({"id": [1], "name": ["Prueba"], "population": [1000], **fields},
@@ -86,7 +69,7 @@ def test_metrics_worked_by_hand(terrain):
     first = np.where(depth > 0, 9.0, np.nan)
     first[40, 41] = 3.0
     rp = np.full(len(terrain.reaches), 5)
-    m = settlement_flooding(terrain, _flood(terrain, depth, first), rp, settlements, RULES)
+    m = settlement_flooding(terrain, flood_of(terrain, depth, first), rp, settlements, RULES)
     row = m.iloc[0]
     assert row.max_depth_m == pytest.approx(2.0)
     assert row.mean_depth_m == pytest.approx(3.9 / 16)
@@ -98,7 +81,7 @@ def test_metrics_worked_by_hand(terrain):
 
 
 def test_bad_settlements_are_named(terrain):
-    dry = _flood(terrain, np.zeros((80, 80)))
+    dry = flood_of(terrain, np.zeros((80, 80)))
     rp = np.zeros(len(terrain.reaches))
     with pytest.raises(InputError, match=r"Prueba.*population 0"):
         settlement_flooding(terrain, dry, rp, _at(terrain, 10, 10).assign(population=[0]), RULES)
