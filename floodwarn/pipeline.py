@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 
 from floodwarn import __version__
@@ -58,14 +59,24 @@ from floodwarn.io.forecast_outputs import (
     RUN_FILE,
     write_hydrographs,
     write_reach_results,
+    write_risk_outputs,
     write_run_json,
 )
 from floodwarn.io.forecast_outputs import REACHES_FILE as FORECAST_REACHES_FILE
+from floodwarn.io.gis_data import load_collective_centres, load_settlements
 from floodwarn.io.rainfall import read_rainfall
 from floodwarn.io.raster import read_categorical_on_grid, write_cog
 from floodwarn.logs import get_logger, timed_step
-from floodwarn.parameters import CurveNumberTable, IdfParameters, RoutingParameters, load_parameters
+from floodwarn.parameters import (
+    CurveNumberTable,
+    IdfParameters,
+    LevelRules,
+    RoutingParameters,
+    load_parameters,
+)
 from floodwarn.rainfall.forecast import Accumulation, RainfallForecast
+from floodwarn.risk.assessment import RiskAssessment, assess_risk
+from floodwarn.risk.settlements import within_domain
 from floodwarn.terrain.model import BUILD_STEPS, TerrainModel, build_terrain_model
 from floodwarn.terrain.network import DEFAULT_MAX_REACH_LENGTH_M, DEFAULT_STREAM_AREA_KM2
 
@@ -153,6 +164,7 @@ FORECAST_JOB_STEPS = (
     "catchment_weights",
     "simulate",
     "inundation",
+    "risk",
     "write",
 )
 
@@ -165,6 +177,7 @@ class ForecastJobResult:
     thresholds: ReturnPeriodThresholds
     reach_results: dict[str, np.ndarray]  # the columns of reaches.gpkg, index = reach id − 1
     inundation: Inundation  # of each reach's representative (median-peak) member
+    risk: RiskAssessment | None  # None when no settlement lies in the terrain domain
 
 
 def _thresholds_cached(
@@ -215,6 +228,8 @@ def run_forecast(
     landcover_path: str | Path | None = None,
     soil_path: str | Path | None = None,
     cache_dir: str | Path | None = None,
+    settlements_path: str | Path | None = None,
+    centres_path: str | Path | None = None,
     terrain: TerrainModel | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> ForecastJobResult:
@@ -329,6 +344,18 @@ def run_forecast(
         hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
                  .astype(np.float64) / 3600.0)
         flood = flood_inundation(model, curves, discharge, hours)
+        reach_results = _reach_columns(forecast, thresholds, simulations)
+        reach_results["peak_stage_m"] = flood.peak_stage_m
+        reach_results["stage_beyond_rating_curve"] = flood.above_curve
+
+    notify("risk")
+    with timed_step(log, "risk", timings):
+        level_rules = load_parameters(LevelRules)
+        towns, shelters, outside = _risk_layers(model, settlements_path, centres_path)
+        risk = None
+        if len(towns):
+            risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
+                               shelters, level_rules)
 
     notify("write")
     with timed_step(log, "write", timings, path=str(out)):
@@ -367,9 +394,6 @@ def run_forecast(
         write_cog(out / FIRST_FLOODING_FILE, flood.first_flooding_h, model.grid, nodata=np.nan,
                   tags={**raster_tags, "units": "hours after forecast_start_utc"},
                   description="hours from the forecast start until the cell first floods")
-        reach_results = _reach_columns(forecast, thresholds, simulations)
-        reach_results["peak_stage_m"] = flood.peak_stage_m
-        reach_results["stage_beyond_rating_curve"] = flood.above_curve
         wet = np.nan_to_num(flood.depth_m) > 0
         record["inundation"] = {
             "flooded_area_km2": float(wet.sum() * model.grid.cell_area_km2),
@@ -386,14 +410,48 @@ def run_forecast(
             reach_results,
             {"synthetic": record["synthetic"], "floodwarn": __version__},
         )
+        record["risk"] = {"settlements_outside_domain": outside["settlements"],
+                          "centres_outside_domain": outside["centres"],
+                          "levels_version": level_rules.version}
+        if risk is not None:
+            write_risk_outputs(out, risk, metadata={"synthetic": record["synthetic"],
+                                                    "floodwarn": __version__})
+            record["risk"].update({k: v for k, v in risk.summary.items()
+                                   if not k.startswith("by_")})
     timings["total"] = time.perf_counter() - start
     record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     write_run_json(out / RUN_FILE, record)
     log.info("forecast run written", extra={"out": str(out), "seconds": round(timings["total"], 2)})
     return ForecastJobResult(
         out_dir=out, record=record, simulations=simulations, thresholds=thresholds,
-        reach_results=reach_results, inundation=flood,
+        reach_results=reach_results, inundation=flood, risk=risk,
     )
+
+
+def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
+                 centres_path: str | Path | None
+                 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
+    """Settlements and collective centres to assess: the given files, in full (one outside
+    the terrain is an error that names it), or the shipped layers within the terrain's
+    domain (those outside are counted and logged)."""
+    towns = load_settlements(settlements_path)
+    shelters = load_collective_centres(centres_path)
+    outside = {"settlements": 0, "centres": 0}
+    for key, given, layer in (("settlements", settlements_path, "towns"),
+                              ("centres", centres_path, "shelters")):
+        if given is not None:
+            continue
+        frame = towns if layer == "towns" else shelters
+        keep = within_domain(terrain, frame)
+        outside[key] = int((~keep).sum())
+        if outside[key]:
+            log.warning("shipped layer partly outside the terrain domain",
+                        extra={"layer": key, "outside": outside[key], "kept": int(keep.sum())})
+        if layer == "towns":
+            towns = frame[keep]
+        else:
+            shelters = frame[keep]
+    return towns, shelters, outside
 
 
 def _representative_member(simulations: list[Simulation]) -> np.ndarray:

@@ -15,6 +15,10 @@ HYDROGRAPHS_FILE = "hydrographs.nc"
 REACHES_FILE = "reaches.gpkg"
 RUN_FILE = "run.json"
 DEPTH_FILE = "depth.tif"
+SETTLEMENTS_FILE = "settlements.gpkg"
+CENTRES_FILE = "centres.gpkg"
+EVACUATION_FILE = "evacuation.csv"
+SUMMARY_FILE = "summary.json"
 FIRST_FLOODING_FILE = "first_flooding_hours.tif"
 
 
@@ -82,3 +86,19 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def write_risk_outputs(out: Path, risk: Any, metadata: dict[str, Any]) -> None:
+    """``settlements.gpkg``, ``centres.gpkg`` (lon/lat), ``evacuation.csv`` and
+    ``summary.json`` of a risk assessment (:class:`floodwarn.risk.assessment.RiskAssessment`)."""
+    for frame, name, layer in ((risk.settlements, SETTLEMENTS_FILE, "settlements"),
+                               (risk.centres, CENTRES_FILE, "centres")):
+        tmp = out / (name + ".partial.gpkg")
+        tmp.unlink(missing_ok=True)
+        frame.to_crs("EPSG:4326").to_file(tmp, driver="GPKG", layer=layer,
+                                          metadata={k: str(v) for k, v in metadata.items()})
+        tmp.replace(out / name)
+    tmp_csv = out / (EVACUATION_FILE + ".tmp")
+    risk.evacuation.to_csv(tmp_csv, index=False)
+    tmp_csv.replace(out / EVACUATION_FILE)
+    write_run_json(out / SUMMARY_FILE, {**metadata, **risk.summary})

@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from shapely import contains_xy
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from floodwarn.errors import InputError
@@ -13,6 +14,7 @@ from floodwarn.inundation.depth import Inundation
 from floodwarn.parameters import LEVELS, Footprint, LevelRules
 from floodwarn.terrain.grid import Grid
 from floodwarn.terrain.model import TerrainModel
+from floodwarn.terrain.sampling import DEFAULT_MAX_SNAP_M
 
 
 def footprint_radius_m(population: np.ndarray, footprint: Footprint) -> np.ndarray:
@@ -22,11 +24,14 @@ def footprint_radius_m(population: np.ndarray, footprint: Footprint) -> np.ndarr
     return np.clip(np.sqrt(area_m2 / np.pi), footprint.min_radius_m, footprint.max_radius_m)
 
 
-def footprint_cells(grid: Grid, geom: BaseGeometry, radius_m: float, land: np.ndarray
+def footprint_cells(grid: Grid, geom: BaseGeometry, radius_m: float, land: np.ndarray, *,
+                    max_snap_m: float = DEFAULT_MAX_SNAP_M
                     ) -> tuple[int, int, int, int, np.ndarray] | None:
     """The land cells of a footprint: a disc of ``radius_m`` around a point (always holding
     the point's own cell), or a polygon's cells; as a window ``(r0, r1, c0, c1)`` of the grid
-    and a boolean mask over it. None when no land cell of the grid is in it."""
+    and a boolean mask over it. A point whose disc holds no land (a coastal site on the
+    generalised shoreline) is moved to the nearest land cell within ``max_snap_m``. None when
+    no land cell is found."""
     t = grid.transform
     nr, nc = grid.shape
     cell = grid.cellsize_m
@@ -49,7 +54,27 @@ def footprint_cells(grid: Grid, geom: BaseGeometry, radius_m: float, land: np.nd
     else:
         inside = contains_xy(geom, t.c + (cc + 0.5) * t.a, t.f + (rr + 0.5) * t.e)
     inside &= land[r0:r1, c0:c1]
+    if not inside.any() and geom.geom_type == "Point" and radius_m < max_snap_m:
+        near = footprint_cells(grid, geom, max_snap_m, land, max_snap_m=0.0)
+        if near is None:
+            return None
+        n_r0, _, n_c0, _, n_inside = near
+        rows, cols = np.nonzero(n_inside)
+        k = int(np.argmin(np.hypot(rows + n_r0 + 0.5 - row_f, cols + n_c0 + 0.5 - col_f)))
+        x = t.c + (cols[k] + n_c0 + 0.5) * t.a
+        y = t.f + (rows[k] + n_r0 + 0.5) * t.e
+        return footprint_cells(grid, Point(x, y), radius_m, land, max_snap_m=0.0)
     return (r0, r1, c0, c1, inside) if inside.any() else None
+
+
+def within_domain(terrain: TerrainModel, layer: gpd.GeoDataFrame) -> np.ndarray:
+    """Which features of ``layer`` the terrain model can see: a land cell at the feature or
+    within the coastal snapping distance of it (see :func:`footprint_cells`)."""
+    land = terrain.flowdir != 255
+    projected = layer.geometry.to_crs(terrain.grid.crs)
+    return np.array([geom is not None and not geom.is_empty and
+                     footprint_cells(terrain.grid, geom, terrain.grid.cellsize_m, land)
+                     is not None for geom in projected], bool)
 
 
 def _validate(settlements: gpd.GeoDataFrame) -> None:

@@ -1,0 +1,107 @@
+"""One forecast's risk picture: settlement levels, centre safety, evacuation and summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from floodwarn.inundation.depth import Inundation
+from floodwarn.parameters import LEVELS, LevelRules
+from floodwarn.risk.centres import centre_safety
+from floodwarn.risk.evacuation import EvacuationPlan, match_evacuation
+from floodwarn.risk.settlements import settlement_flooding, warning_levels
+from floodwarn.terrain.model import TerrainModel
+
+
+@dataclass(frozen=True, eq=False)
+class RiskAssessment:
+    settlements: gpd.GeoDataFrame  # input columns + metrics, level, level_reason, evacuees
+    centres: gpd.GeoDataFrame  # input columns + status, occupancy, metrics
+    evacuation: pd.DataFrame  # settlement_id, centre_id (empty: unmet), people, distance_km
+    summary: dict[str, Any]
+
+
+def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: np.ndarray,
+                settlements: gpd.GeoDataFrame, centres: gpd.GeoDataFrame,
+                rules: LevelRules) -> RiskAssessment:
+    """Levels of every settlement, safety of every centre, evacuation of the people exposed in
+    settlements at ``rules.evacuation.levels`` to safe centres with room, and summaries per
+    municipality and department."""
+    metrics = settlement_flooding(terrain, flood, reach_return_period, settlements, rules)
+    level, reason = warning_levels(metrics, rules)
+    towns = settlements.join(metrics)
+    towns["level"] = level
+    towns["level_reason"] = reason
+    towns["evacuees"] = np.where(np.isin(level, rules.evacuation.levels),
+                                 towns["people_exposed"], 0).astype(np.int64)
+
+    safety = centre_safety(terrain, flood, centres, rules.centres)
+    shelters = centres.join(safety)
+    usable = (shelters["status"] == "safe") & shelters["shelter"].astype(bool)
+    capacity = np.where(usable, shelters["capacity"].to_numpy(np.float64), 0.0)
+
+    town_xy = _xy(towns, terrain)
+    centre_xy = _xy(shelters, terrain)
+    plan = match_evacuation(town_xy, towns["evacuees"].to_numpy(np.float64), centre_xy,
+                            capacity, max_distance_km=rules.evacuation.max_distance_km,
+                            candidates=rules.evacuation.candidates_per_settlement)
+    shelters["occupancy"] = np.round(plan.occupancy).astype(np.int64)
+    towns["unmet_evacuees"] = np.round(plan.unmet).astype(np.int64)
+    evacuation = _evacuation_table(plan, towns, shelters)
+    return RiskAssessment(settlements=towns, centres=shelters, evacuation=evacuation,
+                          summary=_summaries(towns, shelters))
+
+
+def _xy(frame: gpd.GeoDataFrame, terrain: TerrainModel) -> np.ndarray:
+    points = frame.geometry.to_crs(terrain.grid.crs).representative_point()
+    return np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
+
+
+def _evacuation_table(plan: EvacuationPlan, towns: gpd.GeoDataFrame,
+                      shelters: gpd.GeoDataFrame) -> pd.DataFrame:
+    moves = pd.DataFrame({
+        "settlement_id": towns["id"].to_numpy()[plan.settlement],
+        "centre_id": shelters["id"].to_numpy()[plan.centre].astype(str),
+        "people": np.round(plan.people).astype(np.int64),
+        "distance_km": np.round(plan.distance_km, 3),
+    })
+    unmet = np.flatnonzero(plan.unmet > 0)
+    left = pd.DataFrame({"settlement_id": towns["id"].to_numpy()[unmet], "centre_id": "",
+                         "people": np.round(plan.unmet[unmet]).astype(np.int64),
+                         "distance_km": np.nan})
+    return pd.concat([moves, left], ignore_index=True).sort_values(
+        ["settlement_id", "centre_id"], ignore_index=True)
+
+
+def _summaries(towns: gpd.GeoDataFrame, shelters: gpd.GeoDataFrame) -> dict[str, Any]:
+    def by(area: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, group in towns.groupby(area, sort=True):
+            centres_here = shelters[shelters[area] == name]
+            out[str(name)] = {
+                "highest_level": max(group["level"], key=LEVELS.index),
+                "people_exposed_by_level": {
+                    lv: int(group.loc[group["level"] == lv, "people_exposed"].sum())
+                    for lv in LEVELS},
+                "settlements_by_level": {lv: int((group["level"] == lv).sum()) for lv in LEVELS},
+                "evacuees": int(group["evacuees"].sum()),
+                "unmet_evacuees": int(group["unmet_evacuees"].sum()),
+                "centres_unsafe": int((centres_here["status"] == "unsafe").sum()),
+                "centres_at_risk": int((centres_here["status"] == "at_risk").sum()),
+            }
+        return out
+
+    return {
+        "settlements_by_level": {lv: int((towns["level"] == lv).sum()) for lv in LEVELS},
+        "people_exposed": int(towns["people_exposed"].sum()),
+        "evacuees": int(towns["evacuees"].sum()),
+        "unmet_evacuees": int(towns["unmet_evacuees"].sum()),
+        "centres_by_status": {s: int((shelters["status"] == s).sum())
+                              for s in ("safe", "at_risk", "unsafe")},
+        "by_municipality": by("municipality"),
+        "by_department": by("department"),
+    }
