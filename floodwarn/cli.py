@@ -166,8 +166,15 @@ def forecast_run(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Cache of weights and thresholds (default ~/.cache).")
     ] = None,
+    settlements: Annotated[
+        Path | None, typer.Option(help="Settlements layer (default: the shipped towns).")
+    ] = None,
+    centres: Annotated[
+        Path | None, typer.Option(help="Collective centres layer (default: shipped sites).")
+    ] = None,
 ) -> None:
-    """Run a forecast: rain → runoff → hydrographs, peaks and return-period classes."""
+    """Run a forecast: rain → runoff → hydrographs → flood depth → settlement levels,
+    shelter safety and evacuation plan."""
     from floodwarn.pipeline import FORECAST_JOB_STEPS, run_forecast
 
     if accumulation not in (None, "step", "since_start"):
@@ -179,9 +186,12 @@ def forecast_run(
             antecedent_rain_mm=antecedent_rain_mm, antecedent_rain_path=antecedent_rain,
             amc=amc, ia_ratio=ia_ratio,
             landcover_path=landcover, soil_path=soil,
-            cache_dir=cache_dir or _default_cache_dir(), on_step=on_step,
+            cache_dir=cache_dir or _default_cache_dir(), settlements_path=settlements,
+            centres_path=centres, on_step=on_step,
         )
     _print_forecast_summary(result.record, result.out_dir)
+    if result.risk is not None:
+        _print_worst_hit(result.risk, synthetic=result.record["synthetic"])
 
 
 @forecast_app.command("storm")
@@ -332,6 +342,8 @@ def demo(
             forecast = demo_forecast(out_dir, result.model, on_step=on_step)
         _print_forecast_summary(forecast.record, forecast.out_dir)
         _print_settlement_rivers(result.model, forecast)
+        if forecast.risk is not None:
+            _print_worst_hit(forecast.risk, synthetic=forecast.record["synthetic"])
 
 
 def _print_settlement_hand(model: TerrainModel) -> None:
@@ -355,6 +367,36 @@ def _print_settlement_hand(model: TerrainModel) -> None:
             f"{row.hand_m:.1f}",
             f"{row.upstream_area_km2:,.0f}",
         )
+    out.print(table)
+
+
+def _print_worst_hit(risk: Any, *, synthetic: bool) -> None:
+    """The settlements at the highest levels, with depth, people, time left and destination."""
+    from floodwarn.parameters import LEVELS
+
+    towns = risk.settlements.assign(rank=risk.settlements["level"].map(LEVELS.index))
+    worst = towns.sort_values(["rank", "risk_score"], ascending=False).head(10)
+    flag = " — SYNTHETIC / SINTÉTICO" if synthetic else ""
+    table = Table(title=f"worst-hit places / lugares más afectados{flag}")
+    for col in ("settlement", "department", "level", "max depth m", "people exposed",
+                "flooding in h", "shelter (people)"):
+        table.add_column(col, justify="left" if col in ("settlement", "level") else "right")
+    moves = risk.evacuation
+    names = dict(zip(risk.centres["id"].astype(str), risk.centres["name"], strict=True))
+    for row in worst.itertuples():
+        here = moves[moves["settlement_id"] == row.id]
+        placed = here[here["centre_id"] != ""].sort_values("people", ascending=False)
+        unmet = int(here.loc[here["centre_id"] == "", "people"].sum())
+        dest = f"{names.get(placed['centre_id'].iloc[0], '?')[:28]} ({placed['people'].iloc[0]})" \
+            if len(placed) else "—"
+        if len(placed) > 1:
+            dest += f" +{len(placed) - 1}"
+        if unmet:
+            dest += f"; sin lugar/unmet {unmet}"
+        hours = "—" if row.hours_to_flooding != row.hours_to_flooding else \
+            f"{row.hours_to_flooding:.0f}"
+        table.add_row(row.name, str(row.department), row.level, f"{row.max_depth_m:.1f}",
+                      f"{row.people_exposed:,}", hours, dest)
     out.print(table)
 
 
