@@ -177,3 +177,70 @@ def test_curve_numbers_from_landcover_and_soil_rasters(small_terrain, tmp_path):
     assert records["urban_d"]["runoff_total_mm_mean"] == pytest.approx(73.79, abs=0.01)
     assert records["woods_a"]["runoff_total_mm_mean"] == pytest.approx(0.0708, abs=1e-3)
     assert records["urban_d"]["parameters"]["curve_numbers"]["cells_defaulted_share"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def salvadoran_terrain(tmp_path_factory):
+    """The small terrain moved inside El Salvador (UTM 16N x 270 km, y 1540 km ≈ 89.1 W,
+    13.9 N), where the shipped municipalities can place towns and shelters."""
+    from affine import Affine
+
+    from floodwarn.terrain.grid import Grid
+
+    out = tmp_path_factory.mktemp("terrain-sv")
+    grid = Grid(shape=(200, 200), transform=Affine(90.0, 0, 270_000, 0, -90.0, 1_540_000),
+                crs="EPSG:32616")
+    model = build_terrain_model(fractal_dem(200, seed=4, relief_m=300.0, tilt=0.5), grid,
+                                stream_area_km2=0.5)
+    model.save(out)
+    return out, model
+
+
+def test_risk_outputs_for_given_settlements_and_centres(salvadoran_terrain, tmp_path):
+    """Towns and shelters placed on the terrain: levels, safety and an evacuation plan that
+    keeps every capacity and places or reports every evacuee."""
+    import pandas as pd
+    from shapely.geometry import Point
+
+    terrain_dir, model = salvadoran_terrain
+    stream_cells = np.argwhere(model.reach_id > 0)
+    river = stream_cells[len(stream_cells) // 2]
+    x, y = model.grid.cell_centres(np.array([river[0] * 200 + river[1],
+                                             5 * 200 + 5, 195 * 200 + 195, 100 * 200 + 5]))
+    towns = gpd.GeoDataFrame(  # the GeoNames fields of the shipped layer
+        {"geonameid": [1, 2], "name": ["Ribera", "Loma"], "population": [5000, 300]},
+        geometry=[Point(x[0], y[0]), Point(x[1], y[1])], crs=model.grid.crs)
+    sites = gpd.GeoDataFrame(
+        {"id": [10, 11, 12], "name": ["Escuela Ribera", "Escuela Loma", "Casa comunal"],
+         "category": ["school", "school", "other"]},
+        geometry=[Point(x[0], y[0]), Point(x[2], y[2]), Point(x[3], y[3])], crs=model.grid.crs)
+    towns.to_crs("EPSG:4326").to_file(tmp_path / "towns.geojson", driver="GeoJSON")
+    sites.to_crs("EPSG:4326").to_file(tmp_path / "sites.geojson", driver="GeoJSON")
+    rain = tmp_path / "storm.nc"
+    times = np.datetime64("2020-06-01T00:00", "ns") + np.arange(1, 25) * np.timedelta64(1, "h")
+    xr.Dataset({"pr": (("time", "lat", "lon"), np.full((24, 3, 3), 30.0),
+                       {"units": "mm", "floodwarn_accumulation": "step"})},
+               coords={"time": times, "lat": [14.2, 13.9, 13.6],
+                       "lon": [-89.4, -89.1, -88.8]}).to_netcdf(rain)  # 720 mm in a day
+    out = tmp_path / "risk-run"
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(rain), "--out", str(out), "--settlements",
+                                 str(tmp_path / "towns.geojson"), "--centres",
+                                 str(tmp_path / "sites.geojson")])
+    assert result.exit_code == 0, result.output
+    settled = gpd.read_file(out / "settlements.gpkg")
+    centres = gpd.read_file(out / "centres.gpkg")
+    plan = pd.read_csv(out / "evacuation.csv", dtype={"centre_id": str}, keep_default_na=False)
+    ribera = settled.set_index("name").loc["Ribera"]
+    assert ribera["level"] == "roja" and ribera["max_depth_m"] > 1.0
+    assert centres.set_index("name").loc["Escuela Ribera", "status"] == "unsafe"
+    # Nobody is sent to an unsafe centre, no capacity is exceeded, every evacuee is counted.
+    unsafe_ids = set(centres.loc[centres["status"] == "unsafe", "id"].astype(str))
+    assert not set(plan["centre_id"]) & unsafe_ids
+    assert (centres["occupancy"] <= centres["capacity"]).all()
+    for town in settled.itertuples():
+        rows = plan[plan["settlement_id"] == int(town.id)]
+        assert rows["people"].sum() == town.evacuees
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settlements_by_level"]["roja"] >= 1
+    assert summary["by_department"]  # per department, even on synthetic ground
