@@ -194,6 +194,27 @@ def forecast_run(
         _print_worst_hit(result.risk, synthetic=result.record["synthetic"])
 
 
+@forecast_app.command("evacuate")
+def forecast_evacuate(
+    run: Annotated[Path, typer.Option(help="Folder of a forecast run (forecast run --out).")],
+    capacities: Annotated[
+        Path | None, typer.Option(help="CSV of centre_id,capacity to change (persons).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write (default RUN/replan).")
+    ] = None,
+) -> None:
+    """Rerun a run's evacuation plan with changed shelter capacities / replanificar."""
+    from floodwarn.pipeline import replan_evacuation
+
+    with _errors_as_messages():
+        result = replan_evacuation(run, capacities_csv=capacities, out_dir=out_dir)
+    s = result.summary
+    out.print(f"evacuees {s['evacuees']:,}; placed {s['evacuees'] - s['unmet_evacuees']:,}; "
+              f"without a place / sin lugar {s['unmet_evacuees']:,} → "
+              f"{out_dir or run / 'replan'}")
+
+
 @forecast_app.command("storm")
 def forecast_storm(
     out_file: Annotated[Path, typer.Option("--out", help="NetCDF file to write.")],

@@ -12,6 +12,7 @@ design storms through the same model) → hydrographs.nc, reaches.gpkg, run.json
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -538,7 +539,7 @@ def _forecast_record(
         "terrain": {
             "synthetic": model.is_synthetic,
             "reaches": len(model.reaches),
-            "crs": model.grid.crs[:60] + "…",
+            "crs": f"EPSG:{model.grid.epsg()}" if model.grid.epsg() else model.grid.crs,
             "cellsize_m": model.grid.cellsize_m,
         },
         "rain": {
@@ -600,3 +601,50 @@ def _package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def replan_evacuation(run_dir: str | Path, *, capacities_csv: str | Path | None = None,
+                      out_dir: str | Path | None = None) -> RiskAssessment:
+    """Rerun a forecast run's evacuation matching with changed centre capacities.
+
+    ``capacities_csv`` has columns ``centre_id`` and ``capacity`` (persons); centres it does
+    not name keep theirs. Levels, evacuees and centre safety are the run's. Writes
+    ``evacuation.csv``, ``centres.gpkg``, ``settlements.gpkg`` and ``summary.json`` to
+    ``out_dir`` (default: the run's ``replan/`` folder), never over the run's own files.
+    """
+    import pandas as pd
+
+    from floodwarn.io.forecast_outputs import CENTRES_FILE, SETTLEMENTS_FILE
+    from floodwarn.risk.assessment import plan_evacuation
+
+    run = Path(run_dir)
+    for name in (SETTLEMENTS_FILE, CENTRES_FILE, RUN_FILE):
+        if not (run / name).exists():
+            raise InputError(f"{run}: no {name}; give the folder of a forecast run with risk "
+                             "outputs (floodwarn forecast run).")
+    towns = gpd.read_file(run / SETTLEMENTS_FILE)
+    shelters = gpd.read_file(run / CENTRES_FILE)
+    if capacities_csv is not None:
+        table = pd.read_csv(capacities_csv, dtype={"centre_id": str})
+        missing = {"centre_id", "capacity"} - set(table.columns)
+        if missing:
+            raise InputError(f"{capacities_csv}: columns {sorted(missing)} are missing; the "
+                             "file needs centre_id,capacity.")
+        if (pd.to_numeric(table["capacity"], errors="coerce") < 0).any() or \
+                table["capacity"].isna().any():
+            raise InputError(f"{capacities_csv}: capacities must be numbers ≥ 0.")
+        known = set(shelters["id"].astype(str))
+        unknown = sorted(set(table["centre_id"]) - known)
+        if unknown:
+            raise InputError(f"{capacities_csv}: centres {unknown[:5]} are not in this run.")
+        new = dict(zip(table["centre_id"], table["capacity"].astype(np.int64), strict=True))
+        ids = shelters["id"].astype(str)
+        shelters["capacity"] = [new.get(i, c) for i, c in zip(ids, shelters["capacity"],
+                                                                 strict=True)]
+    crs = json.loads((run / RUN_FILE).read_text())["terrain"]["crs"]
+    result = plan_evacuation(towns, shelters, load_parameters(LevelRules), crs=crs)
+    target = Path(out_dir) if out_dir is not None else run / "replan"
+    target.mkdir(parents=True, exist_ok=True)
+    write_risk_outputs(target, result, metadata={"replanned_from": str(run),
+                                                 "capacities": str(capacities_csv)})
+    return result

@@ -244,3 +244,28 @@ def test_risk_outputs_for_given_settlements_and_centres(salvadoran_terrain, tmp_
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settlements_by_level"]["roja"] >= 1
     assert summary["by_department"]  # per department, even on synthetic ground
+
+
+def test_planners_rerun_the_evacuation_with_changed_capacities(salvadoran_terrain, tmp_path):
+    import pandas as pd
+
+    test_risk_outputs_for_given_settlements_and_centres(salvadoran_terrain, tmp_path)
+    run = tmp_path / "risk-run"
+    centres = gpd.read_file(run / "centres.gpkg")
+    safe = centres[centres["status"] == "safe"]
+    bigger = pd.DataFrame({"centre_id": safe["id"].astype(str), "capacity": 100_000})
+    bigger.to_csv(tmp_path / "caps.csv", index=False)
+    result = runner.invoke(app, ["forecast", "evacuate", "--run", str(run), "--capacities",
+                                 str(tmp_path / "caps.csv")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run / "replan" / "summary.json").read_text())
+    before = json.loads((run / "summary.json").read_text())
+    assert summary["evacuees"] == before["evacuees"]
+    assert summary["unmet_evacuees"] <= before["unmet_evacuees"]
+    replanned = gpd.read_file(run / "replan" / "centres.gpkg")
+    assert (replanned["occupancy"] <= replanned["capacity"]).all()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("centre_id,capacity\nnope,10\n")
+    result = runner.invoke(app, ["forecast", "evacuate", "--run", str(run), "--capacities",
+                                 str(bad)])
+    assert result.exit_code == 2 and "not in this run" in result.output

@@ -41,13 +41,21 @@ def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: n
 
     safety = centre_safety(terrain, flood, centres, rules.centres)
     shelters = centres.join(safety)
+    return plan_evacuation(towns, shelters, rules, crs=terrain.grid.crs)
+
+
+def plan_evacuation(towns: gpd.GeoDataFrame, shelters: gpd.GeoDataFrame, rules: LevelRules,
+                    *, crs: str) -> RiskAssessment:
+    """Match ``towns`` (with ``evacuees``) to safe ``shelters`` (with ``status``,
+    ``shelter``, ``capacity``) in the projected ``crs``, and summarise. Planners rerun this
+    with changed capacities (``floodwarn forecast evacuate``)."""
+    towns = towns.copy()
+    shelters = shelters.copy()
     usable = (shelters["status"] == "safe") & shelters["shelter"].astype(bool)
     capacity = np.where(usable, shelters["capacity"].to_numpy(np.float64), 0.0)
-
-    town_xy = _xy(towns, terrain)
-    centre_xy = _xy(shelters, terrain)
-    plan = match_evacuation(town_xy, towns["evacuees"].to_numpy(np.float64), centre_xy,
-                            capacity, max_distance_km=rules.evacuation.max_distance_km,
+    plan = match_evacuation(_xy(towns, crs), towns["evacuees"].to_numpy(np.float64),
+                            _xy(shelters, crs), capacity,
+                            max_distance_km=rules.evacuation.max_distance_km,
                             candidates=rules.evacuation.candidates_per_settlement)
     shelters["occupancy"] = np.round(plan.occupancy).astype(np.int64)
     towns["unmet_evacuees"] = np.round(plan.unmet).astype(np.int64)
@@ -56,8 +64,8 @@ def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: n
                           summary=_summaries(towns, shelters))
 
 
-def _xy(frame: gpd.GeoDataFrame, terrain: TerrainModel) -> np.ndarray:
-    points = frame.geometry.to_crs(terrain.grid.crs).representative_point()
+def _xy(frame: gpd.GeoDataFrame, crs: str) -> np.ndarray:
+    points = frame.geometry.to_crs(crs).representative_point()
     return np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
 
 
