@@ -213,7 +213,8 @@ def _attach_municipality(points: gpd.GeoDataFrame, path: Path, label: str) -> gp
     nearest municipality within :data:`MAX_SNAP_M`, otherwise it is an error.
     """
     joined = _join_polygon(
-        points[["geometry"]],
+        # A settlement given as a polygon is placed by a point inside it.
+        gpd.GeoDataFrame(geometry=points.geometry.representative_point(), crs=points.crs),
         load_municipalities(),
         key="id",
         describe=lambda i: f"{path}: {points[label].iloc[i]!r}",
@@ -228,7 +229,8 @@ def _attach_municipality(points: gpd.GeoDataFrame, path: Path, label: str) -> gp
 
 
 def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
-    """GeoNames towns of El Salvador with population (points, lon/lat).
+    """GeoNames towns of El Salvador with population (points, lon/lat), or a layer of the same
+    fields whose settlements are points or polygons (a polygon is used as the footprint).
 
     Columns: ``id`` (geonameid), ``name``, ``population`` (persons, > 0), municipality and
     department. Towns without population or with a duplicated id are refused.
@@ -237,7 +239,7 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
     gdf = _read_vector(
         path,
         required=["geonameid", "name", "population"],
-        geometry_types={"Point"},
+        geometry_types={"Point", "Polygon", "MultiPolygon"},
         bbox=EL_SALVADOR_BBOX,
     )
     population = pd.to_numeric(gdf["population"], errors="coerce")

@@ -160,3 +160,16 @@ def test_settlement_far_out_at_sea_is_refused_but_coastal_ones_snap(tmp_path):
     assert s["department"].item() == "La Libertad"
     with pytest.raises(InputError, match=r"'Mar adentro' lies more than 10 km from every"):
         gis_data.load_settlements(_write(tmp_path / "sea.geojson", [coastal, at_sea]))
+
+
+def test_settlements_may_be_polygons(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    path = tmp_path / "barrios.geojson"
+    gpd.GeoDataFrame({"geonameid": [1], "name": ["Barrio"], "population": [2500]},
+                     geometry=[box(-89.20, 13.68, -89.18, 13.70)], crs="EPSG:4326").to_file(
+        path, driver="GeoJSON")
+    towns = gis_data.load_settlements(path)
+    assert towns.geometry.iloc[0].geom_type == "Polygon"
+    assert towns["municipality"].iloc[0] == "San Salvador"
