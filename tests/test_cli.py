@@ -180,6 +180,17 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
     assert abs(run["mass_balance"]["relative_error"]) < 0.02
     assert run["reaches_at_or_above_return_period"]["2"] > 0
     assert "rivers at settlements" in result.output
+    # ... and the flood map and risk of the shipped towns and shelters.
+    assert "worst-hit places" in result.output
+    forecast = tmp_path / "demo" / "forecast"
+    for name in ("depth.tif", "first_flooding_hours.tif", "settlements.gpkg", "centres.gpkg",
+                 "evacuation.csv", "summary.json"):
+        assert (forecast / name).exists(), name
+    summary = json.loads((forecast / "summary.json").read_text())
+    assert sum(summary["settlements_by_level"].values()) == 102
+    assert sum(summary["centres_by_status"].values()) == run["risk"]["centres_by_status"][
+        "safe"] + run["risk"]["centres_by_status"]["at_risk"] + run["risk"][
+        "centres_by_status"]["unsafe"]
 
 
 def test_standin_dem_is_reproducible_and_marked_synthetic(tmp_path):
