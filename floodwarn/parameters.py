@@ -191,6 +191,12 @@ class EvacuationRules(_Strict):
     candidates_per_settlement: Annotated[int, Field(ge=1, le=1000)]
 
 
+class EnsembleProbability(_Strict):
+    amarilla: Annotated[float, Field(gt=0, le=1)]
+    naranja: Annotated[float, Field(gt=0, le=1)]
+    roja: Annotated[float, Field(gt=0, le=1)]
+
+
 class LevelRules(ParameterSet):
     """Warning-level rules for settlements, centre safety and evacuation
     (``models/levels.yaml``)."""
@@ -198,6 +204,7 @@ class LevelRules(ParameterSet):
     wet_depth_m: Annotated[float, Field(gt=0, le=2)]
     footprint: Footprint
     levels: Annotated[list[LevelRule], Field(min_length=1)]
+    ensemble_min_probability: EnsembleProbability
     centres: CentreSafety
     evacuation: EvacuationRules
 

@@ -355,8 +355,12 @@ def run_forecast(
         towns, shelters, outside = _risk_layers(model, settlements_path, centres_path)
         risk = None
         if len(towns):
+            members = None
+            if len(simulations) > 1:  # each member's own flood map, one at a time
+                members = ((flood_inundation(model, curves, s.discharge_m3s, hours),
+                            thresholds.classify(s.peak_m3s)) for s in simulations)
             risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
-                               shelters, level_rules)
+                               shelters, level_rules, member_floods=members)
 
     notify("write")
     with timed_step(log, "write", timings, path=str(out)):
@@ -457,9 +461,11 @@ def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
 
 def _representative_member(simulations: list[Simulation]) -> np.ndarray:
     """Per reach, the member whose peak is closest to the ensemble median: a real hydrograph
-    to time the peak and map the flood with (the median of two members is none)."""
+    to time the peak and map the flood with (the median of two members is none). Ties go to
+    the higher peak: of two equally representative floods, the map shows the worse."""
     peaks = np.stack([s.peak_m3s for s in simulations])
-    return np.abs(peaks - np.median(peaks, axis=0)[None, :]).argmin(axis=0)
+    distance = np.abs(peaks - np.median(peaks, axis=0)[None, :])
+    return np.lexsort((-peaks, distance), axis=0)[0]
 
 
 def _rating_curves_cached(terrain: TerrainModel, manning_n: float,

@@ -269,3 +269,33 @@ def test_planners_rerun_the_evacuation_with_changed_capacities(salvadoran_terrai
     result = runner.invoke(app, ["forecast", "evacuate", "--run", str(run), "--capacities",
                                  str(bad)])
     assert result.exit_code == 2 and "not in this run" in result.output
+
+
+def test_ensemble_risk_levels_come_from_member_probabilities(salvadoran_terrain, tmp_path):
+    from shapely.geometry import Point
+
+    terrain_dir, model = salvadoran_terrain
+    stream_cells = np.argwhere(model.reach_id > 0)
+    river = stream_cells[len(stream_cells) // 2]
+    x, y = model.grid.cell_centres(np.array([river[0] * 200 + river[1]]))
+    gpd.GeoDataFrame({"geonameid": [1], "name": ["Ribera"], "population": [5000]},
+                     geometry=[Point(x[0], y[0])], crs=model.grid.crs).to_crs(
+        "EPSG:4326").to_file(tmp_path / "towns.geojson", driver="GeoJSON")
+    times = np.datetime64("2020-06-01T00:00", "ns") + np.arange(1, 25) * np.timedelta64(1, "h")
+    scale = np.array([0.0, 0.0, 1.0, 1.0])[:, None, None, None]  # two dry, two drenching
+    xr.Dataset({"pr": (("number", "time", "lat", "lon"),
+                       np.broadcast_to(scale * 30.0, (4, 24, 3, 3)).copy(),
+                       {"units": "mm", "floodwarn_accumulation": "step"})},
+               coords={"number": [0, 1, 2, 3], "time": times, "lat": [14.2, 13.9, 13.6],
+                       "lon": [-89.4, -89.1, -88.8]}).to_netcdf(tmp_path / "ens.nc")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(tmp_path / "ens.nc"), "--out", str(out), "--settlements",
+                                 str(tmp_path / "towns.geojson")])
+    assert result.exit_code == 0, result.output
+    town = gpd.read_file(out / "settlements.gpkg").iloc[0]
+    # Half the members flood it badly: P(≥ roja) = 0.5 reaches roja's threshold (0.5).
+    assert town["prob_roja"] == pytest.approx(0.5)
+    assert town["level"] == "roja" and town["level_reason"].startswith("ensemble")
+    # The map shows the wetter of the two equally median members, not a dry one.
+    assert town["max_depth_m"] > 1.0

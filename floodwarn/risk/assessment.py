@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from floodwarn.inundation.depth import Inundation
 from floodwarn.parameters import LEVELS, LevelRules
 from floodwarn.risk.centres import centre_safety
 from floodwarn.risk.evacuation import EvacuationPlan, match_evacuation
-from floodwarn.risk.settlements import settlement_flooding, warning_levels
+from floodwarn.risk.settlements import ensemble_levels, settlement_flooding, warning_levels
 from floodwarn.terrain.model import TerrainModel
 
 
@@ -27,13 +28,31 @@ class RiskAssessment:
 
 def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: np.ndarray,
                 settlements: gpd.GeoDataFrame, centres: gpd.GeoDataFrame,
-                rules: LevelRules) -> RiskAssessment:
+                rules: LevelRules, *,
+                member_floods: Iterable[tuple[Inundation, np.ndarray]] | None = None
+                ) -> RiskAssessment:
     """Levels of every settlement, safety of every centre, evacuation of the people exposed in
     settlements at ``rules.evacuation.levels`` to safe centres with room, and summaries per
-    municipality and department."""
+    municipality and department.
+
+    ``flood`` (the representative member's map) gives the metrics and centre safety. With
+    ``member_floods`` — (flood map, reach return periods) of every ensemble member, produced
+    one at a time — each member gets its own level and the settlement's level follows
+    :func:`ensemble_levels`; without, the rules apply to ``flood`` directly.
+    """
     metrics = settlement_flooding(terrain, flood, reach_return_period, settlements, rules)
-    level, reason = warning_levels(metrics, rules)
     towns = settlements.join(metrics)
+    if member_floods is None:
+        level, reason = warning_levels(metrics, rules)
+        for k, lv in enumerate(LEVELS[1:], start=1):
+            towns[f"prob_{lv}"] = (np.vectorize(LEVELS.index)(level) >= k).astype(float)
+    else:
+        per_member = [warning_levels(settlement_flooding(terrain, member, rp, settlements,
+                                                         rules), rules)[0]
+                      for member, rp in member_floods]
+        level, reason, probs = ensemble_levels(np.array(per_member, dtype=object), rules)
+        for name, values in probs.items():
+            towns[name] = values
     towns["level"] = level
     towns["level_reason"] = reason
     towns["evacuees"] = np.where(np.isin(level, rules.evacuation.levels),

@@ -192,3 +192,26 @@ def warning_levels(metrics: pd.DataFrame, rules: LevelRules) -> tuple[np.ndarray
                 for m, b in condition.items())
             decided |= holds
     return level, reason
+
+
+def ensemble_levels(member_levels: np.ndarray, rules: LevelRules
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Level of every settlement from its members' levels (n_members, n_settlements).
+
+    P(≥ L) is the share of members at level L or above; the level is the most severe L with
+    P(≥ L) ≥ ``rules.ensemble_min_probability.L``, else verde. Returns the levels, the reason
+    and the probabilities ``prob_amarilla``, ``prob_naranja``, ``prob_roja`` (each P(≥ L)).
+    """
+    rank = np.vectorize(LEVELS.index, otypes=[np.int64])(np.asarray(member_levels, object))
+    probs = {f"prob_{lv}": (rank >= k).mean(axis=0) for k, lv in enumerate(LEVELS) if k > 0}
+    n = rank.shape[1]
+    level = np.full(n, LEVELS[0], dtype=object)
+    reason = np.full(n, "ensemble: no level likely enough", dtype=object)
+    thresholds = rules.ensemble_min_probability
+    for lv in reversed(LEVELS[1:]):
+        p = probs[f"prob_{lv}"]
+        need = getattr(thresholds, lv)
+        new = (p >= need) & (level == LEVELS[0])
+        level[new] = lv
+        reason[new] = [f"ensemble: P(≥ {lv}) = {v:.2f} ≥ {need:g}" for v in p[new]]
+    return level, reason, probs

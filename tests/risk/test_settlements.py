@@ -97,3 +97,23 @@ def test_bad_settlements_are_named(terrain):
         settlement_flooding(terrain, dry, rp, _at(terrain, 10, 10).set_crs(None,
                                                                            allow_override=True),
                             RULES)
+
+
+@pytest.mark.parametrize(("members", "level"), [
+    (["verde"] * 10, "verde"),
+    (["amarilla"] * 4 + ["verde"] * 6, "verde"),           # P(≥ amarilla) 0.4 < 0.5
+    (["amarilla"] * 5 + ["verde"] * 5, "amarilla"),        # 0.5
+    (["naranja"] * 7 + ["verde"] * 3, "amarilla"),         # P(≥ naranja) 0.7 < 0.75
+    (["naranja"] * 8 + ["verde"] * 2, "naranja"),          # 0.8 > 0.75
+    (["roja"] * 5 + ["verde"] * 5, "roja"),                # severe impact as likely as not
+    (["roja"] * 4 + ["naranja"] * 4 + ["verde"] * 2, "naranja"),  # P(≥ naranja) 0.8
+])
+def test_ensemble_levels_by_probability(members, level):
+    from floodwarn.risk.settlements import ensemble_levels
+
+    levels, reason, probs = ensemble_levels(np.array(members, dtype=object)[:, None], RULES)
+    assert levels[0] == level
+    share = {lv: sum(m in ("amarilla", "naranja", "roja")[k:] for m in members) / len(members)
+             for k, lv in enumerate(("amarilla", "naranja", "roja"))}
+    for lv, p in share.items():
+        assert probs[f"prob_{lv}"][0] == pytest.approx(p)
