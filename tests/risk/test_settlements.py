@@ -113,6 +113,7 @@ def test_ensemble_levels_by_probability(members, level):
 
     levels, reason, probs = ensemble_levels(np.array(members, dtype=object)[:, None], RULES)
     assert levels[0] == level
+    assert reason[0].startswith(f"ensemble: P(≥ {level})" if level != "verde" else "ensemble")
     share = {lv: sum(m in ("amarilla", "naranja", "roja")[k:] for m in members) / len(members)
              for k, lv in enumerate(("amarilla", "naranja", "roja"))}
     for lv, p in share.items():
