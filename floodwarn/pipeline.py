@@ -340,8 +340,9 @@ def run_forecast(
     with timed_step(log, "inundation", timings):
         curves = _rating_curves_cached(model, routing.floodplain_manning_n, cache)
         representative = _representative_member(simulations)
-        reach_index = np.arange(len(model.reaches))
-        discharge = np.stack([s.discharge_m3s for s in simulations])[representative, reach_index]
+        discharge = np.empty_like(simulations[0].discharge_m3s)
+        for m, sim in enumerate(simulations):  # each reach's representative member
+            discharge[representative == m] = sim.discharge_m3s[representative == m]
         hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
                  .astype(np.float64) / 3600.0)
         flood = flood_inundation(model, curves, discharge, hours)
@@ -385,8 +386,8 @@ def run_forecast(
             reach_id=hydro.reach_id,
             step_start=forecast.step_start,
             step_end=forecast.step_end,
-            discharge_m3s=np.stack([s.discharge_m3s for s in simulations]),
-            lateral_m3s=np.stack([s.lateral_m3s for s in simulations]),
+            discharge_m3s=[s.discharge_m3s for s in simulations],
+            lateral_m3s=[s.lateral_m3s for s in simulations],
             members=forecast.members,
             attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +24,51 @@ FIRST_FLOODING_FILE = "first_flooding_hours.tif"
 
 
 def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,
-                      step_end: np.ndarray, discharge_m3s: np.ndarray,
-                      lateral_m3s: np.ndarray, members: np.ndarray,
+                      step_end: np.ndarray, discharge_m3s: Sequence[np.ndarray],
+                      lateral_m3s: Sequence[np.ndarray], members: np.ndarray,
                       attrs: dict[str, Any]) -> Path:
-    """``discharge`` and ``lateral_inflow`` (member, reach, time) in m³/s at step ends."""
-    import xarray as xr
+    """``discharge`` and ``lateral_inflow`` (member, reach, time) in m³/s at step ends, CF-1.10.
 
-    ds = xr.Dataset(
-        {
-            "discharge": (("member", "reach", "time"), discharge_m3s.astype(np.float32),
-                          {"units": "m3 s-1", "long_name": "discharge at the reach outlet at "
-                           "the end of each time step"}),
-            "lateral_inflow": (("member", "reach", "time"), lateral_m3s.astype(np.float32),
-                               {"units": "m3 s-1", "long_name": "inflow from the reach's own "
-                                "catchment"}),
-            "time_bnds": (("time", "nv"), np.stack([step_start, step_end], 1)),
-        },
-        coords={"member": members, "reach": reach_id.astype(np.int32),
-                "time": ("time", step_end, {"bounds": "time_bnds"})},
-        attrs={"Conventions": "CF-1.10", "history": f"floodwarn {__version__}",
-               **{k: (json.dumps(v) if isinstance(v, dict | list | bool) or v is None else v)
-                  for k, v in attrs.items()}},
-    )
-    enc: dict[str, Any] = {"discharge": {"zlib": True, "complevel": 4},
-           "lateral_inflow": {"zlib": True, "complevel": 4},
-           "time": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"},
-           "time_bnds": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"}}
+    Members are written one at a time (chunked and compressed per member), so a 51-member
+    ensemble never needs the whole (member, reach, time) array in memory.
+    """
+    import netCDF4
+
+    epoch = np.datetime64("1970-01-01T00:00:00", "s")
+
+    def hours(times: np.ndarray) -> np.ndarray:
+        return (np.asarray(times, "datetime64[s]") - epoch).astype(np.float64) / 3600.0
+
+    n_reach, n_t = len(reach_id), len(step_end)
     tmp = path.with_suffix(".nc.tmp")
-    ds.to_netcdf(tmp, encoding=enc, engine="netcdf4")
+    with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        nc.setncatts({"Conventions": "CF-1.10", "history": f"floodwarn {__version__}",
+                      **{k: (json.dumps(v) if isinstance(v, dict | list | bool) or v is None
+                             else v) for k, v in attrs.items()}})
+        nc.createDimension("member", len(members))
+        nc.createDimension("reach", n_reach)
+        nc.createDimension("time", n_t)
+        nc.createDimension("nv", 2)
+        member = nc.createVariable("member", np.asarray(members).dtype, ("member",))
+        member[:] = np.asarray(members)
+        reach = nc.createVariable("reach", "i4", ("reach",))
+        reach[:] = np.asarray(reach_id, np.int32)
+        reach.long_name = "reach id (reaches.gpkg of the terrain model)"
+        time = nc.createVariable("time", "f8", ("time",))
+        time.setncatts({"units": "hours since 1970-01-01 00:00:00", "calendar": "standard",
+                        "standard_name": "time", "bounds": "time_bnds"})
+        time[:] = hours(step_end)
+        bounds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
+        bounds[:] = np.stack([hours(step_start), hours(step_end)], 1)
+        for name, series, long_name in (
+                ("discharge", discharge_m3s,
+                 "discharge at the reach outlet at the end of each time step"),
+                ("lateral_inflow", lateral_m3s, "inflow from the reach's own catchment")):
+            var = nc.createVariable(name, "f4", ("member", "reach", "time"), zlib=True,
+                                    complevel=1, shuffle=True, chunksizes=(1, n_reach, n_t))
+            var.setncatts({"units": "m3 s-1", "long_name": long_name})
+            for m, values in enumerate(series):
+                var[m] = np.asarray(values, np.float32)
     tmp.replace(path)
     return path
 
