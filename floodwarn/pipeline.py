@@ -346,7 +346,8 @@ def run_forecast(
         hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
                  .astype(np.float64) / 3600.0)
         flood = flood_inundation(model, curves, discharge, hours)
-        reach_results = _reach_columns(forecast, thresholds, simulations)
+        reach_results = _reach_columns(forecast, thresholds, simulations,
+                                       hydro.catchment_area_km2)
         reach_results["peak_stage_m"] = flood.peak_stage_m
         reach_results["stage_beyond_rating_curve"] = flood.above_curve
 
@@ -387,7 +388,6 @@ def run_forecast(
             step_start=forecast.step_start,
             step_end=forecast.step_end,
             discharge_m3s=[s.discharge_m3s for s in simulations],
-            lateral_m3s=[s.lateral_m3s for s in simulations],
             members=forecast.members,
             attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
         )
@@ -484,10 +484,12 @@ def _rating_curves_cached(terrain: TerrainModel, manning_n: float,
 
 
 def _reach_columns(
-    forecast: RainfallForecast, thresholds: ReturnPeriodThresholds, simulations: list[Simulation]
+    forecast: RainfallForecast, thresholds: ReturnPeriodThresholds, simulations: list[Simulation],
+    catchment_area_km2: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Per-reach results: ensemble-median peak and its time, class, probabilities."""
     peaks = np.stack([s.peak_m3s for s in simulations])  # (member, reach)
+    area_m2 = np.asarray(catchment_area_km2, np.float64) * 1e6
     steps = np.stack([s.peak_step for s in simulations])
     median_peak = np.median(peaks, axis=0)
     rep = _representative_member(simulations)
@@ -505,6 +507,8 @@ def _reach_columns(
     columns: dict[str, np.ndarray] = {
         "peak_m3s": median_peak,
         "peak_m3s_max": peaks.max(axis=0),
+        "catchment_runoff_m3": np.median(np.stack(
+            [s.runoff_mm.sum(axis=0) for s in simulations]), axis=0) / 1000.0 * area_m2,
         "time_of_peak": time_of_peak,
         "hours_to_peak": lead_h,
         "return_period_class": thresholds.classify(median_peak),

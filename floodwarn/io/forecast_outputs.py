@@ -25,9 +25,9 @@ FIRST_FLOODING_FILE = "first_flooding_hours.tif"
 
 def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,
                       step_end: np.ndarray, discharge_m3s: Sequence[np.ndarray],
-                      lateral_m3s: Sequence[np.ndarray], members: np.ndarray,
+                      members: np.ndarray,
                       attrs: dict[str, Any]) -> Path:
-    """``discharge`` and ``lateral_inflow`` (member, reach, time) in m³/s at step ends, CF-1.10.
+    """``discharge`` (member, reach, time) in m³/s at step ends, CF-1.10.
 
     Members are written one at a time (chunked and compressed per member), so a 51-member
     ensemble never needs the whole (member, reach, time) array in memory.
@@ -60,15 +60,12 @@ def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarra
         time[:] = hours(step_end)
         bounds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
         bounds[:] = np.stack([hours(step_start), hours(step_end)], 1)
-        for name, series, long_name in (
-                ("discharge", discharge_m3s,
-                 "discharge at the reach outlet at the end of each time step"),
-                ("lateral_inflow", lateral_m3s, "inflow from the reach's own catchment")):
-            var = nc.createVariable(name, "f4", ("member", "reach", "time"), zlib=True,
-                                    complevel=1, shuffle=True, chunksizes=(1, n_reach, n_t))
-            var.setncatts({"units": "m3 s-1", "long_name": long_name})
-            for m, values in enumerate(series):
-                var[m] = np.asarray(values, np.float32)
+        var = nc.createVariable("discharge", "f4", ("member", "reach", "time"), zlib=True,
+                                complevel=1, shuffle=True, chunksizes=(1, n_reach, n_t))
+        var.setncatts({"units": "m3 s-1", "long_name": "discharge at the reach outlet at the "
+                       "end of each time step"})
+        for m, values in enumerate(discharge_m3s):
+            var[m] = np.asarray(values, np.float32)
     tmp.replace(path)
     return path
 
