@@ -194,6 +194,30 @@ def forecast_run(
         _print_worst_hit(result.risk, synthetic=result.record["synthetic"])
 
 
+@forecast_app.command("prepare")
+def forecast_prepare(
+    terrain: Annotated[Path, typer.Option(help="Terrain model directory (terrain build).")],
+    step_hours: Annotated[
+        list[int] | None, typer.Option(help="Forecast time steps to prepare for, h (repeat).")
+    ] = None,
+    ia_ratio: Annotated[float, typer.Option(help="Initial abstraction ratio: 0.2 or 0.05.")] = 0.2,
+    landcover: Annotated[Path | None, typer.Option(help="Land-cover raster (WorldCover).")] = None,
+    soil: Annotated[Path | None, typer.Option(help="Hydrologic soil group raster.")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Cache of weights and thresholds (default ~/.cache).")
+    ] = None,
+) -> None:
+    """Once per terrain: return-period thresholds and rating curves for later forecasts."""
+    from floodwarn.pipeline import prepare_forecasting
+
+    with _errors_as_messages():
+        timings = prepare_forecasting(
+            terrain, cache_dir=cache_dir or _default_cache_dir(),
+            step_hours=tuple(step_hours or [1]), ia_ratio=ia_ratio, landcover_path=landcover,
+            soil_path=soil)
+    out.print("prepared / preparado: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+
+
 @forecast_app.command("evacuate")
 def forecast_evacuate(
     run: Annotated[Path, typer.Option(help="Folder of a forecast run (forecast run --out).")],

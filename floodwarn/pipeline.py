@@ -278,29 +278,7 @@ def run_forecast(
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):
         routing = load_parameters(RoutingParameters)
-        cn_table = load_parameters(CurveNumberTable)
-        n_reaches = len(model.reaches)
-        if landcover_path is not None and soil_path is not None:
-            cn_grid = curve_number_grid(
-                read_categorical_on_grid(Path(landcover_path), model.grid, what="land cover"),
-                read_categorical_on_grid(Path(soil_path), model.grid, what="soil group"),
-                cn_table,
-            )
-            cn_ii, defaulted = catchment_curve_numbers(
-                cn_grid, model.catchment_id, n_reaches, cn_table.default_curve_number
-            )
-            cn_source = {
-                "landcover": str(landcover_path),
-                "soil": str(soil_path),
-                "cells_defaulted_share": round(defaulted, 4),
-            }
-        else:
-            cn_ii = np.full(n_reaches, cn_table.default_curve_number)
-            cn_source = {
-                "default": f"{cn_table.default_cover} on soil group {cn_table.default_soil_group}",
-                "curve_number": cn_table.default_curve_number,
-            }
-        hydro = build_hydrology_model(model, routing, cn_ii)
+        hydro, cn_source = _hydrology_model(model, routing, landcover_path, soil_path)
     notify("thresholds")
     with timed_step(log, "thresholds", timings):
         idf = load_parameters(IdfParameters)
@@ -432,6 +410,66 @@ def run_forecast(
         out_dir=out, record=record, simulations=simulations, thresholds=thresholds,
         reach_results=reach_results, inundation=flood, risk=risk,
     )
+
+
+def _hydrology_model(
+    model: TerrainModel, routing: RoutingParameters, landcover_path: str | Path | None,
+    soil_path: str | Path | None,
+) -> tuple[HydrologyModel, dict[str, Any]]:
+    """The hydrology model of a terrain, with curve numbers from land-cover and soil rasters
+    when both are given, else the default of ``models/curve_numbers.yaml``; and a record of
+    where its curve numbers came from."""
+    cn_table = load_parameters(CurveNumberTable)
+    n_reaches = len(model.reaches)
+    if landcover_path is not None and soil_path is not None:
+        cn_grid = curve_number_grid(
+            read_categorical_on_grid(Path(landcover_path), model.grid, what="land cover"),
+            read_categorical_on_grid(Path(soil_path), model.grid, what="soil group"),
+            cn_table,
+        )
+        cn_ii, defaulted = catchment_curve_numbers(
+            cn_grid, model.catchment_id, n_reaches, cn_table.default_curve_number)
+        cn_source: dict[str, Any] = {"landcover": str(landcover_path), "soil": str(soil_path),
+                                     "cells_defaulted_share": round(defaulted, 4)}
+    else:
+        cn_ii = np.full(n_reaches, cn_table.default_curve_number)
+        cn_source = {
+            "default": f"{cn_table.default_cover} on soil group {cn_table.default_soil_group}",
+            "curve_number": cn_table.default_curve_number,
+        }
+    return build_hydrology_model(model, routing, cn_ii), cn_source
+
+
+def prepare_forecasting(
+    terrain_dir: str | Path,
+    *,
+    cache_dir: str | Path,
+    step_hours: tuple[int, ...] = (1,),
+    ia_ratio: float = 0.2,
+    landcover_path: str | Path | None = None,
+    soil_path: str | Path | None = None,
+    terrain: TerrainModel | None = None,
+) -> dict[str, float]:
+    """Compute once, for a terrain model, what every forecast on it reuses: the design-storm
+    return-period thresholds (for each forecast time step in ``step_hours``) and the
+    synthetic rating curves, into ``cache_dir``. Run after ``terrain build``; forecasts then
+    only add their own work. Returns the seconds each product took."""
+    if (landcover_path is None) != (soil_path is None):
+        raise InputError("curve numbers from rasters need both --landcover and --soil.")
+    if not step_hours or min(step_hours) < 1:
+        raise InputError("forecast time steps must be whole hours ≥ 1.")
+    timings: dict[str, float] = {}
+    model = terrain if terrain is not None else TerrainModel.load(terrain_dir)
+    cache = ArrayCache(cache_dir)
+    routing = load_parameters(RoutingParameters)
+    hydro, _ = _hydrology_model(model, routing, landcover_path, soil_path)
+    idf = load_parameters(IdfParameters)
+    for hours in step_hours:
+        with timed_step(log, f"thresholds_{hours}h", timings):
+            _thresholds_cached(hydro, idf, ia_ratio, hours, cache)
+    with timed_step(log, "rating_curves", timings):
+        _rating_curves_cached(model, routing.floodplain_manning_n, cache)
+    return timings
 
 
 def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,

@@ -299,3 +299,22 @@ def test_ensemble_risk_levels_come_from_member_probabilities(salvadoran_terrain,
     assert town["level"] == "roja" and town["level_reason"].startswith("ensemble")
     # The map shows the wetter of the two equally median members, not a dry one.
     assert town["max_depth_m"] > 1.0
+
+
+def test_prepare_computes_what_forecasts_reuse(small_terrain, tmp_path):
+    terrain_dir, _ = small_terrain
+    cache = tmp_path / "cache"
+    result = runner.invoke(app, ["forecast", "prepare", "--terrain", str(terrain_dir),
+                                 "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    prepared = sorted(p.name for p in cache.iterdir())
+    assert [n.split("_")[0] for n in prepared] == ["rating", "thresholds"]
+    rain = tmp_path / "rain.nc"
+    _uniform_rain(rain, "2020-06-01T00:00", 12, 5.0)
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(rain), "--out", str(tmp_path / "run"), "--cache-dir",
+                                 str(cache)])
+    assert result.exit_code == 0, result.output
+    after = sorted(p.name for p in cache.iterdir())
+    # The forecast added only its grid's catchment weights: thresholds and curves were reused.
+    assert [n for n in after if not n.startswith("catchment_weights")] == prepared
