@@ -378,15 +378,9 @@ def run_forecast(
         write_cog(out / FIRST_FLOODING_FILE, flood.first_flooding_h, model.grid, nodata=np.nan,
                   tags={**raster_tags, "units": "hours after forecast_start_utc"},
                   description="hours from the forecast start until the cell first floods")
-        wet = np.nan_to_num(flood.depth_m) > 0
         record["inundation"] = {
-            "flooded_area_km2": float(wet.sum() * model.grid.cell_area_km2),
-            "area_deeper_than_1m_km2": float(
-                (np.nan_to_num(flood.depth_m) > 1.0).sum() * model.grid.cell_area_km2),
-            "max_depth_m": float(np.nanmax(flood.depth_m)) if wet.any() else 0.0,
-            "reaches_beyond_rating_curve": int(flood.above_curve.sum()),
+            **_inundation_summary(flood, model.grid.cell_area_km2),
             "rating_curve_manning_n": routing.floodplain_manning_n,
-            "member_mapped": "per reach, the member whose peak is the ensemble median",
         }
         write_reach_results(
             out / FORECAST_REACHES_FILE,
@@ -496,6 +490,17 @@ def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
         else:
             shelters = frame[keep]
     return towns, shelters, outside
+
+
+def _inundation_summary(flood: Inundation, cell_area_km2: float) -> dict[str, Any]:
+    depth = np.nan_to_num(flood.depth_m)
+    return {
+        "flooded_area_km2": float((depth > 0).sum() * cell_area_km2),
+        "area_deeper_than_1m_km2": float((depth > 1.0).sum() * cell_area_km2),
+        "max_depth_m": float(depth.max()),
+        "reaches_beyond_rating_curve": int(flood.above_curve.sum()),
+        "member_mapped": "per reach, the member whose peak is closest to the ensemble median",
+    }
 
 
 def _representative_member(simulations: list[Simulation]) -> np.ndarray:
