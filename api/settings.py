@@ -1,0 +1,28 @@
+"""Service settings from the environment (``FLOODWARN_`` prefix) or an optional file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the service keeps its store and run outputs, and who signs its alerts.
+
+    ``database_url`` defaults to an SQLite file under ``data_dir``; a PostgreSQL URL
+    (``postgresql+psycopg://…``) uses a server instead.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLOODWARN_", env_file=None, extra="forbid")
+
+    data_dir: Path = Field(default=Path("floodwarn-data"))
+    database_url: str | None = None
+    sender: str = "floodwarn@proteccioncivil.gob.sv"
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'floodwarn.sqlite').resolve()}"

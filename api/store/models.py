@@ -1,0 +1,102 @@
+"""Tables: runs, settlement results, alerts and their versions, subscriptions, deliveries,
+and an audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Run(Base):
+    """One forecast run: queued → running → succeeded | failed (with why)."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    rain_path: Mapped[str] = mapped_column(Text)
+    out_dir: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    synthetic: Mapped[bool | None]
+    summary: Mapped[dict[str, Any] | None]
+
+
+class SettlementResult(Base):
+    __tablename__ = "settlement_results"
+    __table_args__ = (UniqueConstraint("run_id", "settlement_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    settlement_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    municipality_id: Mapped[str] = mapped_column(String(64), index=True)
+    department: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    metrics: Mapped[dict[str, Any]]
+
+
+class Alert(Base):
+    """A municipality's warning; ``in_force`` until cancelled."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[str] = mapped_column(String(64), index=True)
+    in_force: Mapped[bool] = mapped_column(index=True)
+    level: Mapped[str] = mapped_column(String(16))
+
+
+class AlertVersion(Base):
+    """Every CAP message sent for an alert (Alert, Update, Cancel), as sent."""
+
+    __tablename__ = "alert_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    identifier: Mapped[str] = mapped_column(String(128), unique=True)
+    msg_type: Mapped[str] = mapped_column(String(8))
+    level: Mapped[str | None] = mapped_column(String(16))
+    sent: Mapped[datetime]
+    cap_xml: Mapped[str] = mapped_column(Text)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    municipality_id: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """The outbox: one row per (message, subscription), retried until delivered."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("alert_version_id", "subscription_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_version_id: Mapped[int] = mapped_column(ForeignKey("alert_versions.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]

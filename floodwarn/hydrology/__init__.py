@@ -1,0 +1,1 @@
+"""River hydrology: rain on catchments, runoff, routing, return-period thresholds."""
