@@ -135,3 +135,19 @@ def test_municipal_warnings_from_risk_tables():
     xml = cap_message(w, identifier="fw-9", sender="s", sent=START, status="Exercise",
                       msg_type="Alert")
     assert b"Ribera" in xml
+
+
+def test_atom_feed_links_each_cap_message_newest_first():
+    from floodwarn.alerts.atom import ATOM_NS, FeedEntry, atom_feed
+
+    entries = [FeedEntry("fw-1", "Alerta ROJA", "…", START, "http://x/alerts/fw-1.xml", "A"),
+               FeedEntry("fw-2", "Alerta NARANJA", "…", START + timedelta(hours=1),
+                         "http://x/alerts/fw-2.xml", "B")]
+    doc = etree.fromstring(atom_feed(entries, feed_id="urn:floodwarn:feed",
+                                     self_url="http://x/alerts/feed.atom", title="floodwarn",
+                                     updated=START + timedelta(hours=1)))
+    ns = {"a": ATOM_NS}
+    ids = [e.findtext("a:id", namespaces=ns) for e in doc.findall("a:entry", ns)]
+    assert ids == ["urn:floodwarn:cap:fw-2", "urn:floodwarn:cap:fw-1"]
+    link = doc.find("a:entry/a:link", ns)
+    assert link.get("type") == "application/cap+xml" and link.get("href").endswith("fw-2.xml")
