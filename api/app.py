@@ -1,0 +1,104 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.settings import Settings
+from api.store.db import open_store
+from api.store.models import Alert, AlertVersion, Run
+from floodwarn import __version__
+from floodwarn.alerts.atom import FeedEntry, atom_feed
+from floodwarn.errors import DataFileError, FloodwarnError, InputError
+
+#: One table from floodwarn's errors to HTTP answers (most specific first); anything else is a
+#: 500.
+ERROR_STATUS: dict[type[Exception], int] = {InputError: 422, DataFileError: 400,
+                                            FloodwarnError: 400, LookupError: 404}
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over the store named by ``settings`` (migrated on start)."""
+    engine, sessions = open_store(settings.store_url)
+    app = FastAPI(title="floodwarn", version=__version__,
+                  description="Flood warnings for El Salvador: runs, settlements, CAP alerts, "
+                              "Atom feed / alertas de inundación para El Salvador.")
+    app.state.settings = settings
+    app.state.sessions = sessions
+
+    async def _errors(_request: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
+        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
+
+    for kind in ERROR_STATUS:
+        app.add_exception_handler(kind, _errors)
+
+    @app.get("/health")
+    def health() -> dict[str, object]:
+        with sessions() as session:
+            runs = session.scalars(select(Run).order_by(Run.id.desc()).limit(1)).all()
+        return {"status": "ok", "version": __version__,
+                "last_run": runs[0].status if runs else None}
+
+    @app.get("/alerts")
+    def alerts_in_force() -> list[dict[str, object]]:
+        """Alerts in force, one per municipality, with their latest CAP message."""
+        out: list[dict[str, object]] = []
+        with sessions() as session:
+            for alert in session.scalars(select(Alert).where(Alert.in_force.is_(True))):
+                last = _latest(session, alert.id)
+                out.append({"municipality_id": alert.municipality_id, "level": alert.level,
+                            "identifier": last.identifier, "msg_type": last.msg_type,
+                            "sent": last.sent.isoformat(),
+                            "cap_url": f"/alerts/{last.identifier}.xml"})
+        return out
+
+    @app.get("/alerts/feed.atom")
+    def feed(request: Request) -> Response:
+        """Atom feed of the alerts in force (public)."""
+        entries = []
+        with sessions() as session:
+            for alert in session.scalars(select(Alert).where(Alert.in_force.is_(True))):
+                last = _latest(session, alert.id)
+                entries.append(FeedEntry(
+                    identifier=last.identifier, title=_headline(last.cap_xml),
+                    summary=f"{alert.level}: {alert.municipality_id}", updated=last.sent,
+                    cap_url=str(request.url_for("cap_message", identifier=last.identifier)),
+                    area=alert.municipality_id))
+        body = atom_feed(entries, feed_id="urn:floodwarn:alerts",
+                         self_url=str(request.url), title="floodwarn — alertas de inundación",
+                         updated=max((e.updated for e in entries),
+                                     default=datetime.now(UTC)))
+        return Response(body, media_type="application/atom+xml")
+
+    @app.get("/alerts/{identifier}.xml", name="cap_message")
+    def cap(identifier: str) -> Response:
+        """One CAP 1.2 message, as sent."""
+        with sessions() as session:
+            version = session.scalars(select(AlertVersion).where(
+                AlertVersion.identifier == identifier)).one_or_none()
+        if version is None:
+            raise LookupError(f"no CAP message {identifier!r}")
+        return Response(version.cap_xml, media_type="application/cap+xml")
+
+    app.state.engine = engine
+    return app
+
+
+def _latest(session: Session, alert_id: int) -> AlertVersion:
+    return session.scalars(select(AlertVersion).where(AlertVersion.alert_id == alert_id)
+                           .order_by(AlertVersion.id.desc()).limit(1)).one()
+
+
+def _headline(cap_xml: str) -> str:
+    from lxml import etree
+
+    from floodwarn.alerts.cap import CAP_NS
+
+    doc = etree.fromstring(cap_xml.encode("utf-8"))
+    return doc.findtext(f"{{{CAP_NS}}}info/{{{CAP_NS}}}headline") or ""

@@ -1,0 +1,97 @@
+"""Turn a finished run's risk outputs into CAP messages against the alerts in force."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.store.models import Alert, AlertVersion, AuditEntry
+from floodwarn.alerts.cap import cap_message
+from floodwarn.alerts.lifecycle import Decision, InForce, decide, municipal_warnings
+from floodwarn.errors import InputError
+from floodwarn.io.forecast_outputs import (
+    CENTRES_FILE,
+    EVACUATION_FILE,
+    RUN_FILE,
+    SETTLEMENTS_FILE,
+)
+from floodwarn.io.gis_data import load_municipalities
+
+
+def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: str,
+                       now: datetime) -> list[AlertVersion]:
+    """CAP Alert / Update / Cancel messages for a run, stored with the alerts in force.
+
+    Runs on SYNTHETIC terrain or storms issue ``status=Exercise``. Unchanged municipalities
+    get nothing new. Everything happens in the caller's transaction: a failure publishes none.
+    """
+    record = json.loads((out_dir / RUN_FILE).read_text())
+    if not (out_dir / SETTLEMENTS_FILE).exists():
+        raise InputError(f"{out_dir}: the run has no risk outputs (no settlements in its "
+                         "terrain domain); nothing to publish.")
+    towns = gpd.read_file(out_dir / SETTLEMENTS_FILE)
+    centres = gpd.read_file(out_dir / CENTRES_FILE)
+    plan = pd.read_csv(out_dir / EVACUATION_FILE, dtype={"centre_id": str},
+                       keep_default_na=False)
+    start = datetime.fromisoformat(record["rain"]["start"]).replace(tzinfo=now.tzinfo)
+    end = datetime.fromisoformat(record["rain"]["end"]).replace(tzinfo=now.tzinfo)
+    municipalities = load_municipalities()
+    warnings = municipal_warnings(towns, plan, centres, municipalities,
+                                  forecast_start=start, expires=end + timedelta(hours=12))
+    alerts = {a.municipality_id: a for a in session.scalars(
+        select(Alert).where(Alert.in_force.is_(True)))}
+    in_force = {}
+    for muni, alert in alerts.items():
+        last = session.scalars(select(AlertVersion).where(AlertVersion.alert_id == alert.id)
+                               .order_by(AlertVersion.id.desc()).limit(1)).one()
+        in_force[muni] = InForce(muni, last.identifier, sender, last.sent, alert.level)
+    status = "Exercise" if record.get("synthetic") else "Actual"
+    sent_versions = []
+    for n, decision in enumerate(decide(in_force, warnings)):
+        version = _send(session, decision, alerts, municipalities, run_id=run_id,
+                        sender=sender, now=now, status=status, serial=n)
+        sent_versions.append(version)
+    session.add(AuditEntry(at=now, actor="worker", action="publish_run_alerts",
+                           detail={"run_id": run_id, "messages": len(sent_versions),
+                                   "status": status}))
+    return sent_versions
+
+
+def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
+          municipalities: gpd.GeoDataFrame, *, run_id: int, sender: str, now: datetime,
+          status: str, serial: int) -> AlertVersion:
+    identifier = f"floodwarn-{run_id}-{decision.municipality_id}-{serial}"
+    previous = decision.previous
+    references = ((previous.sender, previous.identifier, previous.sent),) if previous else ()
+    if decision.msg_type == "Cancel":
+        alert = alerts[decision.municipality_id]
+        row = municipalities.set_index("id").loc[decision.municipality_id]
+        xml = cap_message(None, identifier=identifier, sender=sender, sent=now, status=status,
+                          msg_type="Cancel", references=references,
+                          cancelled=(str(row["name"]), str(row["department"])))
+        alert.in_force = False
+        level = None
+    else:
+        warning = decision.warning
+        assert warning is not None
+        xml = cap_message(warning, identifier=identifier, sender=sender, sent=now,
+                          status=status, msg_type=decision.msg_type, references=references)
+        alert = alerts.get(decision.municipality_id) or Alert(
+            municipality_id=decision.municipality_id, in_force=True, level=warning.level)
+        alert.level = warning.level
+        alert.in_force = True
+        session.add(alert)
+        session.flush()
+        level = warning.level
+    version = AlertVersion(alert_id=alert.id, run_id=run_id, identifier=identifier,
+                           msg_type=decision.msg_type, level=level, sent=now,
+                           cap_xml=xml.decode("utf-8"))
+    session.add(version)
+    session.flush()
+    return version

@@ -1,0 +1,90 @@
+"""Publishing a run's alerts: alert → nothing new → update → cancel; CAP and feed over HTTP."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import geopandas as gpd
+import pytest
+from fastapi.testclient import TestClient
+from lxml import etree
+from sqlalchemy import select
+
+from api.app import create_app
+from api.publish import publish_run_alerts
+from api.settings import Settings
+from api.store.models import Alert, AlertVersion, Run
+from floodwarn.alerts.cap import CAP_NS, validate_cap
+from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
+from tests.test_forecast_cli import (
+    salvadoran_terrain,  # noqa: F401  (fixture)
+    test_risk_outputs_for_given_settlements_and_centres,
+)
+
+NOW = datetime(2020, 6, 1, 6, tzinfo=UTC)
+
+
+@pytest.fixture()
+def run_dir(salvadoran_terrain, tmp_path):  # noqa: F811
+    test_risk_outputs_for_given_settlements_and_centres(salvadoran_terrain, tmp_path)
+    return tmp_path / "risk-run"
+
+
+def _set_level(run_dir, level):
+    towns = gpd.read_file(run_dir / SETTLEMENTS_FILE)
+    towns["level"] = level
+    towns.to_file(run_dir / SETTLEMENTS_FILE, driver="GPKG")
+
+
+def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    sessions = app.state.sessions
+    with sessions.begin() as session:  # the runs the alerts come from
+        session.add_all([Run(id=i, status="succeeded", rain_path="storm.nc",
+                             out_dir=str(run_dir), created_at=NOW) for i in range(1, 5)])
+    with sessions.begin() as session:
+        first = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
+                                   now=NOW)
+    assert first and {v.msg_type for v in first} == {"Alert"}
+    levels_before = [v.level for v in first]
+    for version in first:
+        validate_cap(version.cap_xml.encode())
+        assert "<status>Actual</status>" in version.cap_xml  # neither terrain nor rain synthetic
+    with sessions.begin() as session:  # same forecast again: nothing new
+        assert publish_run_alerts(session, run_id=2, out_dir=run_dir, sender="fw@test",
+                                  now=NOW + timedelta(hours=6)) == []
+    _set_level(run_dir, "amarilla")
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "synthetic": True}))
+    with sessions.begin() as session:
+        update = publish_run_alerts(session, run_id=3, out_dir=run_dir, sender="fw@test",
+                                    now=NOW + timedelta(hours=12))
+    # Only the municipalities whose level changed get an Update.
+    assert [v.msg_type for v in update] == ["Update"] * sum(lv != "amarilla"
+                                                            for lv in levels_before)
+    assert update, "the test needs at least one municipality above amarilla"
+    assert all("<status>Exercise</status>" in v.cap_xml for v in update)  # a synthetic run
+    refs = etree.fromstring(update[0].cap_xml.encode()).findtext(f"{{{CAP_NS}}}references")
+    assert refs.split(",")[1] in {v.identifier for v in first}
+
+    client = TestClient(app)
+    assert client.get("/health").json()["status"] == "ok"
+    in_force = client.get("/alerts").json()
+    assert [a["level"] for a in in_force] == ["amarilla"] * len(first)
+    cap = client.get(in_force[0]["cap_url"])
+    assert cap.status_code == 200 and cap.headers["content-type"].startswith(
+        "application/cap+xml")
+    validate_cap(cap.content)
+    feed = client.get("/alerts/feed.atom")
+    assert feed.status_code == 200 and update[0].identifier in feed.text
+    assert client.get("/alerts/nope.xml").status_code == 404
+
+    _set_level(run_dir, "verde")
+    with sessions.begin() as session:
+        cancel = publish_run_alerts(session, run_id=4, out_dir=run_dir, sender="fw@test",
+                                    now=NOW + timedelta(hours=18))
+    assert [v.msg_type for v in cancel] == ["Cancel"] * len(first)
+    assert client.get("/alerts").json() == []
+    with sessions() as session:
+        assert not any(a.in_force for a in session.scalars(select(Alert)))
+        assert len(session.scalars(select(AlertVersion)).all()) == (
+            len(first) + len(update) + len(cancel))
