@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.settings import Settings
 from api.store.db import open_store
-from api.store.models import Alert, AlertVersion, Run
+from api.store.models import Alert, AlertVersion, Run, SettlementResult
+from api.worker import Worker, queue_run
 from floodwarn import __version__
 from floodwarn.alerts.atom import FeedEntry, atom_feed
 from floodwarn.errors import DataFileError, FloodwarnError, InputError
+from floodwarn.parameters import LEVELS
 
 #: One table from floodwarn's errors to HTTP answers (most specific first); anything else is a
 #: 500.
@@ -22,10 +28,28 @@ ERROR_STATUS: dict[type[Exception], int] = {InputError: 422, DataFileError: 400,
                                             FloodwarnError: 400, LookupError: 404}
 
 
+class RunRequest(BaseModel):
+    """A run of a forecast file already in the service's inbox folder."""
+
+    inbox_file: str
+
+
 def create_app(settings: Settings) -> FastAPI:
-    """The API over the store named by ``settings`` (migrated on start)."""
+    """The API over the store named by ``settings`` (migrated on start); with
+    ``settings.run_worker`` a background worker executes queued runs and watches the inbox."""
     engine, sessions = open_store(settings.store_url)
-    app = FastAPI(title="floodwarn", version=__version__,
+    worker = Worker(sessions, settings, settings.terrain, inbox=settings.inbox_dir) \
+        if settings.run_worker else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        yield
+        if worker is not None:
+            worker.stop()
+
+    app = FastAPI(title="floodwarn", version=__version__, lifespan=lifespan,
                   description="Flood warnings for El Salvador: runs, settlements, CAP alerts, "
                               "Atom feed / alertas de inundación para El Salvador.")
     app.state.settings = settings
@@ -44,6 +68,56 @@ def create_app(settings: Settings) -> FastAPI:
             runs = session.scalars(select(Run).order_by(Run.id.desc()).limit(1)).all()
         return {"status": "ok", "version": __version__,
                 "last_run": runs[0].status if runs else None}
+
+    @app.post("/runs", status_code=202)
+    def create_run(request: RunRequest) -> dict[str, object]:
+        """Queue a run of a forecast file in the inbox; the worker executes it."""
+        name = Path(request.inbox_file).name
+        path = settings.inbox_dir / name
+        if name != request.inbox_file or not path.is_file():
+            raise InputError(f"no file {request.inbox_file!r} in the inbox "
+                             f"({settings.inbox_dir}); put the forecast there first.")
+        with sessions.begin() as session:
+            run = queue_run(session, path, actor="api", now=datetime.now(UTC))
+            return _run_json(run)
+
+    @app.get("/runs")
+    def list_runs() -> list[dict[str, object]]:
+        with sessions() as session:
+            return [_run_json(r) for r in session.scalars(select(Run).order_by(Run.id.desc()))]
+
+    @app.get("/runs/{run_id}")
+    def get_run(run_id: int) -> dict[str, object]:
+        with sessions() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise LookupError(f"no run {run_id}")
+            return _run_json(run)
+
+    @app.get("/runs/{run_id}/settlements")
+    def run_settlements(run_id: int, level: str | None = None,
+                        municipality: str | None = None,
+                        department: str | None = None) -> dict[str, object]:
+        """The run's settlements as GeoJSON, filtered by level, municipality id, department."""
+        query = select(SettlementResult).where(SettlementResult.run_id == run_id)
+        if level is not None:
+            if level not in LEVELS:
+                raise InputError(f"level {level!r} unknown; use one of {list(LEVELS)}.")
+            query = query.where(SettlementResult.level == level)
+        if municipality is not None:
+            query = query.where(SettlementResult.municipality_id == municipality)
+        if department is not None:
+            query = query.where(SettlementResult.department == department)
+        with sessions() as session:
+            if session.get(Run, run_id) is None:
+                raise LookupError(f"no run {run_id}")
+            rows = session.scalars(query.order_by(SettlementResult.settlement_id)).all()
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "id": r.settlement_id,
+             "geometry": {"type": "Point", "coordinates": [r.metrics["lon"], r.metrics["lat"]]},
+             "properties": {"name": r.name, "municipality_id": r.municipality_id,
+                            "department": r.department, "level": r.level, **r.metrics}}
+            for r in rows]}
 
     @app.get("/alerts")
     def alerts_in_force() -> list[dict[str, object]]:
@@ -88,6 +162,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.state.engine = engine
     return app
+
+
+def _run_json(run: Run) -> dict[str, object]:
+    return {"id": run.id, "status": run.status, "rain_path": Path(run.rain_path).name,
+            "created_at": run.created_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "error": run.error, "synthetic": run.synthetic, "summary": run.summary}
 
 
 def _latest(session: Session, alert_id: int) -> AlertVersion:

@@ -20,6 +20,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("floodwarn-data"))
     database_url: str | None = None
     sender: str = "floodwarn@proteccioncivil.gob.sv"
+    terrain_dir: Path | None = None  # default: the demo terrain under data_dir
+    run_worker: bool = True  # execute queued runs in a background thread
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Forecast files dropped here become runs."""
+        return self.data_dir / "inbox"
+
+    @property
+    def terrain(self) -> Path:
+        return self.terrain_dir or self.data_dir / "demo" / "terrain"
 
     @property
     def store_url(self) -> str:

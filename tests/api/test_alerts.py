@@ -36,7 +36,7 @@ def _set_level(run_dir, level):
 
 
 def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
-    app = create_app(Settings(data_dir=tmp_path / "data"))
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False))
     sessions = app.state.sessions
     with sessions.begin() as session:  # the runs the alerts come from
         session.add_all([Run(id=i, status="succeeded", rain_path="storm.nc",

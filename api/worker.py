@@ -1,0 +1,130 @@
+"""The run worker: executes queued forecast runs outside requests, one at a time.
+
+A run goes queued → running → succeeded | failed. On success its settlement results are
+stored and its alerts published in one transaction; a failed run records why and changes no
+published alert. New files in the inbox folder become queued runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.publish import publish_run_alerts
+from api.settings import Settings
+from api.store.models import AuditEntry, Run, SettlementResult
+from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
+from floodwarn.logs import get_logger
+from floodwarn.pipeline import run_forecast
+
+log = get_logger(__name__)
+
+RAIN_SUFFIXES = (".nc", ".nc4", ".grib", ".grib2", ".grb", ".grb2")
+
+
+def queue_run(session: Session, rain_path: Path, *, actor: str, now: datetime) -> Run:
+    run = Run(status="queued", rain_path=str(rain_path), created_at=now)
+    session.add(run)
+    session.flush()
+    session.add(AuditEntry(at=now, actor=actor, action="queue_run",
+                           detail={"run_id": run.id, "rain_path": str(rain_path)}))
+    return run
+
+
+def scan_inbox(sessions: sessionmaker[Session], inbox: Path, *, now: datetime) -> list[int]:
+    """Queue a run for every forecast file in ``inbox`` not queued before."""
+    if not inbox.exists():
+        return []
+    queued = []
+    with sessions.begin() as session:
+        known = set(session.scalars(select(Run.rain_path)))
+        for path in sorted(inbox.iterdir()):
+            if path.suffix.lower() in RAIN_SUFFIXES and str(path) not in known:
+                queued.append(queue_run(session, path, actor="inbox", now=now).id)
+    return queued
+
+
+def execute_next(sessions: sessionmaker[Session], settings: Settings, terrain_dir: Path,
+                 *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int | None:
+    """Run the oldest queued forecast; returns its id, or None when nothing waits."""
+    with sessions.begin() as session:
+        run = session.scalars(select(Run).where(Run.status == "queued")
+                              .order_by(Run.id).limit(1)).one_or_none()
+        if run is None:
+            return None
+        run.status, run.started_at = "running", clock()
+        run_id, rain = run.id, Path(run.rain_path)
+    out_dir = settings.data_dir / "runs" / str(run_id)
+    try:
+        result = run_forecast(terrain_dir, rain, out_dir, cache_dir=settings.data_dir / "cache")
+        with sessions.begin() as session:
+            run = session.get_one(Run, run_id)
+            _store_settlements(session, run_id, out_dir)
+            if result.risk is not None:
+                publish_run_alerts(session, run_id=run_id, out_dir=out_dir,
+                                   sender=settings.sender, now=clock())
+            run.status, run.finished_at, run.out_dir = "succeeded", clock(), str(out_dir)
+            run.synthetic = bool(result.record["synthetic"])
+            run.summary = result.record.get("risk", {})
+    except Exception as exc:
+        log.error("run failed", extra={"run_id": run_id, "error": str(exc)})
+        with sessions.begin() as session:
+            run = session.get_one(Run, run_id)
+            run.status, run.finished_at = "failed", clock()
+            run.error = f"{type(exc).__name__}: {exc}"
+            session.add(AuditEntry(at=clock(), actor="worker", action="run_failed",
+                                   detail={"run_id": run_id,
+                                           "traceback": traceback.format_exc()[-2000:]}))
+    return run_id
+
+
+def _store_settlements(session: Session, run_id: int, out_dir: Path) -> None:
+    path = out_dir / SETTLEMENTS_FILE
+    if not path.exists():
+        return
+    towns = gpd.read_file(path)
+    metrics = ("max_depth_m", "mean_depth_m", "flooded_share", "people_exposed",
+               "hours_to_flooding", "return_period_years", "evacuees", "unmet_evacuees")
+    for row in towns.itertuples():
+        values: dict[str, object] = {
+            m: (None if getattr(row, m) != getattr(row, m) else float(getattr(row, m)))
+            for m in metrics if hasattr(row, m)}
+        point = row.geometry.representative_point()
+        values.update({"lon": point.x, "lat": point.y, "population": int(row.population),
+                       "level_reason": str(row.level_reason)})
+        session.add(SettlementResult(run_id=run_id, settlement_id=int(row.id),
+                                     name=str(row.name), municipality_id=str(row.municipality_id),
+                                     department=str(row.department), level=str(row.level),
+                                     metrics=values))
+
+
+class Worker:
+    """A background thread: scans the inbox and executes queued runs until stopped."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, terrain_dir: Path,
+                 *, inbox: Path | None = None, poll_s: float = 2.0) -> None:
+        self.sessions, self.settings, self.terrain_dir = sessions, settings, terrain_dir
+        self.inbox, self.poll_s = inbox, poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="floodwarn-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.inbox is not None:
+                scan_inbox(self.sessions, self.inbox, now=datetime.now(UTC))
+            if execute_next(self.sessions, self.settings, self.terrain_dir) is None:
+                self._stop.wait(self.poll_s)
