@@ -1,0 +1,56 @@
+"""The ``floodwarn`` command with the service's ``serve`` added (floodwarn itself never
+imports the service, so the command is assembled here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from floodwarn.cli import app, console
+
+__all__ = ["app"]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Store and run outputs (default $FLOODWARN_DATA_DIR).")
+    ] = None,
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not run the demo forecast "
+                                          "on first start.")] = False,
+) -> None:
+    """Start the alert service with the embedded store / iniciar el servicio de alertas.
+
+    On first start with an empty store it builds the demo terrain (SYNTHETIC) and queues the
+    Amanda-scale demo storm, so that alerts, map data and the feed appear at once.
+    """
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from api.app import create_app
+    from api.settings import Settings
+    from api.store.models import Run
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    application = create_app(settings)
+    with application.state.sessions() as session:
+        empty = session.scalar(select(func.count()).select_from(Run)) == 0
+    if empty and not no_demo:
+        from floodwarn.io.rainfall import write_rainfall_netcdf
+        from floodwarn.pipeline import demo_terrain
+        from floodwarn.rainfall.storm import AMANDA_2020, storm_forecast
+
+        if settings.terrain_dir is None and not (settings.terrain / "terrain.json").exists():
+            console.print("first start: building the SYNTHETIC demo terrain / construyendo el "
+                          "terreno de demostración (SINTÉTICO)…")
+            demo_terrain(settings.data_dir / "demo")
+        settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+        write_rainfall_netcdf(storm_forecast(AMANDA_2020),
+                              settings.inbox_dir / "demo_amanda_2020.nc")
+        console.print("demo storm queued / tormenta de demostración en cola")
+    console.print(f"floodwarn service on http://{host}:{port} (store {settings.store_url})")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
