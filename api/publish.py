@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.store.models import Alert, AlertVersion, AuditEntry
+from api.webhooks import enqueue_deliveries
 from floodwarn.alerts.cap import cap_message
 from floodwarn.alerts.lifecycle import Decision, InForce, decide, municipal_warnings
 from floodwarn.errors import InputError
@@ -94,4 +95,5 @@ def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
                            cap_xml=xml.decode("utf-8"))
     session.add(version)
     session.flush()
+    enqueue_deliveries(session, version, decision.municipality_id, now=now)
     return version

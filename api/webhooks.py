@@ -1,0 +1,102 @@
+"""Committee webhooks: a persistent outbox, signed deliveries, retries with backoff.
+
+Every CAP message for a municipality becomes one delivery per subscription of that
+municipality, stored in the same transaction as the message. Deliveries are attempted until a
+2xx answer (at-least-once); each carries an idempotency key so a receiver applies it once, and
+an HMAC-SHA256 signature over the timestamp and body with the subscription's secret. The
+outbox lives in the store, so pending deliveries survive a restart of the service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.store.models import AlertVersion, AuditEntry, Delivery, Subscription
+
+SIGNATURE_HEADER = "X-Floodwarn-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Backoff after the n-th failure: base · 2^(n−1), at most the cap; given up after max tries.
+BACKOFF_BASE_S = 30.0
+BACKOFF_CAP_S = 3600.0
+MAX_ATTEMPTS = 20
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>``: receivers recompute it and
+    reject old timestamps, so a captured request cannot be replayed later."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """Receiver side of :func:`sign` (constant-time comparison)."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        expected = sign(secret, int(parts["t"]), body)
+    except (KeyError, ValueError):
+        return False
+    return hmac.compare_digest(expected, header)
+
+
+def enqueue_deliveries(session: Session, version: AlertVersion, municipality_id: str,
+                       *, now: datetime) -> int:
+    """One pending delivery per subscription of the municipality; returns how many."""
+    subscriptions = session.scalars(select(Subscription).where(
+        Subscription.municipality_id == municipality_id)).all()
+    for sub in subscriptions:
+        key = hashlib.sha256(f"{version.identifier}|{sub.id}".encode()).hexdigest()[:32]
+        session.add(Delivery(alert_version_id=version.id, subscription_id=sub.id,
+                             idempotency_key=key, status="pending", attempts=0,
+                             next_attempt_at=now))
+    return len(subscriptions)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** (attempts - 1), BACKOFF_CAP_S))
+
+
+def deliver_due(sessions: sessionmaker[Session], client: httpx.Client, *, now: datetime
+                ) -> dict[str, int]:
+    """Attempt every pending delivery whose time has come; returns counts by outcome."""
+    with sessions() as session:
+        due = session.scalars(select(Delivery.id).where(
+            Delivery.status == "pending", Delivery.next_attempt_at <= now)
+            .order_by(Delivery.id)).all()
+    counts = {"delivered": 0, "retry": 0, "failed": 0}
+    for delivery_id in due:
+        with sessions.begin() as session:
+            delivery = session.get_one(Delivery, delivery_id)
+            if delivery.status != "pending":
+                continue  # another worker took it
+            version = session.get_one(AlertVersion, delivery.alert_version_id)
+            sub = session.get_one(Subscription, delivery.subscription_id)
+            body = version.cap_xml.encode("utf-8")
+            headers = {"Content-Type": "application/cap+xml",
+                       SIGNATURE_HEADER: sign(sub.secret, int(now.timestamp()), body),
+                       IDEMPOTENCY_HEADER: delivery.idempotency_key}
+            delivery.attempts += 1
+            try:
+                answer = client.post(sub.url, content=body, headers=headers, timeout=10.0)
+                ok, error = answer.is_success, f"HTTP {answer.status_code}"
+            except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            if ok:
+                delivery.status, delivery.delivered_at, delivery.last_error = (
+                    "delivered", now, None)
+                counts["delivered"] += 1
+            elif delivery.attempts >= MAX_ATTEMPTS:
+                delivery.status, delivery.last_error = "failed", error
+                session.add(AuditEntry(at=now, actor="webhooks", action="delivery_failed",
+                                       detail={"delivery_id": delivery.id, "error": error}))
+                counts["failed"] += 1
+            else:
+                delivery.next_attempt_at = now + backoff(delivery.attempts)
+                delivery.last_error = error
+                counts["retry"] += 1
+    return counts

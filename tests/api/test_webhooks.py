@@ -1,0 +1,116 @@
+"""Webhooks over real HTTP: signed, retried while the receiver is down, delivered once per
+idempotency key, and surviving a restart of the service (a new store connection)."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import geopandas as gpd
+import httpx
+import pytest
+from sqlalchemy import select
+
+from api.publish import publish_run_alerts
+from api.settings import Settings
+from api.store.db import open_store
+from api.store.models import Delivery, Run, Subscription
+from api.webhooks import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    backoff,
+    deliver_due,
+    sign,
+    verify,
+)
+from tests.api.test_alerts import run_dir  # noqa: F401  (fixture)
+from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
+
+SECRET = "s3cret-committee"
+NOW = datetime(2020, 6, 1, 6, tzinfo=UTC)
+
+
+class Receiver:
+    """A committee's endpoint: verifies signatures, applies each idempotency key once, and
+    answers 503 for its first ``down_for`` requests (an outage)."""
+
+    def __init__(self, down_for: int):
+        self.down_for, self.requests, self.applied, self.bad_signatures = down_for, 0, {}, 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests += 1
+                if receiver.requests <= receiver.down_for:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                if not verify(SECRET, self.headers[SIGNATURE_HEADER], body):
+                    receiver.bad_signatures += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                key = self.headers[IDEMPOTENCY_HEADER]
+                receiver.applied[key] = receiver.applied.get(key, 0) + 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cap"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_signature_round_trip_and_tampering():
+    body = b"<alert/>"
+    header = sign(SECRET, 1_600_000_000, body)
+    assert verify(SECRET, header, body)
+    assert not verify(SECRET, header, b"<alert>changed</alert>")
+    assert not verify("other", header, body)
+    assert not verify(SECRET, "garbage", body)
+    assert backoff(1) == timedelta(seconds=30) and backoff(30) == timedelta(hours=1)
+
+
+@pytest.fixture()
+def receiver():
+    r = Receiver(down_for=2)
+    yield r
+    r.close()
+
+
+def test_delivered_once_after_an_outage_and_a_restart(run_dir, receiver, tmp_path):  # noqa: F811
+    settings = Settings(data_dir=tmp_path / "data")
+    _engine, sessions = open_store(settings.store_url)
+    towns = gpd.read_file(run_dir / "settlements.gpkg")
+    with sessions.begin() as session:
+        session.add(Run(id=1, status="succeeded", rain_path="x.nc", created_at=NOW))
+        for muni in sorted(set(towns["municipality_id"])):
+            session.add(Subscription(municipality_id=muni, url=receiver.url, secret=SECRET,
+                                     created_at=NOW))
+    with sessions.begin() as session:
+        versions = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
+                                      now=NOW)
+    assert versions
+    with httpx.Client() as client:
+        first = deliver_due(sessions, client, now=NOW)
+        assert first["retry"] >= 1  # the receiver is down
+        _engine.dispose()
+        # "Restart": a new process would open the same store and find the pending outbox.
+        _engine, sessions = open_store(settings.store_url)
+        for hour in range(1, 6):
+            deliver_due(sessions, client, now=NOW + timedelta(hours=hour))
+        # Due again much later: nothing is sent twice.
+        assert deliver_due(sessions, client, now=NOW + timedelta(days=1)) == {
+            "delivered": 0, "retry": 0, "failed": 0}
+    with sessions() as session:
+        deliveries = session.scalars(select(Delivery)).all()
+    assert deliveries and all(d.status == "delivered" for d in deliveries)
+    assert receiver.bad_signatures == 0
+    assert set(receiver.applied) == {d.idempotency_key for d in deliveries}
+    assert all(count == 1 for count in receiver.applied.values())
+    assert receiver.requests == len(deliveries) + 2  # plus the two refused during the outage
