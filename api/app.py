@@ -10,12 +10,12 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.settings import Settings
 from api.store.db import open_store
-from api.store.models import Alert, AlertVersion, Run, SettlementResult
+from api.store.models import Alert, AlertVersion, Delivery, Run, SettlementResult
 from api.worker import Worker, queue_run
 from floodwarn import __version__
 from floodwarn.alerts.atom import FeedEntry, atom_feed
@@ -61,6 +61,27 @@ def create_app(settings: Settings) -> FastAPI:
 
     for kind in ERROR_STATUS:
         app.add_exception_handler(kind, _errors)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus metrics: runs by status, alerts in force, deliveries by status."""
+        from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+        registry = CollectorRegistry()
+        runs = Gauge("floodwarn_runs", "Forecast runs by status", ["status"], registry=registry)
+        alerts = Gauge("floodwarn_alerts_in_force", "Alerts in force", registry=registry)
+        deliveries = Gauge("floodwarn_deliveries", "Webhook deliveries by status", ["status"],
+                           registry=registry)
+        with sessions() as session:
+            for status, count in session.execute(
+                    select(Run.status, func.count()).group_by(Run.status)):
+                runs.labels(status).set(count)
+            alerts.set(session.scalar(select(func.count()).select_from(Alert)
+                                      .where(Alert.in_force.is_(True))) or 0)
+            for status, count in session.execute(
+                    select(Delivery.status, func.count()).group_by(Delivery.status)):
+                deliveries.labels(status).set(count)
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     @app.get("/health")
     def health() -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""The run worker: executes queued forecast runs outside requests, one at a time.
+"""The run worker: executes queued forecast runs outside requests, one at a time, and sends
+due webhook deliveries.
 
 A run goes queued → running → succeeded | failed. On success its settlement results are
 stored and its alerts published in one transaction; a failed run records why and changes no
@@ -14,12 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.publish import publish_run_alerts
 from api.settings import Settings
 from api.store.models import AuditEntry, Run, SettlementResult
+from api.webhooks import deliver_due
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
 from floodwarn.pipeline import run_forecast
@@ -123,8 +126,11 @@ class Worker:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self.inbox is not None:
-                scan_inbox(self.sessions, self.inbox, now=datetime.now(UTC))
-            if execute_next(self.sessions, self.settings, self.terrain_dir) is None:
-                self._stop.wait(self.poll_s)
+        with httpx.Client() as client:
+            while not self._stop.is_set():
+                if self.inbox is not None:
+                    scan_inbox(self.sessions, self.inbox, now=datetime.now(UTC))
+                ran = execute_next(self.sessions, self.settings, self.terrain_dir)
+                deliver_due(self.sessions, client, now=datetime.now(UTC))
+                if ran is None:
+                    self._stop.wait(self.poll_s)

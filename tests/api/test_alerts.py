@@ -77,6 +77,8 @@ def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
     feed = client.get("/alerts/feed.atom")
     assert feed.status_code == 200 and update[0].identifier in feed.text
     assert client.get("/alerts/nope.xml").status_code == 404
+    metrics = client.get("/metrics").text
+    assert f"floodwarn_alerts_in_force {float(len(first))}" in metrics
 
     _set_level(run_dir, "verde")
     with sessions.begin() as session:
