@@ -6,16 +6,35 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.auth import (
+    KEY_HEADER,
+    Caller,
+    ForbiddenError,
+    UnauthorizedError,
+    authenticate,
+    create_api_key,
+    hash_key,
+)
 from api.settings import Settings
 from api.store.db import open_store
-from api.store.models import Alert, AlertVersion, Delivery, Run, SettlementResult
+from api.store.models import (
+    Alert,
+    AlertVersion,
+    ApiKey,
+    AuditEntry,
+    Delivery,
+    Run,
+    SettlementResult,
+    Subscription,
+)
 from api.worker import Worker, queue_run
 from floodwarn import __version__
 from floodwarn.alerts.atom import FeedEntry, atom_feed
@@ -24,8 +43,31 @@ from floodwarn.parameters import LEVELS
 
 #: One table from floodwarn's errors to HTTP answers (most specific first); anything else is a
 #: 500.
-ERROR_STATUS: dict[type[Exception], int] = {InputError: 422, DataFileError: 400,
+ERROR_STATUS: dict[type[Exception], int] = {UnauthorizedError: 401, ForbiddenError: 403,
+                                            InputError: 422, DataFileError: 400,
                                             FloodwarnError: 400, LookupError: 404}
+
+
+def _caller(request: Request,
+            api_key: Annotated[str | None, Header(alias=KEY_HEADER)] = None) -> Caller:
+    """The caller behind the request's API key (401 without a valid one)."""
+    with request.app.state.sessions() as session:
+        return authenticate(session, api_key)
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+class SubscriptionRequest(BaseModel):
+    municipality_id: str
+    url: str
+    secret: str
+
+
+class KeyRequest(BaseModel):
+    role: str
+    name: str
+    municipality_id: str | None = None
 
 
 class RunRequest(BaseModel):
@@ -54,6 +96,13 @@ def create_app(settings: Settings) -> FastAPI:
                               "Atom feed / alertas de inundación para El Salvador.")
     app.state.settings = settings
     app.state.sessions = sessions
+    if settings.admin_key:  # bootstrap: the configured admin key always works
+        with sessions.begin() as session:
+            if session.scalars(select(ApiKey).where(
+                    ApiKey.key_hash == hash_key(settings.admin_key))).one_or_none() is None:
+                session.add(ApiKey(key_hash=hash_key(settings.admin_key), role="admin",
+                                   municipality_id=None, name="bootstrap admin",
+                                   created_at=datetime.now(UTC), revoked=False))
 
     async def _errors(_request: Request, exc: Exception) -> JSONResponse:
         status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
@@ -90,9 +139,50 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__,
                 "last_run": runs[0].status if runs else None}
 
+    @app.post("/keys", status_code=201)
+    def create_key(who: CallerDep, request: KeyRequest) -> dict[str, str]:
+        """A new API key (admin); shown once."""
+        who.require("admin")
+        try:
+            with sessions.begin() as session:
+                key = create_api_key(session, role=request.role, name=request.name,
+                                     municipality_id=request.municipality_id,
+                                     now=datetime.now(UTC))
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        return {"key": key, "role": request.role}
+
+    @app.post("/subscriptions", status_code=201)
+    def subscribe(who: CallerDep, request: SubscriptionRequest) -> dict[str, object]:
+        """A committee's webhook (its own municipality) or any (admin)."""
+        who.require("admin", "committee")
+        if not who.may_see(request.municipality_id):
+            raise ForbiddenError("a committee manages only its own municipality's subscription.")
+        if not request.url.startswith(("http://", "https://")) or len(request.secret) < 16:
+            raise InputError("a subscription needs an http(s) URL and a secret of at least 16 "
+                             "characters.")
+        with sessions.begin() as session:
+            sub = Subscription(municipality_id=request.municipality_id, url=request.url,
+                               secret=request.secret, created_at=datetime.now(UTC))
+            session.add(sub)
+            session.flush()
+            session.add(AuditEntry(at=datetime.now(UTC), actor=who.name, action="subscribe",
+                                   detail={"subscription_id": sub.id,
+                                           "municipality_id": request.municipality_id}))
+            return {"id": sub.id, "municipality_id": sub.municipality_id, "url": sub.url}
+
+    @app.get("/subscriptions")
+    def subscriptions(who: CallerDep) -> list[dict[str, object]]:
+        who.require("admin", "committee")
+        with sessions() as session:
+            rows = session.scalars(select(Subscription).order_by(Subscription.id)).all()
+            return [{"id": s.id, "municipality_id": s.municipality_id, "url": s.url}
+                    for s in rows if who.may_see(s.municipality_id)]
+
     @app.post("/runs", status_code=202)
-    def create_run(request: RunRequest) -> dict[str, object]:
+    def create_run(who: CallerDep, request: RunRequest) -> dict[str, object]:
         """Queue a run of a forecast file in the inbox; the worker executes it."""
+        who.require("analyst", "admin")
         name = Path(request.inbox_file).name
         path = settings.inbox_dir / name
         if name != request.inbox_file or not path.is_file():
@@ -103,12 +193,14 @@ def create_app(settings: Settings) -> FastAPI:
             return _run_json(run)
 
     @app.get("/runs")
-    def list_runs() -> list[dict[str, object]]:
+    def list_runs(who: CallerDep) -> list[dict[str, object]]:
+        who.require("analyst", "admin")
         with sessions() as session:
             return [_run_json(r) for r in session.scalars(select(Run).order_by(Run.id.desc()))]
 
     @app.get("/runs/{run_id}")
-    def get_run(run_id: int) -> dict[str, object]:
+    def get_run(who: CallerDep, run_id: int) -> dict[str, object]:
+        who.require("analyst", "admin")
         with sessions() as session:
             run = session.get(Run, run_id)
             if run is None:
@@ -116,10 +208,15 @@ def create_app(settings: Settings) -> FastAPI:
             return _run_json(run)
 
     @app.get("/runs/{run_id}/settlements")
-    def run_settlements(run_id: int, level: str | None = None,
-                        municipality: str | None = None,
-                        department: str | None = None) -> dict[str, object]:
-        """The run's settlements as GeoJSON, filtered by level, municipality id, department."""
+    def run_settlements(who: CallerDep, run_id: int, level: str | None = None,
+                        municipality: str | None = None, department: str | None = None
+                        ) -> dict[str, object]:
+        """The run's settlements as GeoJSON, filtered by level, municipality id, department;
+        a committee sees only its own municipality."""
+        if who.role == "committee":
+            if municipality not in (None, who.municipality_id):
+                raise ForbiddenError("a committee reads only its own municipality.")
+            municipality = who.municipality_id
         query = select(SettlementResult).where(SettlementResult.run_id == run_id)
         if level is not None:
             if level not in LEVELS:
@@ -141,11 +238,14 @@ def create_app(settings: Settings) -> FastAPI:
             for r in rows]}
 
     @app.get("/alerts")
-    def alerts_in_force() -> list[dict[str, object]]:
-        """Alerts in force, one per municipality, with their latest CAP message."""
+    def alerts_in_force(who: CallerDep) -> list[dict[str, object]]:
+        """Alerts in force, one per municipality (a committee: its own), with their latest
+        CAP message."""
         out: list[dict[str, object]] = []
         with sessions() as session:
             for alert in session.scalars(select(Alert).where(Alert.in_force.is_(True))):
+                if not who.may_see(alert.municipality_id):
+                    continue
                 last = _latest(session, alert.id)
                 out.append({"municipality_id": alert.municipality_id, "level": alert.level,
                             "identifier": last.identifier, "msg_type": last.msg_type,

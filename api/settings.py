@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     sender: str = "floodwarn@proteccioncivil.gob.sv"
     terrain_dir: Path | None = None  # default: the demo terrain under data_dir
     run_worker: bool = True  # execute queued runs in a background thread
+    admin_key: str | None = None  # bootstrap administrator key (FLOODWARN_ADMIN_KEY)
 
     @property
     def inbox_dir(self) -> Path:

@@ -128,3 +128,17 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+
+
+class ApiKey(Base):
+    """An API key (stored as its SHA-256 only) with a role: analyst, committee (of one
+    municipality) or admin."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    municipality_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    revoked: Mapped[bool] = mapped_column(default=False)

@@ -10,6 +10,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from api.app import create_app
+from api.auth import create_api_key
 from api.publish import publish_run_alerts
 from api.settings import Settings
 from api.store.models import Alert, AlertVersion, Run
@@ -66,7 +67,9 @@ def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
     refs = etree.fromstring(update[0].cap_xml.encode()).findtext(f"{{{CAP_NS}}}references")
     assert refs.split(",")[1] in {v.identifier for v in first}
 
-    client = TestClient(app)
+    with sessions.begin() as session:
+        key = create_api_key(session, role="analyst", name="analista", now=NOW)
+    client = TestClient(app, headers={"X-API-Key": key})
     assert client.get("/health").json()["status"] == "ok"
     in_force = client.get("/alerts").json()
     assert [a["level"] for a in in_force] == ["amarilla"] * len(first)

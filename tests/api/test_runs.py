@@ -7,6 +7,7 @@ import xarray as xr
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import create_api_key
 from api.settings import Settings
 from api.worker import execute_next, scan_inbox
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
@@ -26,7 +27,9 @@ def test_run_from_the_inbox_succeeds_and_a_bad_file_fails_cleanly(salvadoran_ter
     terrain_dir, _ = salvadoran_terrain
     settings = Settings(data_dir=tmp_path / "data", terrain_dir=terrain_dir, run_worker=False)
     app = create_app(settings)
-    client = TestClient(app)
+    with app.state.sessions.begin() as session:
+        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
+    client = TestClient(app, headers={"X-API-Key": key})
     settings.inbox_dir.mkdir(parents=True)
     _rain(settings.inbox_dir / "storm.nc")
     queued = client.post("/runs", json={"inbox_file": "storm.nc"})
