@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -35,10 +35,11 @@ from api.store.models import (
     SettlementResult,
     Subscription,
 )
-from api.worker import Worker, queue_run
+from api.worker import RAIN_SUFFIXES, Worker, queue_run
 from floodwarn import __version__
 from floodwarn.alerts.atom import FeedEntry, atom_feed
 from floodwarn.errors import DataFileError, FloodwarnError, InputError
+from floodwarn.io.rainfall import read_rainfall
 from floodwarn.parameters import LEVELS
 
 #: One table from floodwarn's errors to HTTP answers (most specific first); anything else is a
@@ -190,6 +191,42 @@ def create_app(settings: Settings) -> FastAPI:
                              f"({settings.inbox_dir}); put the forecast there first.")
         with sessions.begin() as session:
             run = queue_run(session, path, actor="api", now=datetime.now(UTC))
+            return _run_json(run)
+
+    @app.post("/runs/upload", status_code=202)
+    def upload_run(who: CallerDep, forecast: UploadFile) -> dict[str, object]:
+        """Upload a forecast file (NetCDF or GRIB) and queue its run. The file is checked
+        (size, format, variables, units, times) before anything is stored; a refused upload
+        leaves the inbox and the store unchanged."""
+        who.require("analyst", "admin")
+        name = Path(forecast.filename or "").name
+        if not name or Path(name).suffix.lower() not in RAIN_SUFFIXES:
+            raise InputError(f"upload {forecast.filename!r}: expected a forecast file named "
+                             f"*{', *'.join(RAIN_SUFFIXES)}.")
+        limit = int(settings.max_upload_mb * 1024 * 1024)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        # Staged outside the inbox (which the worker scans) until it has passed the checks.
+        staging = settings.data_dir / "uploads"
+        staging.mkdir(parents=True, exist_ok=True)
+        staged = staging / f"{stamp}_{name}"
+        size = 0
+        try:
+            with staged.open("wb") as out:
+                while chunk := forecast.file.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise InputError(f"upload {name!r} is larger than the "
+                                         f"{settings.max_upload_mb:g} MB limit.")
+                    out.write(chunk)
+            read_rainfall(staged)  # refuses what a run would refuse, with the reason
+        except Exception:
+            staged.unlink(missing_ok=True)
+            raise
+        settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+        target = settings.inbox_dir / staged.name
+        staged.replace(target)
+        with sessions.begin() as session:
+            run = queue_run(session, target, actor=who.name, now=datetime.now(UTC))
             return _run_json(run)
 
     @app.get("/runs")

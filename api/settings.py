@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     terrain_dir: Path | None = None  # default: the demo terrain under data_dir
     run_worker: bool = True  # execute queued runs in a background thread
     admin_key: str | None = None  # bootstrap administrator key (FLOODWARN_ADMIN_KEY)
+    max_upload_mb: float = 512.0  # largest forecast file accepted through the API
 
     @property
     def inbox_dir(self) -> Path:

@@ -56,3 +56,40 @@ def test_run_from_the_inbox_succeeds_and_a_bad_file_fails_cleanly(salvadoran_ter
     assert failed["status"] == "failed" and "NetCDF" in failed["error"]
     assert client.get("/alerts").json() == before
     assert execute_next(app.state.sessions, settings, terrain_dir) is None
+
+
+def test_uploads_are_checked_before_anything_is_stored(salvadoran_terrain, tmp_path):  # noqa: F811
+    terrain_dir, _ = salvadoran_terrain
+    settings = Settings(data_dir=tmp_path / "data", terrain_dir=terrain_dir, run_worker=False,
+                        max_upload_mb=0.05)
+    app = create_app(settings)
+    with app.state.sessions.begin() as session:
+        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
+    client = TestClient(app, headers={"X-API-Key": key})
+    good = tmp_path / "storm.nc"
+    _rain(good)
+    answer = client.post("/runs/upload", files={"forecast": ("storm.nc", good.read_bytes())})
+    assert answer.status_code == 202, answer.text
+    assert len(list(settings.inbox_dir.iterdir())) == 1
+    refused = [
+        ("notes.txt", b"hello"),                              # not a forecast name
+        ("broken.nc", b"not a netcdf file"),                   # not NetCDF
+        ("huge.nc", b"\0" * 60_000),                           # over the 0.05 MB limit
+    ]
+    wrong_units = tmp_path / "wrong.nc"
+    _rain(wrong_units)
+    import xarray as xr
+
+    with xr.open_dataset(wrong_units) as ds:
+        bad = ds.load()
+    bad["pr"].attrs["units"] = "furlongs"
+    bad.to_netcdf(tmp_path / "furlongs.nc")
+    refused.append(("furlongs.nc", (tmp_path / "furlongs.nc").read_bytes()))  # bad units
+    for name, content in refused:
+        answer = client.post("/runs/upload", files={"forecast": (name, content)})
+        assert answer.status_code in (400, 422), (name, answer.status_code)
+        assert answer.json()["detail"]
+    # Nothing from the refused uploads reached the inbox, the staging area or the store.
+    assert len(list(settings.inbox_dir.iterdir())) == 1
+    assert list((settings.data_dir / "uploads").iterdir()) == []
+    assert len(client.get("/runs").json()) == 1
