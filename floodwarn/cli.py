@@ -133,6 +133,15 @@ def terrain_build(
     _print_terrain_summary(result.model.metadata, result.out_dir)
 
 
+#: Options shared by the forecast commands.
+IaRatioOption = Annotated[float, typer.Option(help="Initial abstraction ratio: 0.2 or 0.05.")]
+LandcoverOption = Annotated[Path | None, typer.Option(help="Land-cover raster (WorldCover).")]
+SoilOption = Annotated[Path | None, typer.Option(help="Hydrologic soil group raster.")]
+CacheDirOption = Annotated[
+    Path | None, typer.Option(help="Cache of weights, thresholds and rating curves "
+                                   "(default $FLOODWARN_CACHE_DIR or ~/.cache/floodwarn).")]
+
+
 def _default_cache_dir() -> Path:
     """Where weights and thresholds are cached: $FLOODWARN_CACHE_DIR or ~/.cache/floodwarn."""
     import os
@@ -160,12 +169,10 @@ def forecast_run(
         Path | None, typer.Option(help="Observed rain of the days before (any rain format).")
     ] = None,
     amc: Annotated[int | None, typer.Option(help="Antecedent moisture class 1, 2 or 3.")] = None,
-    ia_ratio: Annotated[float, typer.Option(help="Initial abstraction ratio: 0.2 or 0.05.")] = 0.2,
-    landcover: Annotated[Path | None, typer.Option(help="Land-cover raster (WorldCover).")] = None,
-    soil: Annotated[Path | None, typer.Option(help="Hydrologic soil group raster.")] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Cache of weights and thresholds (default ~/.cache).")
-    ] = None,
+    ia_ratio: IaRatioOption = 0.2,
+    landcover: LandcoverOption = None,
+    soil: SoilOption = None,
+    cache_dir: CacheDirOption = None,
     settlements: Annotated[
         Path | None, typer.Option(help="Settlements layer (default: the shipped towns).")
     ] = None,
@@ -200,12 +207,10 @@ def forecast_prepare(
     step_hours: Annotated[
         list[int] | None, typer.Option(help="Forecast time steps to prepare for, h (repeat).")
     ] = None,
-    ia_ratio: Annotated[float, typer.Option(help="Initial abstraction ratio: 0.2 or 0.05.")] = 0.2,
-    landcover: Annotated[Path | None, typer.Option(help="Land-cover raster (WorldCover).")] = None,
-    soil: Annotated[Path | None, typer.Option(help="Hydrologic soil group raster.")] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Cache of weights and thresholds (default ~/.cache).")
-    ] = None,
+    ia_ratio: IaRatioOption = 0.2,
+    landcover: LandcoverOption = None,
+    soil: SoilOption = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Once per terrain: return-period thresholds and rating curves for later forecasts."""
     from floodwarn.pipeline import prepare_forecasting
