@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import geopandas as gpd
+import pandas as pd
 from fastapi import Depends, FastAPI, Header, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,6 +42,14 @@ from api.worker import RAIN_SUFFIXES, Worker, queue_run
 from floodwarn import __version__
 from floodwarn.alerts.atom import FeedEntry, atom_feed
 from floodwarn.errors import DataFileError, FloodwarnError, InputError
+from floodwarn.io.forecast_outputs import (
+    CENTRES_FILE,
+    DEPTH_FILE,
+    EVACUATION_FILE,
+    SETTLEMENTS_FILE,
+    SUMMARY_FILE,
+)
+from floodwarn.io.gis_data import load_municipalities
 from floodwarn.io.rainfall import read_rainfall
 from floodwarn.parameters import LEVELS
 
@@ -273,6 +284,60 @@ def create_app(settings: Settings) -> FastAPI:
              "properties": {"name": r.name, "municipality_id": r.municipality_id,
                             "department": r.department, "level": r.level, **r.metrics}}
             for r in rows]}
+
+    def run_output(run_id: int, name: str) -> Path:
+        """A file of a succeeded run."""
+        with sessions() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise LookupError(f"no run {run_id}")
+            if run.status != "succeeded" or run.out_dir is None:
+                raise LookupError(f"run {run_id} has no outputs (status {run.status}).")
+        path = Path(run.out_dir) / name
+        if not path.exists():
+            raise LookupError(f"run {run_id} has no {name} (no settlements in its domain).")
+        return path
+
+    @app.get("/runs/{run_id}/centres")
+    def run_centres(who: CallerDep, run_id: int) -> Response:
+        """Collective centres with status (safe / at_risk / unsafe) and occupancy, GeoJSON."""
+        centres = gpd.read_file(run_output(run_id, CENTRES_FILE))
+        if who.role == "committee":
+            centres = centres[centres["municipality_id"] == who.municipality_id]
+        return Response(centres.to_json(drop_id=True), media_type="application/geo+json")
+
+    @app.get("/runs/{run_id}/evacuation")
+    def run_evacuation(who: CallerDep, run_id: int) -> list[dict[str, object]]:
+        """The evacuation plan: settlement → centre flows; unmet demand has no centre."""
+        plan = pd.read_csv(run_output(run_id, EVACUATION_FILE), dtype={"centre_id": str},
+                           keep_default_na=False)
+        if who.role == "committee":
+            towns = gpd.read_file(run_output(run_id, SETTLEMENTS_FILE))
+            own = set(towns.loc[towns["municipality_id"] == who.municipality_id, "id"])
+            plan = plan[plan["settlement_id"].isin(own)]
+        return [{"settlement_id": int(r.settlement_id), "centre_id": r.centre_id or None,
+                 "people": int(r.people),
+                 "distance_km": None if r.distance_km == "" else float(r.distance_km)}
+                for r in plan.itertuples()]
+
+    @app.get("/runs/{run_id}/summary")
+    def run_summary(who: CallerDep, run_id: int) -> dict[str, object]:
+        """Per municipality and department: people exposed by level, centres unsafe, unmet
+        evacuation demand (a committee: its own municipality)."""
+        summary = json.loads(run_output(run_id, SUMMARY_FILE).read_text())
+        if who.role == "committee":
+            names = load_municipalities().set_index("id")["name"]
+            own = str(names.get(who.municipality_id, ""))
+            return {"by_municipality": {k: v for k, v in summary["by_municipality"].items()
+                                        if k == own}}
+        return dict(summary)
+
+    @app.get("/runs/{run_id}/depth.tif")
+    def run_depth(who: CallerDep, run_id: int) -> FileResponse:
+        """The flood depth raster (Cloud Optimized GeoTIFF)."""
+        who.require("analyst", "admin")
+        return FileResponse(run_output(run_id, DEPTH_FILE), media_type="image/tiff",
+                            filename=f"floodwarn_run{run_id}_depth.tif")
 
     @app.get("/alerts")
     def alerts_in_force(who: CallerDep) -> list[dict[str, object]]:

@@ -18,15 +18,14 @@ from floodwarn.alerts.cap import CAP_NS, validate_cap
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from tests.test_forecast_cli import (
     salvadoran_terrain,  # noqa: F401  (fixture)
-    test_risk_outputs_for_given_settlements_and_centres,
-)
+    )
 
 NOW = datetime(2020, 6, 1, 6, tzinfo=UTC)
 
 
 @pytest.fixture()
 def run_dir(salvadoran_terrain, tmp_path):  # noqa: F811
-    test_risk_outputs_for_given_settlements_and_centres(salvadoran_terrain, tmp_path)
+    make_risk_run(salvadoran_terrain, tmp_path)
     return tmp_path / "risk-run"
 
 
@@ -93,3 +92,24 @@ def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
         assert not any(a.in_force for a in session.scalars(select(Alert)))
         assert len(session.scalars(select(AlertVersion)).all()) == (
             len(first) + len(update) + len(cancel))
+
+
+def test_run_outputs_through_the_api(run_dir, tmp_path):
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False))
+    with app.state.sessions.begin() as session:
+        session.add(Run(id=1, status="succeeded", rain_path="storm.nc", out_dir=str(run_dir),
+                        created_at=NOW))
+        session.add(Run(id=2, status="failed", rain_path="bad.nc", created_at=NOW))
+        key = create_api_key(session, role="analyst", name="analista", now=NOW)
+    client = TestClient(app, headers={"X-API-Key": key})
+    centres = client.get("/runs/1/centres").json()
+    assert {f["properties"]["status"] for f in centres["features"]} <= {
+        "safe", "at_risk", "unsafe"}
+    plan = client.get("/runs/1/evacuation").json()
+    towns = gpd.read_file(run_dir / SETTLEMENTS_FILE)
+    assert sum(p["people"] for p in plan) == int(towns["evacuees"].sum())
+    summary = client.get("/runs/1/summary").json()
+    assert summary["by_municipality"] and summary["settlements_by_level"]
+    depth = client.get("/runs/1/depth.tif")
+    assert depth.status_code == 200 and depth.content[:4] in (b"II*\0", b"MM\0*")
+    assert client.get("/runs/2/centres").status_code == 404
