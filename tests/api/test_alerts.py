@@ -16,9 +16,10 @@ from api.settings import Settings
 from api.store.models import Alert, AlertVersion, Run
 from floodwarn.alerts.cap import CAP_NS, validate_cap
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
+from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
 from tests.test_forecast_cli import (
-    salvadoran_terrain,  # noqa: F401  (fixture)
-    )
+    test_risk_outputs_for_given_settlements_and_centres as make_risk_run,
+)
 
 NOW = datetime(2020, 6, 1, 6, tzinfo=UTC)
 
