@@ -1,0 +1,108 @@
+"""Service benchmark: p99 latency of settlement and alert queries under 50 concurrent clients.
+
+    python benchmarks/service.py --work demo-output   # needs demo-output/forecast (floodwarn demo)
+
+Loads the demo run's settlements and alerts into a fresh store, starts `floodwarn serve` (the
+real uvicorn server, no worker) and lets 50 concurrent clients query
+`/runs/1/settlements?level=…` and `/alerts` for a while; prints requests per second and the
+latency percentiles (target: p99 under 50 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def _prepare_store(data_dir: Path, run_dir: Path) -> str:
+    from api.app import create_app
+    from api.auth import create_api_key
+    from api.publish import publish_run_alerts
+    from api.settings import Settings
+    from api.store.models import Run
+    from api.worker import _store_settlements
+
+    app = create_app(Settings(data_dir=data_dir, run_worker=False))
+    now = datetime.now(UTC)
+    with app.state.sessions.begin() as session:
+        session.add(Run(id=1, status="succeeded", rain_path="demo.nc", out_dir=str(run_dir),
+                        created_at=now))
+        session.flush()
+        _store_settlements(session, 1, run_dir)
+        publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="bench@floodwarn",
+                           now=now)
+        key = create_api_key(session, role="analyst", name="bench", now=now)
+    app.state.engine.dispose()
+    return key
+
+
+async def _client(base: str, key: str, until: float, latencies: list[float], i: int) -> None:
+    paths = ["/alerts", "/runs/1/settlements?level=roja", "/runs/1/settlements",
+             "/runs/1/settlements?level=amarilla"]
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}) as client:
+        n = i
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            answer = await client.get(paths[n % len(paths)])
+            latencies.append(time.perf_counter() - start)
+            answer.raise_for_status()
+            n += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    run_dir = args.work / "forecast"
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        key = _prepare_store(data_dir, run_dir)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "FLOODWARN_DATA_DIR": str(data_dir),
+               "FLOODWARN_RUN_WORKER": "false"}
+        server = subprocess.Popen([sys.executable, "-c", "from api.cli import app; app()",
+                                   "serve", "--port", str(port), "--no-demo"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(base + "/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            latencies: list[float] = []
+            until = time.perf_counter() + args.seconds
+
+            async def run_all() -> None:
+                await asyncio.gather(*(_client(base, key, until, latencies, i)
+                                       for i in range(args.clients)))
+
+            asyncio.run(run_all())
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    ms = np.array(latencies) * 1000
+    print(f"{args.clients} concurrent clients for {args.seconds:.0f} s: {len(ms):,} requests, "
+          f"{len(ms) / args.seconds:.0f} req/s; latency p50 {np.percentile(ms, 50):.1f} ms, "
+          f"p95 {np.percentile(ms, 95):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms "
+          f"(target p99 < 50 ms)")
+
+
+if __name__ == "__main__":
+    main()
