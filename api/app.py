@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -60,11 +61,22 @@ ERROR_STATUS: dict[type[Exception], int] = {UnauthorizedError: 401, ForbiddenErr
                                             FloodwarnError: 400, LookupError: 404}
 
 
+#: Seconds a verified key is trusted without asking the store again (a revoked key stops
+#: working within this time).
+KEY_CACHE_S = 30.0
+
+
 def _caller(request: Request,
             api_key: Annotated[str | None, Header(alias=KEY_HEADER)] = None) -> Caller:
     """The caller behind the request's API key (401 without a valid one)."""
+    cache: dict[str, tuple[float, Caller]] = request.app.state.key_cache
+    now = time.monotonic()
+    if api_key and (hit := cache.get(api_key)) is not None and now - hit[0] < KEY_CACHE_S:
+        return hit[1]
     with request.app.state.sessions() as session:
-        return authenticate(session, api_key)
+        who = authenticate(session, api_key)
+    cache[str(api_key)] = (now, who)
+    return who
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
@@ -108,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
                               "Atom feed / alertas de inundación para El Salvador.")
     app.state.settings = settings
     app.state.sessions = sessions
+    app.state.key_cache = {}
     if settings.admin_key:  # bootstrap: the configured admin key always works
         with sessions.begin() as session:
             if session.scalars(select(ApiKey).where(
@@ -258,7 +271,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/runs/{run_id}/settlements")
     def run_settlements(who: CallerDep, run_id: int, level: str | None = None,
                         municipality: str | None = None, department: str | None = None
-                        ) -> dict[str, object]:
+                        ) -> Response:
         """The run's settlements as GeoJSON, filtered by level, municipality id, department;
         a committee sees only its own municipality."""
         if who.role == "committee":
@@ -278,12 +291,14 @@ def create_app(settings: Settings) -> FastAPI:
             if session.get(Run, run_id) is None:
                 raise LookupError(f"no run {run_id}")
             rows = session.scalars(query.order_by(SettlementResult.settlement_id)).all()
-        return {"type": "FeatureCollection", "features": [
+        # Serialised directly: the payload is plain JSON already, and FastAPI's generic encoder
+        # dominated the request time.
+        return Response(json.dumps({"type": "FeatureCollection", "features": [
             {"type": "Feature", "id": r.settlement_id,
              "geometry": {"type": "Point", "coordinates": [r.metrics["lon"], r.metrics["lat"]]},
              "properties": {"name": r.name, "municipality_id": r.municipality_id,
                             "department": r.department, "level": r.level, **r.metrics}}
-            for r in rows]}
+            for r in rows]}), media_type="application/geo+json")
 
     def run_output(run_id: int, name: str) -> Path:
         """A file of a succeeded run."""
@@ -345,10 +360,9 @@ def create_app(settings: Settings) -> FastAPI:
         CAP message."""
         out: list[dict[str, object]] = []
         with sessions() as session:
-            for alert in session.scalars(select(Alert).where(Alert.in_force.is_(True))):
+            for alert, last in _in_force_with_latest(session):
                 if not who.may_see(alert.municipality_id):
                     continue
-                last = _latest(session, alert.id)
                 out.append({"municipality_id": alert.municipality_id, "level": alert.level,
                             "identifier": last.identifier, "msg_type": last.msg_type,
                             "sent": last.sent.isoformat(),
@@ -360,8 +374,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Atom feed of the alerts in force (public)."""
         entries = []
         with sessions() as session:
-            for alert in session.scalars(select(Alert).where(Alert.in_force.is_(True))):
-                last = _latest(session, alert.id)
+            for alert, last in _in_force_with_latest(session):
                 entries.append(FeedEntry(
                     identifier=last.identifier, title=_headline(last.cap_xml),
                     summary=f"{alert.level}: {alert.municipality_id}", updated=last.sent,
@@ -394,9 +407,17 @@ def _run_json(run: Run) -> dict[str, object]:
             "error": run.error, "synthetic": run.synthetic, "summary": run.summary}
 
 
-def _latest(session: Session, alert_id: int) -> AlertVersion:
-    return session.scalars(select(AlertVersion).where(AlertVersion.alert_id == alert_id)
-                           .order_by(AlertVersion.id.desc()).limit(1)).one()
+def _in_force_with_latest(session: Session) -> list[tuple[Alert, AlertVersion]]:
+    """Alerts in force with their latest message, in one query."""
+    latest = (select(func.max(AlertVersion.id).label("id"))
+              .group_by(AlertVersion.alert_id).subquery())
+    rows = session.execute(
+        select(Alert, AlertVersion)
+        .join(AlertVersion, AlertVersion.alert_id == Alert.id)
+        .join(latest, latest.c.id == AlertVersion.id)
+        .where(Alert.in_force.is_(True))
+        .order_by(Alert.municipality_id)).all()
+    return [(alert, version) for alert, version in rows]
 
 
 def _headline(cap_xml: str) -> str:
