@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from floodwarn.kernels.slope import axis_gradient
+from floodwarn.kernels.slope import squared_slope
 
 
 @njit(cache=True)
@@ -42,14 +42,9 @@ def rating_curve_sums(hand: np.ndarray, catchment: np.ndarray, z: np.ndarray, ce
             k = int(h / stage_step) + 1
             if k >= n_stages:
                 continue
-            zc = z[r, c]
-            gx = axis_gradient(z[r, c - 1] if c > 0 else np.nan, zc,
-                                z[r, c + 1] if c < nc - 1 else np.nan, cellsize)
-            gy = axis_gradient(z[r - 1, c] if r > 0 else np.nan, zc,
-                                z[r + 1, c] if r < nr - 1 else np.nan, cellsize)
             count[reach - 1, k] += 1.0
             hand_sum[reach - 1, k] += h
-            bed_sum[reach - 1, k] += math.sqrt(1.0 + gx * gx + gy * gy)
+            bed_sum[reach - 1, k] += math.sqrt(1.0 + squared_slope(z, r, c, cellsize))
     return count, hand_sum, bed_sum
 
 

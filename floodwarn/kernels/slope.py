@@ -31,17 +31,25 @@ def mean_slope_by_label(z: np.ndarray, label: np.ndarray, n_labels: int,
             zc = z[r, c]
             if lab <= 0 or math.isnan(zc):
                 continue
-            gx = axis_gradient(z[r, c - 1] if c > 0 else np.nan, zc,
-                                z[r, c + 1] if c < nc - 1 else np.nan, cellsize)
-            gy = axis_gradient(z[r - 1, c] if r > 0 else np.nan, zc,
-                                z[r + 1, c] if r < nr - 1 else np.nan, cellsize)
-            sums[lab] += math.sqrt(gx * gx + gy * gy)
+            sums[lab] += math.sqrt(squared_slope(z, r, c, cellsize))
             counts[lab] += 1
     out = np.zeros(n_labels, np.float64)
     for k in range(1, n_labels + 1):
         if counts[k] > 0:
             out[k - 1] = sums[k] / counts[k]
     return out
+
+
+@njit(cache=True, inline="always")
+def squared_slope(z: np.ndarray, r: int, c: int, cellsize: float) -> float:
+    """|∇z|² at cell (r, c): central differences, one-sided at the edge and next to NaN."""
+    nr, nc = z.shape
+    zc = z[r, c]
+    gx = axis_gradient(z[r, c - 1] if c > 0 else np.nan, zc,
+                       z[r, c + 1] if c < nc - 1 else np.nan, cellsize)
+    gy = axis_gradient(z[r - 1, c] if r > 0 else np.nan, zc,
+                       z[r + 1, c] if r < nr - 1 else np.nan, cellsize)
+    return gx * gx + gy * gy
 
 
 @njit(cache=True, inline="always")
