@@ -42,7 +42,9 @@ log = get_logger(__name__)
 BUILD_STEPS = ("fill", "flow_directions", "accumulation", "stream_network", "hand")
 
 _KERNELS = (
-    k_fill.fill_in_place,
+    k_fill.fill_tiles,
+    k_fill.spill_elevations,
+    k_fill.raise_to_spill,
     k_d8.d8_steepest_descent,
     k_flats.drain_flats,
     k_d8.flowdir_problems,

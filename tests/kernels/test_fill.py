@@ -86,3 +86,54 @@ def test_wrapper_leaves_the_input_alone_unless_told():
     assert n == 1 and dem[1, 1] == 1 and filled[1, 1] == 9
     same, _ = fill_depressions(dem, overwrite=True)
     assert same is dem and dem[1, 1] == 9
+
+
+def _whole_grid_flood(dem: np.ndarray) -> tuple[np.ndarray, int]:
+    """The untiled Priority-Flood: the whole grid as one tile."""
+    from floodwarn.kernels.fill import fill_tiled
+
+    z = dem.copy()
+    n = fill_tiled(z, max(z.shape), 4)
+    return z, n
+
+
+def test_tiles_join_exactly_as_one_flood_of_the_whole_grid():
+    # Barnes (2016): tiles filled apart and joined through the spill graph give the same DEM,
+    # cell for cell, as one flood of the whole grid, whatever the tile size.
+    from floodwarn.kernels.fill import fill_tiled
+
+    rng = np.random.default_rng(11)
+    dem = fractal_dem(150, seed=7)
+    dem[rng.random(dem.shape) < 0.02] = np.nan  # scattered nodata: outlets inside tiles
+    dem[60:75, 80:120] = np.nan  # a lake mask across a tile boundary
+    expected, expected_raised = _whole_grid_flood(dem)
+    assert expected_raised > 100
+    for tile in (3, 7, 16, 49, 64, 149):
+        z = dem.copy()
+        raised = fill_tiled(z, tile, 4096)
+        np.testing.assert_array_equal(z, expected, err_msg=f"tile {tile}")
+        assert raised == expected_raised
+
+
+def test_a_depression_spanning_four_tiles_fills_to_its_single_spill_point():
+    from floodwarn.kernels.fill import fill_tiled
+
+    dem = np.full((12, 12), 20.0, np.float32)
+    dem[2:10, 2:10] = 5.0  # one basin centred on a tile corner (tiles of 6)
+    dem[0:3, 9] = 8.0  # its only notch, in the north-east tile, reaches the edge at 8 m
+    z = dem.copy()
+    raised = fill_tiled(z, 6, 256)
+    assert np.all(z[2:10, 2:10] == 8.0)
+    assert raised == 63  # the 8×8 basin but the notch cell (2, 9), already at 8 m
+    np.testing.assert_array_equal(z, _whole_grid_flood(dem)[0])
+
+
+def test_overflowing_spill_table_falls_back_to_the_same_result():
+    from floodwarn.kernels.fill import fill_tiled
+
+    dem = fractal_dem(80, seed=9)
+    expected, expected_raised = _whole_grid_flood(dem)
+    z = dem.copy()
+    raised = fill_tiled(z, 8, 1)  # a table of one pair cannot hold a tile's watersheds
+    np.testing.assert_array_equal(z, expected)
+    assert raised == expected_raised
