@@ -49,9 +49,10 @@ def d8_steepest_descent(z: np.ndarray) -> np.ndarray:
     cardinal neighbours, √2 for the diagonals, in cell units: cells must be square). The
     steepest strictly positive drop wins; ties go to the first neighbour in ESRI code order
     (E, SE, S, SW, W, NW, N, NE). A cell with no lower neighbour is an outlet (0); NaN cells are
-    nodata (255). On a DEM conditioned by :func:`floodwarn.kernels.fill.priority_flood_epsilon`
-    every cell that is not on the domain edge or next to nodata has a strictly lower neighbour,
-    so outlets occur only there and the directions have no cycles.
+    nodata (255). On a DEM filled by :func:`floodwarn.kernels.fill.fill_in_place`, a cell with
+    no lower neighbour is either a true outlet (domain edge, next to nodata) or lies on a flat
+    left by filling, which :func:`floodwarn.kernels.flats.drain_flats` then directs; the final
+    directions have no cycles.
 
     Parameters
     ----------
