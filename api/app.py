@@ -16,7 +16,6 @@ from fastapi import Depends, FastAPI, Header, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from api.auth import (
     KEY_HEADER,
@@ -27,6 +26,7 @@ from api.auth import (
     create_api_key,
     hash_key,
 )
+from api.readcache import ReadCache, in_force_with_latest
 from api.settings import Settings
 from api.store.db import open_store
 from api.store.models import (
@@ -36,7 +36,6 @@ from api.store.models import (
     AuditEntry,
     Delivery,
     Run,
-    SettlementResult,
     Subscription,
 )
 from api.worker import RAIN_SUFFIXES, Worker, queue_run
@@ -66,9 +65,12 @@ ERROR_STATUS: dict[type[Exception], int] = {UnauthorizedError: 401, ForbiddenErr
 KEY_CACHE_S = 30.0
 
 
-def _caller(request: Request,
-            api_key: Annotated[str | None, Header(alias=KEY_HEADER)] = None) -> Caller:
-    """The caller behind the request's API key (401 without a valid one)."""
+async def _caller(request: Request,
+                  api_key: Annotated[str | None, Header(alias=KEY_HEADER)] = None) -> Caller:
+    """The caller behind the request's API key (401 without a valid one).
+
+    Async, so that a cached key costs no hop to the thread pool.
+    """
     cache: dict[str, tuple[float, Caller]] = request.app.state.key_cache
     now = time.monotonic()
     if api_key and (hit := cache.get(api_key)) is not None and now - hit[0] < KEY_CACHE_S:
@@ -80,6 +82,17 @@ def _caller(request: Request,
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+class AlertInForce(BaseModel):
+    """An alert in force: its municipality, level and latest CAP message."""
+
+    municipality_id: str
+    level: str
+    identifier: str
+    msg_type: str
+    sent: datetime
+    cap_url: str
 
 
 class SubscriptionRequest(BaseModel):
@@ -103,6 +116,7 @@ class RunRequest(BaseModel):
 def create_app(settings: Settings) -> FastAPI:
     """The API over the store named by ``settings`` (migrated on start); with
     ``settings.run_worker`` a background worker executes queued runs and watches the inbox."""
+    settings.cap_signer()  # a misconfigured signing key stops the start, not the first run
     engine, sessions = open_store(settings.store_url)
     worker = Worker(sessions, settings, settings.terrain, inbox=settings.inbox_dir) \
         if settings.run_worker else None
@@ -121,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.key_cache = {}
+    read_cache = ReadCache(sessions)
     if settings.admin_key:  # bootstrap: the configured admin key always works
         with sessions.begin() as session:
             if session.scalars(select(ApiKey).where(
@@ -269,36 +284,20 @@ def create_app(settings: Settings) -> FastAPI:
             return _run_json(run)
 
     @app.get("/runs/{run_id}/settlements")
-    def run_settlements(who: CallerDep, run_id: int, level: str | None = None,
-                        municipality: str | None = None, department: str | None = None
-                        ) -> Response:
+    async def run_settlements(who: CallerDep, run_id: int, level: str | None = None,
+                              municipality: str | None = None, department: str | None = None
+                              ) -> Response:
         """The run's settlements as GeoJSON, filtered by level, municipality id, department;
         a committee sees only its own municipality."""
         if who.role == "committee":
             if municipality not in (None, who.municipality_id):
                 raise ForbiddenError("a committee reads only its own municipality.")
             municipality = who.municipality_id
-        query = select(SettlementResult).where(SettlementResult.run_id == run_id)
-        if level is not None:
-            if level not in LEVELS:
-                raise InputError(f"level {level!r} unknown; use one of {list(LEVELS)}.")
-            query = query.where(SettlementResult.level == level)
-        if municipality is not None:
-            query = query.where(SettlementResult.municipality_id == municipality)
-        if department is not None:
-            query = query.where(SettlementResult.department == department)
-        with sessions() as session:
-            if session.get(Run, run_id) is None:
-                raise LookupError(f"no run {run_id}")
-            rows = session.scalars(query.order_by(SettlementResult.settlement_id)).all()
-        # Serialised directly: the payload is plain JSON already, and FastAPI's generic encoder
-        # dominated the request time.
-        return Response(json.dumps({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "id": r.settlement_id,
-             "geometry": {"type": "Point", "coordinates": [r.metrics["lon"], r.metrics["lat"]]},
-             "properties": {"name": r.name, "municipality_id": r.municipality_id,
-                            "department": r.department, "level": r.level, **r.metrics}}
-            for r in rows]}), media_type="application/geo+json")
+        if level is not None and level not in LEVELS:
+            raise InputError(f"level {level!r} unknown; use one of {list(LEVELS)}.")
+        body = read_cache.settlements(run_id).geojson(level=level, municipality=municipality,
+                                                      department=department)
+        return Response(body, media_type="application/geo+json")
 
     def run_output(run_id: int, name: str) -> Path:
         """A file of a succeeded run."""
@@ -354,27 +353,20 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(run_output(run_id, DEPTH_FILE), media_type="image/tiff",
                             filename=f"floodwarn_run{run_id}_depth.tif")
 
-    @app.get("/alerts")
-    def alerts_in_force(who: CallerDep) -> list[dict[str, object]]:
+    @app.get("/alerts", response_model=list[AlertInForce])
+    async def alerts_in_force(who: CallerDep) -> Response:
         """Alerts in force, one per municipality (a committee: its own), with their latest
         CAP message."""
-        out: list[dict[str, object]] = []
-        with sessions() as session:
-            for alert, last in _in_force_with_latest(session):
-                if not who.may_see(alert.municipality_id):
-                    continue
-                out.append({"municipality_id": alert.municipality_id, "level": alert.level,
-                            "identifier": last.identifier, "msg_type": last.msg_type,
-                            "sent": last.sent.isoformat(),
-                            "cap_url": f"/alerts/{last.identifier}.xml"})
-        return out
+        visible = None if who.role in ("analyst", "admin") else {str(who.municipality_id)}
+        return Response(read_cache.alerts_in_force().json_for(visible),
+                        media_type="application/json")
 
     @app.get("/alerts/feed.atom")
     def feed(request: Request) -> Response:
         """Atom feed of the alerts in force (public)."""
         entries = []
         with sessions() as session:
-            for alert, last in _in_force_with_latest(session):
+            for alert, last in in_force_with_latest(session):
                 entries.append(FeedEntry(
                     identifier=last.identifier, title=_headline(last.cap_xml),
                     summary=f"{alert.level}: {alert.municipality_id}", updated=last.sent,
@@ -405,19 +397,6 @@ def _run_json(run: Run) -> dict[str, object]:
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
             "error": run.error, "synthetic": run.synthetic, "summary": run.summary}
-
-
-def _in_force_with_latest(session: Session) -> list[tuple[Alert, AlertVersion]]:
-    """Alerts in force with their latest message, in one query."""
-    latest = (select(func.max(AlertVersion.id).label("id"))
-              .group_by(AlertVersion.alert_id).subquery())
-    rows = session.execute(
-        select(Alert, AlertVersion)
-        .join(AlertVersion, AlertVersion.alert_id == Alert.id)
-        .join(latest, latest.c.id == AlertVersion.id)
-        .where(Alert.in_force.is_(True))
-        .order_by(Alert.municipality_id)).all()
-    return [(alert, version) for alert, version in rows]
 
 
 def _headline(cap_xml: str) -> str:

@@ -22,6 +22,10 @@ def serve(
     ] = None,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not run the demo forecast "
                                           "on first start.")] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="Settings file of FLOODWARN_… = value lines; the "
+                                  "environment overrides it.", exists=True, dir_okay=False)
+    ] = None,
 ) -> None:
     """Start the alert service with the embedded store / iniciar el servicio de alertas.
 
@@ -35,7 +39,8 @@ def serve(
     from api.settings import Settings
     from api.store.models import Run
 
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    settings = (Settings(_env_file=config) if data_dir is None  # type: ignore[call-arg]
+                else Settings(_env_file=config, data_dir=data_dir))  # type: ignore[call-arg]
     application = create_app(settings)
     with application.state.sessions() as session:
         empty = session.scalar(select(func.count()).select_from(Run)) == 0

@@ -15,6 +15,7 @@ from api.store.models import Alert, AlertVersion, AuditEntry
 from api.webhooks import enqueue_deliveries
 from floodwarn.alerts.cap import cap_message
 from floodwarn.alerts.lifecycle import Decision, InForce, decide, municipal_warnings
+from floodwarn.alerts.signing import CapSigner
 from floodwarn.errors import InputError
 from floodwarn.io.forecast_outputs import (
     CENTRES_FILE,
@@ -26,11 +27,12 @@ from floodwarn.io.gis_data import load_municipalities
 
 
 def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: str,
-                       now: datetime) -> list[AlertVersion]:
+                       now: datetime, signer: CapSigner | None = None) -> list[AlertVersion]:
     """CAP Alert / Update / Cancel messages for a run, stored with the alerts in force.
 
     Runs on SYNTHETIC terrain or storms issue ``status=Exercise``. Unchanged municipalities
-    get nothing new. Everything happens in the caller's transaction: a failure publishes none.
+    get nothing new. With a ``signer`` each message carries an XML signature, stored and served
+    exactly as signed. Everything happens in the caller's transaction: a failure publishes none.
     """
     record = json.loads((out_dir / RUN_FILE).read_text())
     if not (out_dir / SETTLEMENTS_FILE).exists():
@@ -56,7 +58,7 @@ def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: 
     sent_versions = []
     for n, decision in enumerate(decide(in_force, warnings)):
         version = _send(session, decision, alerts, municipalities, run_id=run_id,
-                        sender=sender, now=now, status=status, serial=n)
+                        sender=sender, now=now, status=status, serial=n, signer=signer)
         sent_versions.append(version)
     session.add(AuditEntry(at=now, actor="worker", action="publish_run_alerts",
                            detail={"run_id": run_id, "messages": len(sent_versions),
@@ -66,7 +68,7 @@ def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: 
 
 def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
           municipalities: gpd.GeoDataFrame, *, run_id: int, sender: str, now: datetime,
-          status: str, serial: int) -> AlertVersion:
+          status: str, serial: int, signer: CapSigner | None) -> AlertVersion:
     identifier = f"floodwarn-{run_id}-{decision.municipality_id}-{serial}"
     previous = decision.previous
     references = ((previous.sender, previous.identifier, previous.sent),) if previous else ()
@@ -90,6 +92,8 @@ def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
         session.add(alert)
         session.flush()
         level = warning.level
+    if signer is not None:
+        xml = signer.sign(xml)
     version = AlertVersion(alert_id=alert.id, run_id=run_id, identifier=identifier,
                            msg_type=decision.msg_type, level=level, sent=now,
                            cap_xml=xml.decode("utf-8"))

@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from floodwarn.alerts.signing import CapSigner
+from floodwarn.errors import InputError
+
 
 class Settings(BaseSettings):
     """Where the service keeps its store and run outputs, and who signs its alerts.
@@ -24,6 +27,20 @@ class Settings(BaseSettings):
     run_worker: bool = True  # execute queued runs in a background thread
     admin_key: str | None = None  # bootstrap administrator key (FLOODWARN_ADMIN_KEY)
     max_upload_mb: float = 512.0  # largest forecast file accepted through the API
+    # CAP messages are signed (XML-DSig) when both are set: PEM private key and its certificate.
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
+
+    def cap_signer(self) -> CapSigner | None:
+        """The configured CAP signer, checked; None when signing is not configured."""
+        if self.signing_key is None and self.signing_cert is None:
+            return None
+        if self.signing_key is None or self.signing_cert is None:
+            raise InputError(
+                "CAP signing needs both FLOODWARN_SIGNING_KEY (PEM private key) and "
+                "FLOODWARN_SIGNING_CERT (its PEM certificate); only one is set."
+            )
+        return CapSigner.from_files(self.signing_key, self.signing_cert)
 
     @property
     def inbox_dir(self) -> Path:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.models import AlertVersion, AuditEntry, Delivery, Subscription
@@ -61,42 +62,72 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** (attempts - 1), BACKOFF_CAP_S))
 
 
-def deliver_due(sessions: sessionmaker[Session], client: httpx.Client, *, now: datetime
-                ) -> dict[str, int]:
-    """Attempt every pending delivery whose time has come; returns counts by outcome."""
+#: Deliveries attempted at once: a committee endpoint that hangs until the timeout holds up
+#: only its own delivery, not every other committee's.
+PARALLEL_DELIVERIES = 8
+DELIVERY_TIMEOUT_S = 10.0
+
+
+def deliver_due(sessions: sessionmaker[Session], client: httpx.Client, *, now: datetime,
+                parallel: int = PARALLEL_DELIVERIES) -> dict[str, int]:
+    """Attempt every pending delivery whose time has come, ``parallel`` at a time; returns
+    counts by outcome."""
     with sessions() as session:
         due = session.scalars(select(Delivery.id).where(
             Delivery.status == "pending", Delivery.next_attempt_at <= now)
             .order_by(Delivery.id)).all()
-    counts = {"delivered": 0, "retry": 0, "failed": 0}
-    for delivery_id in due:
-        with sessions.begin() as session:
-            delivery = session.get_one(Delivery, delivery_id)
-            if delivery.status != "pending":
-                continue  # another worker took it
-            version = session.get_one(AlertVersion, delivery.alert_version_id)
-            sub = session.get_one(Subscription, delivery.subscription_id)
-            body = version.cap_xml.encode("utf-8")
-            headers = {"Content-Type": "application/cap+xml",
-                       SIGNATURE_HEADER: sign(sub.secret, int(now.timestamp()), body),
-                       IDEMPOTENCY_HEADER: delivery.idempotency_key}
-            delivery.attempts += 1
-            try:
-                answer = client.post(sub.url, content=body, headers=headers, timeout=10.0)
-                ok, error = answer.is_success, f"HTTP {answer.status_code}"
-            except httpx.HTTPError as exc:
-                ok, error = False, f"{type(exc).__name__}: {exc}"
-            if ok:
-                delivery.status, delivery.delivered_at, delivery.last_error = (
-                    "delivered", now, None)
-                counts["delivered"] += 1
-            elif delivery.attempts >= MAX_ATTEMPTS:
-                delivery.status, delivery.last_error = "failed", error
-                session.add(AuditEntry(at=now, actor="webhooks", action="delivery_failed",
-                                       detail={"delivery_id": delivery.id, "error": error}))
-                counts["failed"] += 1
-            else:
-                delivery.next_attempt_at = now + backoff(delivery.attempts)
-                delivery.last_error = error
-                counts["retry"] += 1
+    counts = {"delivered": 0, "retry": 0, "failed": 0, "skipped": 0}
+    if not due:
+        return {k: v for k, v in counts.items() if k != "skipped"}
+    with ThreadPoolExecutor(max_workers=min(parallel, len(due)),
+                            thread_name_prefix="floodwarn-webhook") as pool:
+        for outcome in pool.map(lambda d: _attempt(sessions, client, d, now), due):
+            counts[outcome] += 1
+    counts.pop("skipped")
     return counts
+
+
+def _attempt(sessions: sessionmaker[Session], client: httpx.Client, delivery_id: int,
+             now: datetime) -> str:
+    """One delivery attempt; the outcome.
+
+    The HTTP call happens outside any transaction, and the outcome is written by one guarded
+    UPDATE (still pending, same attempt count): a transaction that read first and wrote after a
+    slow call could find SQLite's snapshot stale once another thread has written.
+    """
+    with sessions() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.status != "pending":
+            return "skipped"  # another worker took it
+        version = session.get_one(AlertVersion, delivery.alert_version_id)
+        sub = session.get_one(Subscription, delivery.subscription_id)
+        body = version.cap_xml.encode("utf-8")
+        url, attempts = sub.url, delivery.attempts
+        headers = {"Content-Type": "application/cap+xml",
+                   SIGNATURE_HEADER: sign(sub.secret, int(now.timestamp()), body),
+                   IDEMPOTENCY_HEADER: delivery.idempotency_key}
+    try:
+        answer = client.post(url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT_S)
+        ok, error = answer.is_success, f"HTTP {answer.status_code}"
+    except httpx.HTTPError as exc:
+        ok, error = False, f"{type(exc).__name__}: {exc}"
+    values: dict[str, object] = {"attempts": attempts + 1}
+    if ok:
+        outcome = "delivered"
+        values.update(status="delivered", delivered_at=now, last_error=None)
+    elif attempts + 1 >= MAX_ATTEMPTS:
+        outcome = "failed"
+        values.update(status="failed", last_error=error)
+    else:
+        outcome = "retry"
+        values.update(next_attempt_at=now + backoff(attempts + 1), last_error=error)
+    with sessions.begin() as session:
+        written = session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
+                                   Delivery.attempts == attempts).values(**values))
+        if written.rowcount == 0:  # type: ignore[attr-defined]
+            return "skipped"
+        if outcome == "failed":
+            session.add(AuditEntry(at=now, actor="webhooks", action="delivery_failed",
+                                   detail={"delivery_id": delivery_id, "error": error}))
+    return outcome

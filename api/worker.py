@@ -9,6 +9,7 @@ published alert. New files in the inbox folder become queued runs.
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,16 +42,36 @@ def queue_run(session: Session, rain_path: Path, *, actor: str, now: datetime) -
     return run
 
 
-def scan_inbox(sessions: sessionmaker[Session], inbox: Path, *, now: datetime) -> list[int]:
-    """Queue a run for every forecast file in ``inbox`` not queued before."""
+#: A file in the inbox is taken once it has been left unchanged this long (s), so that one
+#: still being copied in is not run half-written. Writers that rename a finished file into
+#: the inbox (the safe way) are not held up by more than this.
+INBOX_SETTLE_S = 1.0
+
+
+def scan_inbox(sessions: sessionmaker[Session], inbox: Path, *, now: datetime,
+               settle_s: float = INBOX_SETTLE_S) -> list[int]:
+    """Queue a run for every forecast file in ``inbox`` not queued before.
+
+    Hidden files (a leading dot: temporary names of writers) and files modified less than
+    ``settle_s`` seconds ago are left for a later scan.
+    """
     if not inbox.exists():
         return []
     queued = []
+    wall = time.time()
     with sessions.begin() as session:
         known = set(session.scalars(select(Run.rain_path)))
         for path in sorted(inbox.iterdir()):
-            if path.suffix.lower() in RAIN_SUFFIXES and str(path) not in known:
-                queued.append(queue_run(session, path, actor="inbox", now=now).id)
+            if (path.suffix.lower() not in RAIN_SUFFIXES or path.name.startswith(".")
+                    or str(path) in known):
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # renamed away between listing and looking
+                continue
+            if info.st_size == 0 or wall - info.st_mtime < settle_s:
+                continue
+            queued.append(queue_run(session, path, actor="inbox", now=now).id)
     return queued
 
 
@@ -72,7 +93,8 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, terrain_di
             _store_settlements(session, run_id, out_dir)
             if result.risk is not None:
                 publish_run_alerts(session, run_id=run_id, out_dir=out_dir,
-                                   sender=settings.sender, now=clock())
+                                   sender=settings.sender, now=clock(),
+                                   signer=settings.cap_signer())
             run.status, run.finished_at, run.out_dir = "succeeded", clock(), str(out_dir)
             run.synthetic = bool(result.record["synthetic"])
             run.summary = result.record.get("risk", {})

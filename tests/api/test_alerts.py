@@ -114,3 +114,35 @@ def test_run_outputs_through_the_api(run_dir, tmp_path):
     depth = client.get("/runs/1/depth.tif")
     assert depth.status_code == 200 and depth.content[:4] in (b"II*\0", b"MM\0*")
     assert client.get("/runs/2/centres").status_code == 404
+
+
+def test_signed_alerts_are_served_as_signed(run_dir, tmp_path):
+    from floodwarn.alerts.signing import verify_cap_signature
+    from tests.alerts.test_signing import write_key_pair
+
+    key_path, cert_path = write_key_pair(tmp_path / "keys")
+    settings = Settings(data_dir=tmp_path / "data", run_worker=False,
+                        signing_key=key_path, signing_cert=cert_path)
+    app = create_app(settings)
+    with app.state.sessions.begin() as session:
+        session.add(Run(id=1, status="succeeded", rain_path="storm.nc", out_dir=str(run_dir),
+                        created_at=NOW))
+        sent = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
+                                  now=NOW, signer=settings.cap_signer())
+    assert sent
+    client = TestClient(app)
+    for version in sent:
+        served = client.get(f"/alerts/{version.identifier}.xml").content
+        validate_cap(served)
+        verify_cap_signature(served, cert_path.read_bytes())
+
+
+def test_half_configured_signing_stops_the_service_at_start(tmp_path):
+    from floodwarn.errors import InputError
+    from tests.alerts.test_signing import write_key_pair
+
+    key_path, _ = write_key_pair(tmp_path / "keys")
+    with pytest.raises(InputError, match="FLOODWARN_SIGNING_CERT"):
+        create_app(Settings(data_dir=tmp_path / "data", run_worker=False,
+                            signing_key=key_path))
+    assert not (tmp_path / "data" / "floodwarn.sqlite").exists()

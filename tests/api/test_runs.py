@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import create_api_key
 from api.settings import Settings
+from api.store.models import Run
 from api.worker import execute_next, scan_inbox
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
 
@@ -48,8 +49,8 @@ def test_run_from_the_inbox_succeeds_and_a_bad_file_fails_cleanly(salvadoran_ter
 
     # A file that is not a forecast: the run fails with the reason, alerts stay as they were.
     (settings.inbox_dir / "broken.nc").write_bytes(b"not a netcdf file")
-    assert scan_inbox(app.state.sessions, settings.inbox_dir, now=datetime.now(UTC)) == [
-        run_id + 1]  # storm.nc was queued already
+    assert scan_inbox(app.state.sessions, settings.inbox_dir, now=datetime.now(UTC),
+                      settle_s=0) == [run_id + 1]  # storm.nc was queued already
     before = client.get("/alerts").json()
     assert execute_next(app.state.sessions, settings, terrain_dir) == run_id + 1
     failed = client.get(f"/runs/{run_id + 1}").json()
@@ -93,3 +94,28 @@ def test_uploads_are_checked_before_anything_is_stored(salvadoran_terrain, tmp_p
     assert len(list(settings.inbox_dir.iterdir())) == 1
     assert list((settings.data_dir / "uploads").iterdir()) == []
     assert len(client.get("/runs").json()) == 1
+
+
+def test_inbox_waits_for_files_to_settle_and_ignores_hidden_ones(tmp_path):
+    import os
+    import time
+
+    settings = Settings(data_dir=tmp_path / "data", run_worker=False)
+    app = create_app(settings)
+    inbox = settings.inbox_dir
+    inbox.mkdir(parents=True)
+    copying = inbox / "gfs_2026112800.grib2"
+    copying.write_bytes(b"GRIB half written")
+    (inbox / ".gfs_2026112806.grib2.part").write_bytes(b"GRIB")
+    (inbox / "empty.nc").write_bytes(b"")
+    now = datetime.now(UTC)
+    # Just written: still being copied as far as the scanner can tell.
+    assert scan_inbox(app.state.sessions, inbox, now=now) == []
+    an_hour_ago = time.time() - 3600
+    for path in inbox.iterdir():
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    queued = scan_inbox(app.state.sessions, inbox, now=now)
+    assert len(queued) == 1  # neither the hidden temporary file nor the empty one
+    with app.state.sessions() as session:
+        assert session.get(Run, queued[0]).rain_path == str(copying)
+    assert scan_inbox(app.state.sessions, inbox, now=now) == []  # never queued twice

@@ -15,27 +15,69 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _start(port, env, *options):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import app; app()", "serve", "--port", str(port),
+         *options], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while True:
+        try:
+            return proc, httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read().decode()) from None
+            assert time.time() < deadline, "the service did not start within 300 s"
+            time.sleep(0.3)
+
+
 def test_serve_answers_over_http(tmp_path):
     port = _free_port()
     env = {**os.environ, "FLOODWARN_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import app; app()", "serve", "--port", str(port),
-         "--no-demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc, health = _start(port, env, "--no-demo")
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                assert time.time() < deadline, "the service did not start within 60 s"
-                time.sleep(0.3)
         assert health.json()["status"] == "ok"
         feed = httpx.get(f"http://127.0.0.1:{port}/alerts/feed.atom", timeout=5)
         assert feed.status_code == 200
         assert feed.headers["content-type"].startswith("application/atom+xml")
         assert (tmp_path / "data" / "floodwarn.sqlite").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_first_start_runs_the_demo_through_to_alerts(tmp_path):
+    """The README's main job: `floodwarn serve` on an empty store builds the SYNTHETIC demo
+    terrain, runs the demo storm in its worker and publishes Exercise alerts to the feed.
+    Settings come from a file; the environment names the data folder."""
+    port = _free_port()
+    config = tmp_path / "floodwarn.env"
+    config.write_text("FLOODWARN_ADMIN_KEY=fw_test_admin_0123456789\n"
+                      "FLOODWARN_SENDER=pruebas@proteccioncivil.gob.sv\n")
+    env = {**os.environ, "FLOODWARN_DATA_DIR": str(tmp_path / "data")}
+    proc, _ = _start(port, env, "--config", str(config))
+    base = f"http://127.0.0.1:{port}"
+    admin = {"X-API-Key": "fw_test_admin_0123456789"}
+    try:
+        deadline = time.time() + 300
+        while True:
+            runs = httpx.get(f"{base}/runs", headers=admin, timeout=10).json()
+            if runs and runs[0]["status"] in ("succeeded", "failed"):
+                break
+            assert time.time() < deadline, f"the demo run did not finish in 300 s: {runs}"
+            time.sleep(1)
+        assert runs[0]["status"] == "succeeded", runs[0]["error"]
+        assert runs[0]["synthetic"] is True
+        alerts = httpx.get(f"{base}/alerts", headers=admin, timeout=10).json()
+        assert alerts and {a["level"] for a in alerts} <= {"amarilla", "naranja", "roja"}
+        cap = httpx.get(base + alerts[0]["cap_url"], timeout=10).text
+        assert "<status>Exercise</status>" in cap
+        assert "<sender>pruebas@proteccioncivil.gob.sv</sender>" in cap  # from the file
+        feed = httpx.get(f"{base}/alerts/feed.atom", timeout=10).text
+        assert feed.count("<entry>") == len(alerts)
+        roja = httpx.get(f"{base}/runs/{runs[0]['id']}/settlements", params={"level": "roja"},
+                         headers=admin, timeout=10).json()
+        assert roja["features"] and all(
+            f["properties"]["level"] == "roja" for f in roja["features"])
     finally:
         proc.terminate()
         proc.wait(timeout=30)
