@@ -4,7 +4,7 @@ imports the service, so the command is assembled here)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +44,7 @@ def serve(
     application = create_app(settings)
     with application.state.sessions() as session:
         empty = session.scalar(select(func.count()).select_from(Run)) == 0
+    _first_admin_key(application.state.sessions, settings)
     if empty and not no_demo:
         from floodwarn.io.rainfall import write_rainfall_netcdf
         from floodwarn.pipeline import demo_terrain
@@ -59,3 +60,27 @@ def serve(
         console.print("demo storm queued / tormenta de demostración en cola")
     console.print(f"floodwarn service on http://{host}:{port} (store {settings.store_url})")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _first_admin_key(sessions: Any, settings: Any) -> None:
+    """With no key in the store and none configured, make an admin key so that the first user
+    can get in: printed once and kept in ``data_dir/admin-key.txt`` (owner-only)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from api.auth import create_api_key
+    from api.store.models import ApiKey
+
+    if settings.admin_key:
+        return
+    with sessions.begin() as session:
+        if session.scalar(select(func.count()).select_from(ApiKey)):
+            return
+        key = create_api_key(session, role="admin", name="first start", now=datetime.now(UTC))
+    path = settings.data_dir / "admin-key.txt"
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    console.print(f"admin key (shown once, also in {path}) / clave de administrador: {key}\n"
+                  "use it as the X-API-Key header; create analyst and committee keys with "
+                  "POST /keys")

@@ -40,9 +40,21 @@ def test_serve_answers_over_http(tmp_path):
         assert feed.status_code == 200
         assert feed.headers["content-type"].startswith("application/atom+xml")
         assert (tmp_path / "data" / "floodwarn.sqlite").exists()
+        # No key configured: the first start made an admin key, kept for its owner only.
+        key_file = tmp_path / "data" / "admin-key.txt"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text().strip()
+        assert httpx.get(f"http://127.0.0.1:{port}/runs", timeout=5).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/runs", headers={"X-API-Key": key},
+                         timeout=5).json() == []
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # A second start does not make another key.
+    proc, _ = _start(port, env, "--no-demo")
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert key_file.read_text().strip() == key
 
 
 def test_first_start_runs_the_demo_through_to_alerts(tmp_path):
