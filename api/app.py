@@ -38,7 +38,7 @@ from api.store.models import (
     Run,
     Subscription,
 )
-from api.worker import RAIN_SUFFIXES, Worker, queue_run
+from api.worker import RAIN_SUFFIXES, Worker, inbox_name, queue_run
 from floodwarn import __version__
 from floodwarn.alerts.atom import FeedEntry, atom_feed
 from floodwarn.errors import DataFileError, FloodwarnError, InputError
@@ -243,11 +243,10 @@ def create_app(settings: Settings) -> FastAPI:
             raise InputError(f"upload {forecast.filename!r}: expected a forecast file named "
                              f"*{', *'.join(RAIN_SUFFIXES)}.")
         limit = int(settings.max_upload_mb * 1024 * 1024)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         # Staged outside the inbox (which the worker scans) until it has passed the checks.
         staging = settings.data_dir / "uploads"
         staging.mkdir(parents=True, exist_ok=True)
-        staged = staging / f"{stamp}_{name}"
+        staged = staging / inbox_name(name, datetime.now(UTC))
         size = 0
         try:
             with staged.open("wb") as out:

@@ -12,20 +12,35 @@ from floodwarn.cli import app, console
 
 __all__ = ["app"]
 
+runs_app = typer.Typer(help="Forecast runs of the alert service / corridas del servicio.",
+                       no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Store and run outputs (default $FLOODWARN_DATA_DIR).")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option(help="Settings file of FLOODWARN_… = value lines; the "
+                              "environment overrides it.", exists=True, dir_okay=False)
+]
+
+
+def _settings(data_dir: Path | None, config: Path | None) -> Any:
+    from api.settings import Settings
+
+    if data_dir is None:
+        return Settings(_env_file=config)  # type: ignore[call-arg]
+    return Settings(_env_file=config, data_dir=data_dir)  # type: ignore[call-arg]
+
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Store and run outputs (default $FLOODWARN_DATA_DIR).")
-    ] = None,
+    data_dir: DataDirOption = None,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not run the demo forecast "
                                           "on first start.")] = False,
-    config: Annotated[
-        Path | None, typer.Option(help="Settings file of FLOODWARN_… = value lines; the "
-                                  "environment overrides it.", exists=True, dir_okay=False)
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Start the alert service with the embedded store / iniciar el servicio de alertas.
 
@@ -36,11 +51,9 @@ def serve(
     from sqlalchemy import func, select
 
     from api.app import create_app
-    from api.settings import Settings
     from api.store.models import Run
 
-    settings = (Settings(_env_file=config) if data_dir is None  # type: ignore[call-arg]
-                else Settings(_env_file=config, data_dir=data_dir))  # type: ignore[call-arg]
+    settings = _settings(data_dir, config)
     application = create_app(settings)
     with application.state.sessions() as session:
         empty = session.scalar(select(func.count()).select_from(Run)) == 0
@@ -84,3 +97,92 @@ def _first_admin_key(sessions: Any, settings: Any) -> None:
     console.print(f"admin key (shown once, also in {path}) / clave de administrador: {key}\n"
                   "use it as the X-API-Key header; create analyst and committee keys with "
                   "POST /keys")
+
+
+@runs_app.command("submit")
+def runs_submit(
+    forecast: Annotated[Path, typer.Argument(help="Forecast file (NetCDF, GRIB).",
+                                             exists=True, dir_okay=False)],
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    now: Annotated[bool, typer.Option("--now", help="Execute it here and now, publish its "
+                                      "alerts and send due webhooks, instead of leaving it to "
+                                      "the service's worker.")] = False,
+) -> None:
+    """Queue a forecast run in the service / poner en cola una corrida.
+
+    The file is checked first (what a run would refuse is refused here, with the reason), then
+    copied into the service's inbox and queued; a running `floodwarn serve` executes it.
+    """
+    import shutil
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from api.store.db import open_store
+    from api.webhooks import deliver_due
+    from api.worker import RAIN_SUFFIXES, execute_next, inbox_name, queue_run
+    from floodwarn.cli import errors_as_messages
+    from floodwarn.errors import InputError
+    from floodwarn.io.rainfall import read_rainfall
+
+    settings = _settings(data_dir, config)
+    with errors_as_messages():
+        if forecast.suffix.lower() not in RAIN_SUFFIXES:
+            raise InputError(f"{forecast}: expected a forecast file named "
+                             f"*{', *'.join(RAIN_SUFFIXES)}.")
+        read_rainfall(forecast)
+        settings.cap_signer()
+        engine, sessions = open_store(settings.store_url)
+        inbox = settings.inbox_dir
+        inbox.mkdir(parents=True, exist_ok=True)
+        target = inbox / inbox_name(forecast.name, datetime.now(UTC))
+        hidden = inbox / f".{target.name}.part"
+        shutil.copyfile(forecast, hidden)
+        # Renamed first, queued at once: the inbox scanner leaves a file alone for its first
+        # second, and a queued run always finds its file.
+        hidden.rename(target)
+        with sessions.begin() as session:
+            run_id = queue_run(session, target, actor="cli", now=datetime.now(UTC)).id
+        console.print(f"run {run_id} queued / corrida en cola: {target.name}")
+        if now:
+            while (ran := execute_next(sessions, settings, settings.terrain)) is not None:
+                if ran == run_id:
+                    break
+            with httpx.Client() as client:
+                sent = deliver_due(sessions, client, now=datetime.now(UTC))
+            _print_runs(sessions, only=run_id)
+            console.print(f"webhooks: {sent}")
+        engine.dispose()
+
+
+@runs_app.command("list")
+def runs_list(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+    """Runs of the service with their status / corridas y su estado."""
+    from api.store.db import open_store
+
+    engine, sessions = open_store(_settings(data_dir, config).store_url)
+    _print_runs(sessions)
+    engine.dispose()
+
+
+def _print_runs(sessions: Any, only: int | None = None) -> None:
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from api.store.models import AlertVersion, Run
+
+    table = Table("run", "status / estado", "file / archivo", "queued", "finished",
+                  "messages / mensajes", "error")
+    with sessions() as session:
+        query = select(Run).order_by(Run.id.desc())
+        if only is not None:
+            query = query.where(Run.id == only)
+        for run in session.scalars(query):
+            messages = session.scalar(select(func.count()).select_from(AlertVersion)
+                                      .where(AlertVersion.run_id == run.id))
+            table.add_row(str(run.id), run.status, Path(run.rain_path).name,
+                          run.created_at.strftime("%Y-%m-%d %H:%M"),
+                          run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else "",
+                          str(messages), run.error or "")
+    console.print(table)

@@ -8,6 +8,7 @@ published alert. New files in the inbox folder become queued runs.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 import traceback
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.publish import publish_run_alerts
@@ -31,6 +32,12 @@ from floodwarn.pipeline import run_forecast
 log = get_logger(__name__)
 
 RAIN_SUFFIXES = (".nc", ".nc4", ".grib", ".grib2", ".grb", ".grb2")
+
+
+def inbox_name(original: str, now: datetime) -> str:
+    """A name in the inbox for a file called ``original`` arriving ``now``: sortable by arrival
+    and unique, so that two arrivals of the same file never overwrite each other."""
+    return f"{now:%Y%m%dT%H%M%S}_{secrets.token_hex(3)}_{Path(original).name}"
 
 
 def queue_run(session: Session, rain_path: Path, *, actor: str, now: datetime) -> Run:
@@ -78,13 +85,10 @@ def scan_inbox(sessions: sessionmaker[Session], inbox: Path, *, now: datetime,
 def execute_next(sessions: sessionmaker[Session], settings: Settings, terrain_dir: Path,
                  *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int | None:
     """Run the oldest queued forecast; returns its id, or None when nothing waits."""
-    with sessions.begin() as session:
-        run = session.scalars(select(Run).where(Run.status == "queued")
-                              .order_by(Run.id).limit(1)).one_or_none()
-        if run is None:
-            return None
-        run.status, run.started_at = "running", clock()
-        run_id, rain = run.id, Path(run.rain_path)
+    claimed = _claim_next(sessions, clock())
+    if claimed is None:
+        return None
+    run_id, rain = claimed
     out_dir = settings.data_dir / "runs" / str(run_id)
     try:
         result = run_forecast(terrain_dir, rain, out_dir, cache_dir=settings.data_dir / "cache")
@@ -108,6 +112,26 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, terrain_di
                                    detail={"run_id": run_id,
                                            "traceback": traceback.format_exc()[-2000:]}))
     return run_id
+
+
+def _claim_next(sessions: sessionmaker[Session], now: datetime) -> tuple[int, Path] | None:
+    """Mark the oldest queued run as running and return it; None when nothing waits.
+
+    The claim is one guarded UPDATE (still queued), so that two workers — the service's and a
+    `floodwarn runs submit --now` — never execute the same run.
+    """
+    while True:
+        with sessions() as session:
+            run = session.scalars(select(Run).where(Run.status == "queued")
+                                  .order_by(Run.id).limit(1)).one_or_none()
+            if run is None:
+                return None
+            run_id, rain = run.id, Path(run.rain_path)
+        with sessions.begin() as session:
+            taken = session.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
+                                    .values(status="running", started_at=now))
+            if taken.rowcount:  # type: ignore[attr-defined]
+                return run_id, rain
 
 
 def _store_settlements(session: Session, run_id: int, out_dir: Path) -> None:

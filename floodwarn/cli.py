@@ -52,7 +52,7 @@ def version() -> None:
 
 
 @contextmanager
-def _errors_as_messages() -> Iterator[None]:
+def errors_as_messages() -> Iterator[None]:
     """Show floodwarn's own errors as one clear message and exit 2, never a traceback."""
     try:
         yield
@@ -118,7 +118,7 @@ def terrain_build(
     """Build a terrain model: filled DEM, D8, accumulation, reaches, catchments, HAND."""
     from floodwarn.pipeline import TERRAIN_JOB_STEPS, build_terrain
 
-    with _errors_as_messages(), _step_progress(TERRAIN_JOB_STEPS) as on_step:
+    with errors_as_messages(), _step_progress(TERRAIN_JOB_STEPS) as on_step:
         result = build_terrain(
             dem,
             out_dir,
@@ -186,7 +186,7 @@ def forecast_run(
 
     if accumulation not in (None, "step", "since_start"):
         raise typer.BadParameter("accumulation must be 'step' or 'since_start'")
-    with _errors_as_messages(), _step_progress(FORECAST_JOB_STEPS) as on_step:
+    with errors_as_messages(), _step_progress(FORECAST_JOB_STEPS) as on_step:
         result = run_forecast(
             terrain, rain, out_dir, variable=variable, units=units,
             accumulation=accumulation,  # type: ignore[arg-type]
@@ -215,7 +215,7 @@ def forecast_prepare(
     """Once per terrain: return-period thresholds and rating curves for later forecasts."""
     from floodwarn.pipeline import prepare_forecasting
 
-    with _errors_as_messages():
+    with errors_as_messages():
         timings = prepare_forecasting(
             terrain, cache_dir=cache_dir or _default_cache_dir(),
             step_hours=tuple(step_hours or [1]), ia_ratio=ia_ratio, landcover_path=landcover,
@@ -236,7 +236,7 @@ def forecast_evacuate(
     """Rerun a run's evacuation plan with changed shelter capacities / replanificar."""
     from floodwarn.pipeline import replan_evacuation
 
-    with _errors_as_messages():
+    with errors_as_messages():
         result = replan_evacuation(run, capacities_csv=capacities, out_dir=out_dir)
     s = result.summary
     out.print(f"evacuees {s['evacuees']:,}; placed {s['evacuees'] - s['unmet_evacuees']:,}; "
@@ -259,7 +259,7 @@ def forecast_storm(
     from floodwarn.io.rainfall import write_rainfall_netcdf
     from floodwarn.rainfall.storm import PRESETS, storm_forecast
 
-    with _errors_as_messages():
+    with errors_as_messages():
         if preset not in PRESETS:
             raise typer.BadParameter(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
         changes = {k: v for k, v in {"hours": hours, "core_rate_mm_h": core_rate_mm_h,
@@ -294,7 +294,7 @@ def terrain_info(
     """Show what a terrain model directory holds."""
     from floodwarn.terrain.model import TerrainModel
 
-    with _errors_as_messages():
+    with errors_as_messages():
         model = TerrainModel.load(model_dir)
     _print_terrain_summary(model.metadata, model_dir)
 
@@ -310,7 +310,7 @@ def data_fetch_dem(
     """Download public DEM tiles for a box and mosaic them / descargar teselas de elevación."""
     from floodwarn.io.fetch import fetch_dem
 
-    with _errors_as_messages():
+    with errors_as_messages():
         report = fetch_dem(bbox, out_file, source=source, base_url=base_url, cache_dir=cache_dir)
     out.print(
         f"wrote {report.out_path}: {len(report.tiles_downloaded)} downloaded, "
@@ -326,7 +326,7 @@ def data_standin_dem(
     """Generate the SYNTHETIC stand-in DEM of the demo domain / MDE sintético de demostración."""
     from floodwarn.standin_dem import write_standin_dem
 
-    with _errors_as_messages():
+    with errors_as_messages():
         path = write_standin_dem(out_file)
     out.print(
         f"wrote {path} — SYNTHETIC stand-in, not real terrain / SINTÉTICO, no es terreno real"
@@ -343,7 +343,7 @@ def data_check() -> None:
     table.add_column("layer")
     table.add_column("features / cells", justify="right")
     table.add_column("notes")
-    with _errors_as_messages():
+    with errors_as_messages():
         m = gis_data.load_municipalities()
         table.add_row("municipalities", str(len(m)), f"{m['department'].nunique()} departments")
         s = gis_data.load_settlements()
@@ -382,7 +382,7 @@ def demo(
         demo_terrain,
     )
 
-    with _errors_as_messages():
+    with errors_as_messages():
         with _step_progress(("standin_dem", *TERRAIN_JOB_STEPS)) as on_step:
             on_step("standin_dem")
             result = demo_terrain(out_dir, on_step=on_step)

@@ -119,3 +119,39 @@ def test_inbox_waits_for_files_to_settle_and_ignores_hidden_ones(tmp_path):
     with app.state.sessions() as session:
         assert session.get(Run, queued[0]).rain_path == str(copying)
     assert scan_inbox(app.state.sessions, inbox, now=now) == []  # never queued twice
+
+
+def test_runs_submitted_from_the_command_line(salvadoran_terrain, tmp_path,  # noqa: F811
+                                              monkeypatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+
+    terrain_dir, _ = salvadoran_terrain
+    monkeypatch.setenv("FLOODWARN_TERRAIN_DIR", str(terrain_dir))
+    data_dir = tmp_path / "data"
+    runner = CliRunner()
+    storm = tmp_path / "storm.nc"
+    _rain(storm)
+    # Queued only: a running service would execute it.
+    queued = runner.invoke(cli, ["runs", "submit", str(storm), "--data-dir", str(data_dir)])
+    assert queued.exit_code == 0, queued.output
+    assert "run 1 queued" in queued.output
+    inbox = list((data_dir / "inbox").iterdir())
+    assert len(inbox) == 1 and inbox[0].name.endswith("_storm.nc")
+    # Executed here and now: the queued one first, then this one; both succeed.
+    done = runner.invoke(cli, ["runs", "submit", str(storm), "--data-dir", str(data_dir),
+                               "--now"])
+    assert done.exit_code == 0, done.output
+    listing = runner.invoke(cli, ["runs", "list", "--data-dir", str(data_dir)])
+    assert listing.output.count("succeeded") == 2, listing.output
+    # A file a run would refuse is refused before anything is queued or copied.
+    broken = tmp_path / "broken.nc"
+    broken.write_bytes(b"not a netcdf file")
+    refused = runner.invoke(cli, ["runs", "submit", str(broken), "--data-dir", str(data_dir)])
+    assert refused.exit_code == 2 and "broken.nc" in refused.output
+    assert len(list((data_dir / "inbox").iterdir())) == 2
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hola")
+    refused = runner.invoke(cli, ["runs", "submit", str(notes), "--data-dir", str(data_dir)])
+    assert refused.exit_code == 2 and "expected a forecast file" in refused.output
