@@ -35,6 +35,7 @@ from api.store.models import (
     ApiKey,
     AuditEntry,
     Delivery,
+    DeliveryAttempt,
     Run,
     Subscription,
 )
@@ -376,6 +377,40 @@ def create_app(settings: Settings) -> FastAPI:
                          updated=max((e.updated for e in entries),
                                      default=datetime.now(UTC)))
         return Response(body, media_type="application/atom+xml")
+
+    @app.get("/alerts/{identifier}/deliveries")
+    def delivery_log(who: CallerDep, identifier: str) -> list[dict[str, object]]:
+        """The delivery log of the alert that CAP message ``identifier`` belongs to: every
+        message of the alert, every subscription it went to, every attempt and its outcome (a
+        committee: its own municipality's alerts)."""
+        with sessions() as session:
+            version = session.scalars(select(AlertVersion).where(
+                AlertVersion.identifier == identifier)).one_or_none()
+            if version is None:
+                raise LookupError(f"no CAP message {identifier!r}")
+            alert = session.get_one(Alert, version.alert_id)
+            if not who.may_see(alert.municipality_id):
+                raise ForbiddenError("a committee reads only its own municipality's alerts.")
+            rows = session.execute(
+                select(AlertVersion, Delivery, Subscription)
+                .join(Delivery, Delivery.alert_version_id == AlertVersion.id)
+                .join(Subscription, Subscription.id == Delivery.subscription_id)
+                .where(AlertVersion.alert_id == alert.id)
+                .order_by(AlertVersion.id, Delivery.id)).all()
+            attempts: dict[int, list[dict[str, object]]] = {}
+            for attempt in session.scalars(
+                    select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(
+                        [d.id for _, d, _ in rows])).order_by(DeliveryAttempt.id)):
+                attempts.setdefault(attempt.delivery_id, []).append(
+                    {"at": attempt.at.isoformat(), "outcome": attempt.outcome,
+                     "detail": attempt.detail})
+            return [{"identifier": v.identifier, "msg_type": v.msg_type,
+                     "subscription_id": sub.id, "url": sub.url, "status": d.status,
+                     "attempts": attempts.get(d.id, []),
+                     "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+                     "next_attempt_at": None if d.status != "pending"
+                     else d.next_attempt_at.isoformat()}
+                    for v, d, sub in rows]
 
     @app.get("/alerts/{identifier}.xml", name="cap_message")
     def cap(identifier: str) -> Response:

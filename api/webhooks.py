@@ -18,7 +18,13 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.store.models import AlertVersion, AuditEntry, Delivery, Subscription
+from api.store.models import (
+    AlertVersion,
+    AuditEntry,
+    Delivery,
+    DeliveryAttempt,
+    Subscription,
+)
 
 SIGNATURE_HEADER = "X-Floodwarn-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -127,6 +133,8 @@ def _attempt(sessions: sessionmaker[Session], client: httpx.Client, delivery_id:
                                    Delivery.attempts == attempts).values(**values))
         if written.rowcount == 0:  # type: ignore[attr-defined]
             return "skipped"
+        session.add(DeliveryAttempt(delivery_id=delivery_id, at=now, outcome=outcome,
+                                    detail=error))
         if outcome == "failed":
             session.add(AuditEntry(at=now, actor="webhooks", action="delivery_failed",
                                    detail={"delivery_id": delivery_id, "error": error}))

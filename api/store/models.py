@@ -121,6 +121,17 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class DeliveryAttempt(Base):
+    """One attempt of a delivery: when, the outcome, and the answer or error."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered | retry | failed
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -114,3 +114,26 @@ def test_delivered_once_after_an_outage_and_a_restart(run_dir, receiver, tmp_pat
     assert set(receiver.applied) == {d.idempotency_key for d in deliveries}
     assert all(count == 1 for count in receiver.applied.values())
     assert receiver.requests == len(deliveries) + 2  # plus the two refused during the outage
+    # The delivery log of each alert shows every attempt: the outage's 503s, then delivery.
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.auth import create_api_key
+
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False))
+    with app.state.sessions.begin() as session:
+        analyst = create_api_key(session, role="analyst", name="analista", now=NOW)
+        other = create_api_key(session, role="committee", name="otro comité", now=NOW,
+                               municipality_id="SV-NOT-THIS-ONE")
+    client = TestClient(app, headers={"X-API-Key": analyst})
+    logs = [client.get(f"/alerts/{v.identifier}/deliveries").json() for v in versions]
+    entries = [entry for log in logs for entry in log]
+    assert len(entries) == len(deliveries)
+    attempts = [a for entry in entries for a in entry["attempts"]]
+    assert len(attempts) == receiver.requests
+    assert all(entry["attempts"][-1]["outcome"] == "delivered" for entry in entries)
+    refused = [a for a in attempts if a["outcome"] == "retry"]
+    assert len(refused) == 2 and all(a["detail"] == "HTTP 503" for a in refused)
+    assert client.get(f"/alerts/{versions[0].identifier}/deliveries",
+                      headers={"X-API-Key": other}).status_code == 403
+    assert client.get("/alerts/nope/deliveries").status_code == 404
