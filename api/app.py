@@ -180,10 +180,26 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__,
                 "last_run": runs[0].status if runs else None}
 
+    def known_municipality(municipality_id: str | None) -> None:
+        """Refuse a municipality id that is not one of the 262 (a committee keyed to a typo
+        would never receive its alerts)."""
+        if municipality_id is None:
+            return
+        municipalities = load_municipalities()
+        if municipality_id not in set(municipalities["id"]):
+            named = municipalities.loc[
+                municipalities["name"].str.lower() == municipality_id.strip().lower()]
+            hint = (f"; {municipality_id!r} is a name, its id is "
+                    f"{', '.join(named['id'] + ' (' + named['department'] + ')')}"
+                    if len(named) else "")
+            raise InputError(f"unknown municipality id {municipality_id!r}: use a geoBoundaries "
+                             f"ADM2 id such as SLV-ADM2-79315794B8480972{hint}.")
+
     @app.post("/keys", status_code=201)
     def create_key(who: CallerDep, request: KeyRequest) -> dict[str, str]:
         """A new API key (admin); shown once."""
         who.require("admin")
+        known_municipality(request.municipality_id)
         try:
             with sessions.begin() as session:
                 key = create_api_key(session, role=request.role, name=request.name,
@@ -199,6 +215,7 @@ def create_app(settings: Settings) -> FastAPI:
         who.require("admin", "committee")
         if not who.may_see(request.municipality_id):
             raise ForbiddenError("a committee manages only its own municipality's subscription.")
+        known_municipality(request.municipality_id)
         if not request.url.startswith(("http://", "https://")) or len(request.secret) < 16:
             raise InputError("a subscription needs an http(s) URL and a secret of at least 16 "
                              "characters.")
