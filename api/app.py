@@ -13,6 +13,8 @@ from typing import Annotated
 import geopandas as gpd
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -83,6 +85,8 @@ async def _caller(request: Request,
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+#: Run ids are positive and fit the store's integer column (larger ones are simply not found).
+RunId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="Run id")]
 
 
 class AlertInForce(BaseModel):
@@ -151,6 +155,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     for kind in ERROR_STATUS:
         app.add_exception_handler(kind, _errors)
+
+    async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+        """Malformed requests answer in the same shape as every other error, with each
+        problem's place ('query.level', 'body.secret') and reason."""
+        assert isinstance(exc, RequestValidationError)
+        problems = [f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}"
+                    for e in exc.errors()]
+        return JSONResponse({"error": "InvalidRequest", "detail": "; ".join(problems)},
+                            status_code=422)
+
+    app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -292,7 +307,7 @@ def create_app(settings: Settings) -> FastAPI:
             return [_run_json(r) for r in session.scalars(select(Run).order_by(Run.id.desc()))]
 
     @app.get("/runs/{run_id}")
-    def get_run(who: CallerDep, run_id: int) -> dict[str, object]:
+    def get_run(who: CallerDep, run_id: RunId) -> dict[str, object]:
         who.require("analyst", "admin")
         with sessions() as session:
             run = session.get(Run, run_id)
@@ -301,7 +316,7 @@ def create_app(settings: Settings) -> FastAPI:
             return _run_json(run)
 
     @app.get("/runs/{run_id}/settlements")
-    async def run_settlements(who: CallerDep, run_id: int, level: str | None = None,
+    async def run_settlements(who: CallerDep, run_id: RunId, level: str | None = None,
                               municipality: str | None = None, department: str | None = None
                               ) -> Response:
         """The run's settlements as GeoJSON, filtered by level, municipality id, department;
@@ -330,7 +345,7 @@ def create_app(settings: Settings) -> FastAPI:
         return path
 
     @app.get("/runs/{run_id}/centres")
-    def run_centres(who: CallerDep, run_id: int) -> Response:
+    def run_centres(who: CallerDep, run_id: RunId) -> Response:
         """Collective centres with status (safe / at_risk / unsafe) and occupancy, GeoJSON."""
         centres = gpd.read_file(run_output(run_id, CENTRES_FILE))
         if who.role == "committee":
@@ -338,7 +353,7 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(centres.to_json(drop_id=True), media_type="application/geo+json")
 
     @app.get("/runs/{run_id}/evacuation")
-    def run_evacuation(who: CallerDep, run_id: int) -> list[dict[str, object]]:
+    def run_evacuation(who: CallerDep, run_id: RunId) -> list[dict[str, object]]:
         """The evacuation plan: settlement → centre flows; unmet demand has no centre."""
         plan = pd.read_csv(run_output(run_id, EVACUATION_FILE), dtype={"centre_id": str},
                            keep_default_na=False)
@@ -352,7 +367,7 @@ def create_app(settings: Settings) -> FastAPI:
                 for r in plan.itertuples()]
 
     @app.get("/runs/{run_id}/summary")
-    def run_summary(who: CallerDep, run_id: int) -> dict[str, object]:
+    def run_summary(who: CallerDep, run_id: RunId) -> dict[str, object]:
         """Per municipality and department: people exposed by level, centres unsafe, unmet
         evacuation demand (a committee: its own municipality)."""
         summary = json.loads(run_output(run_id, SUMMARY_FILE).read_text())
@@ -364,7 +379,7 @@ def create_app(settings: Settings) -> FastAPI:
         return dict(summary)
 
     @app.get("/runs/{run_id}/depth.tif")
-    def run_depth(who: CallerDep, run_id: int) -> FileResponse:
+    def run_depth(who: CallerDep, run_id: RunId) -> FileResponse:
         """The flood depth raster (Cloud Optimized GeoTIFF)."""
         who.require("analyst", "admin")
         return FileResponse(run_output(run_id, DEPTH_FILE), media_type="image/tiff",
