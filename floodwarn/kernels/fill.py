@@ -18,6 +18,8 @@ from numba import njit, prange
 
 #: Tile side in cells: a tile's elevations, labels and queue (about 4 MB) stay in cache.
 DEFAULT_TILE = 512
+#: Largest tile side: a tile's watershed labels (one per perimeter cell at most) fit 15 bits.
+MAX_TILE = 8000
 
 _LOW31 = np.uint64(0x7FFFFFFF)
 # Heap entries: sortable elevation in the high 32 bits, tile-cell index in the low 31 bits,
@@ -489,6 +491,9 @@ def fill_tiled(z2d: np.ndarray, tile: int, max_pairs: int) -> int:
     """:func:`fill_in_place` with a chosen tile side and spill-edge capacity per tile."""
     if z2d.ndim != 2 or z2d.dtype != np.float32 or not z2d.flags.c_contiguous:
         raise ValueError("fill: expected a C-contiguous 2-D float32 elevation array")
+    if not 3 <= tile <= MAX_TILE:
+        # Watershed labels are 15-bit: a tile's perimeter must stay below 2¹⁵ cells.
+        raise ValueError(f"fill: tile side {tile} outside 3…{MAX_TILE}")
     nr, nc = z2d.shape
     labels = np.empty((nr, nc), np.uint16)
     n_labels, n_pairs, pair_a, pair_b, pair_spill = fill_tiles(z2d, labels, tile, max_pairs)

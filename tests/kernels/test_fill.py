@@ -97,6 +97,19 @@ def _whole_grid_flood(dem: np.ndarray) -> tuple[np.ndarray, int]:
     return z, n
 
 
+def test_tile_sides_whose_labels_would_overflow_are_refused():
+    import pytest
+
+    from floodwarn.kernels.fill import fill_tiled
+
+    z = np.zeros((4, 4), np.float32)
+    for tile in (2, 8001):
+        with pytest.raises(ValueError, match="tile side"):
+            fill_tiled(z, tile, 4)
+    with pytest.raises(ValueError, match="float32"):
+        fill_tiled(z.astype(np.float64), 4, 4)
+
+
 def test_tiles_join_exactly_as_one_flood_of_the_whole_grid():
     # Barnes (2016): tiles filled apart and joined through the spill graph give the same DEM,
     # cell for cell, as one flood of the whole grid, whatever the tile size.
