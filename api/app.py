@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +97,7 @@ class AlertInForce(BaseModel):
     identifier: str
     msg_type: str
     sent: datetime
+    expires: datetime | None
     cap_url: str
 
 
@@ -118,9 +119,13 @@ class RunRequest(BaseModel):
     inbox_file: str
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
     """The API over the store named by ``settings`` (migrated on start); with
-    ``settings.run_worker`` a background worker executes queued runs and watches the inbox."""
+    ``settings.run_worker`` a background worker executes queued runs and watches the inbox.
+
+    ``clock`` tells which alerts have expired (replayed storms in tests and exercises set it).
+    """
     settings.cap_signer()  # a misconfigured signing key stops the start, not the first run
     engine, sessions = open_store(settings.store_url)
     worker = Worker(sessions, settings, settings.terrain, inbox=settings.inbox_dir) \
@@ -140,7 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.key_cache = {}
-    read_cache = ReadCache(sessions)
+    read_cache = ReadCache(sessions, clock)
     if settings.admin_key:  # bootstrap: the configured admin key always works
         with sessions.begin() as session:
             if session.scalars(select(ApiKey).where(
@@ -181,8 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
             for status, count in session.execute(
                     select(Run.status, func.count()).group_by(Run.status)):
                 runs.labels(status).set(count)
-            alerts.set(session.scalar(select(func.count()).select_from(Alert)
-                                      .where(Alert.in_force.is_(True))) or 0)
+            alerts.set(len(in_force_with_latest(session, clock())))
             for status, count in session.execute(
                     select(Delivery.status, func.count()).group_by(Delivery.status)):
                 deliveries.labels(status).set(count)
@@ -398,7 +402,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Atom feed of the alerts in force (public)."""
         entries = []
         with sessions() as session:
-            for alert, last in in_force_with_latest(session):
+            for alert, last in in_force_with_latest(session, clock()):
                 entries.append(FeedEntry(
                     identifier=last.identifier, title=_headline(last.cap_xml),
                     summary=f"{alert.level}: {alert.municipality_id}", updated=last.sent,
@@ -407,7 +411,7 @@ def create_app(settings: Settings) -> FastAPI:
         body = atom_feed(entries, feed_id="urn:floodwarn:alerts",
                          self_url=str(request.url), title="floodwarn — alertas de inundación",
                          updated=max((e.updated for e in entries),
-                                     default=datetime.now(UTC)))
+                                     default=clock()))
         return Response(body, media_type="application/atom+xml")
 
     @app.get("/alerts/{identifier}/deliveries")

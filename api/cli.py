@@ -59,6 +59,9 @@ def serve(
         empty = session.scalar(select(func.count()).select_from(Run)) == 0
     _first_admin_key(application.state.sessions, settings)
     if empty and not no_demo:
+        import dataclasses
+        from datetime import UTC, datetime
+
         from floodwarn.io.rainfall import write_rainfall_netcdf
         from floodwarn.pipeline import demo_terrain
         from floodwarn.rainfall.storm import AMANDA_2020, storm_forecast
@@ -68,7 +71,10 @@ def serve(
                           "terreno de demostración (SINTÉTICO)…")
             demo_terrain(settings.data_dir / "demo")
         settings.inbox_dir.mkdir(parents=True, exist_ok=True)
-        write_rainfall_netcdf(storm_forecast(AMANDA_2020),
+        # Dated from this hour: the demo is a live exercise whose alerts are in force now.
+        this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        live = dataclasses.replace(AMANDA_2020, start=this_hour.isoformat(timespec="minutes"))
+        write_rainfall_netcdf(storm_forecast(live),
                               settings.inbox_dir / "demo_amanda_2020.nc")
         console.print("demo storm queued / tormenta de demostración en cola")
     console.print(f"floodwarn service on http://{host}:{port} (store {settings.store_url})")

@@ -25,14 +25,20 @@ from floodwarn.io.forecast_outputs import (
 )
 from floodwarn.io.gis_data import load_municipalities
 
+#: A warning's messages expire this long after the end of the forecast that raised it, unless a
+#: later forecast extends them.
+EXPIRY_AFTER_FORECAST_END = timedelta(hours=12)
+
 
 def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: str,
                        now: datetime, signer: CapSigner | None = None) -> list[AlertVersion]:
     """CAP Alert / Update / Cancel messages for a run, stored with the alerts in force.
 
     Runs on SYNTHETIC terrain or storms issue ``status=Exercise``. Unchanged municipalities
-    get nothing new. With a ``signer`` each message carries an XML signature, stored and served
-    exactly as signed. Everything happens in the caller's transaction: a failure publishes none.
+    get nothing new. A forecast whose warnings would have lapsed already (a replayed past
+    storm) publishes nothing. With a ``signer`` each message carries an XML signature, stored
+    and served exactly as signed. Everything happens in the caller's transaction: a failure
+    publishes none.
     """
     record = json.loads((out_dir / RUN_FILE).read_text())
     if not (out_dir / SETTLEMENTS_FILE).exists():
@@ -44,16 +50,33 @@ def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: 
                        keep_default_na=False)
     start = datetime.fromisoformat(record["rain"]["start"]).replace(tzinfo=now.tzinfo)
     end = datetime.fromisoformat(record["rain"]["end"]).replace(tzinfo=now.tzinfo)
+    expires = end + EXPIRY_AFTER_FORECAST_END
+    if expires <= now:
+        # A replay of a forecast whose warnings would already have lapsed: alerting committees
+        # now about a past storm would be wrong, and the alerts in force stay as they are.
+        session.add(AuditEntry(at=now, actor="worker", action="publish_skipped",
+                               detail={"run_id": run_id, "reason": "forecast in the past",
+                                       "expires": expires.isoformat()}))
+        return []
     municipalities = load_municipalities()
     warnings = municipal_warnings(towns, plan, centres, municipalities,
-                                  forecast_start=start, expires=end + timedelta(hours=12))
+                                  forecast_start=start, expires=expires)
     alerts = {a.municipality_id: a for a in session.scalars(
         select(Alert).where(Alert.in_force.is_(True)))}
     in_force = {}
-    for muni, alert in alerts.items():
+    for muni, alert in list(alerts.items()):
         last = session.scalars(select(AlertVersion).where(AlertVersion.alert_id == alert.id)
                                .order_by(AlertVersion.id.desc()).limit(1)).one()
-        in_force[muni] = InForce(muni, last.identifier, sender, last.sent, alert.level)
+        if last.expires is not None and last.expires <= now:
+            # Lapsed: the warning ended with its last message; danger found now is new.
+            alert.in_force = False
+            del alerts[muni]
+            session.add(AuditEntry(at=now, actor="worker", action="alert_expired",
+                                   detail={"municipality_id": muni,
+                                           "identifier": last.identifier}))
+            continue
+        in_force[muni] = InForce(muni, last.identifier, sender, last.sent, alert.level,
+                                 expires=last.expires)
     status = "Exercise" if record.get("synthetic") else "Actual"
     sent_versions = []
     for n, decision in enumerate(decide(in_force, warnings)):
@@ -79,7 +102,7 @@ def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
                           msg_type="Cancel", references=references,
                           cancelled=(str(row["name"]), str(row["department"])))
         alert.in_force = False
-        level = None
+        level, expires = None, None
     else:
         warning = decision.warning
         assert warning is not None
@@ -91,11 +114,11 @@ def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
         alert.in_force = True
         session.add(alert)
         session.flush()
-        level = warning.level
+        level, expires = warning.level, warning.expires
     if signer is not None:
         xml = signer.sign(xml)
     version = AlertVersion(alert_id=alert.id, run_id=run_id, identifier=identifier,
-                           msg_type=decision.msg_type, level=level, sent=now,
+                           msg_type=decision.msg_type, level=level, sent=now, expires=expires,
                            cap_xml=xml.decode("utf-8"))
     session.add(version)
     session.flush()

@@ -1,16 +1,19 @@
 """Answers to the hot read queries, built once and kept in memory.
 
 A finished run's settlement results never change, so their GeoJSON features are serialised
-once per run and a query only picks and joins them. The alerts in force change only when a run
-publishes messages, which always adds an alert version: the highest version id is the token
-that tells whether the cached list is still current (one indexed query per request).
+once per run and a query only picks and joins them. The alerts in force change when a run
+publishes messages, which always adds an alert version — the highest version id is the token
+that tells whether the cached list is still current (one indexed query per request) — and when
+the earliest of their messages expires.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,6 +65,7 @@ class AlertsInForce:
     """The alerts in force with their latest message, as of alert version ``token``."""
 
     token: int
+    valid_until: datetime | None  # the earliest expiry among the rows
     rows: tuple[dict[str, object], ...]
     everything: bytes  # the JSON list of all rows, for callers who may see every municipality
 
@@ -74,8 +78,10 @@ class AlertsInForce:
 class ReadCache:
     """Per-process cache of settlement features per finished run and of the alerts in force."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._sessions = sessions
+        self._clock = clock
         self._runs: OrderedDict[int, SettlementFeatures] = OrderedDict()
         self._alerts: AlertsInForce | None = None
 
@@ -102,21 +108,30 @@ class ReadCache:
 
     def alerts_in_force(self) -> AlertsInForce:
         """The alerts in force, rebuilt only after a run published new messages."""
+        now = self._clock()
         with self._sessions() as session:
             token = session.scalar(select(func.max(AlertVersion.id))) or 0
-            if self._alerts is not None and self._alerts.token == token:
-                return self._alerts
+            cached = self._alerts
+            if cached is not None and cached.token == token and (
+                    cached.valid_until is None or now < cached.valid_until):
+                return cached
+            current = in_force_with_latest(session, now)
             rows: tuple[dict[str, object], ...] = tuple(
                 {"municipality_id": alert.municipality_id, "level": alert.level,
                  "identifier": last.identifier, "msg_type": last.msg_type,
-                 "sent": last.sent.isoformat(), "cap_url": f"/alerts/{last.identifier}.xml"}
-                for alert, last in in_force_with_latest(session))
-        self._alerts = AlertsInForce(token, rows, json.dumps(list(rows)).encode())
+                 "sent": last.sent.isoformat(),
+                 "expires": last.expires.isoformat() if last.expires else None,
+                 "cap_url": f"/alerts/{last.identifier}.xml"}
+                for alert, last in current)
+        expiries = [last.expires for _, last in current if last.expires is not None]
+        self._alerts = AlertsInForce(token, min(expiries, default=None), rows,
+                                     json.dumps(list(rows)).encode())
         return self._alerts
 
 
-def in_force_with_latest(session: Session) -> list[tuple[Alert, AlertVersion]]:
-    """Alerts in force with their latest message, in one query."""
+def in_force_with_latest(session: Session, now: datetime) -> list[tuple[Alert, AlertVersion]]:
+    """Alerts in force at ``now`` with their latest message, in one query: a warning whose last
+    message has expired is not in force, even before a run marks it so."""
     latest = (select(func.max(AlertVersion.id).label("id"))
               .group_by(AlertVersion.alert_id).subquery())
     rows = session.execute(
@@ -124,5 +139,6 @@ def in_force_with_latest(session: Session) -> list[tuple[Alert, AlertVersion]]:
         .join(AlertVersion, AlertVersion.alert_id == Alert.id)
         .join(latest, latest.c.id == AlertVersion.id)
         .where(Alert.in_force.is_(True))
+        .where((AlertVersion.expires.is_(None)) | (AlertVersion.expires > now))
         .order_by(Alert.municipality_id)).all()
     return [(alert, version) for alert, version in rows]

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -103,10 +104,13 @@ def main() -> None:
     if not (args.work / "terrain" / "terrain.json").exists():
         print("building the demo terrain…", flush=True)
         demo_terrain(args.work)
-    storms = [("amanda_2020.nc", AMANDA_2020),
+    # Dated from this hour, as live forecasts are (a past storm publishes nothing).
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    live = dataclasses.replace(AMANDA_2020, start=this_hour.isoformat(timespec="minutes"))
+    storms = [("amanda_live.nc", live),
               ("amanda_half.nc", dataclasses.replace(
-                  AMANDA_2020, name="amanda-half", core_rate_mm_h=AMANDA_2020.core_rate_mm_h / 2,
-                  shield_rate_mm_h=AMANDA_2020.shield_rate_mm_h / 2))]
+                  live, name="amanda-half", core_rate_mm_h=live.core_rate_mm_h / 2,
+                  shield_rate_mm_h=live.shield_rate_mm_h / 2))]
     forecasts = [(name, storm_forecast(params)) for name, params in storms]
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:

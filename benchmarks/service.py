@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +31,20 @@ from pathlib import Path
 import httpx
 import numpy as np
 import uvloop
+from sqlalchemy import func, select
+
+
+def _live_copy(run_dir: Path, into: Path) -> Path:
+    """The demo run's outputs with its forecast window re-dated to start now, so that the
+    alerts it publishes are in force while the clients query them."""
+    shutil.copytree(run_dir, into)
+    record = json.loads((into / "run.json").read_text())
+    start = datetime.fromisoformat(record["rain"]["start"])
+    shift = datetime.now(UTC).replace(tzinfo=None) - start
+    for key in ("start", "end"):
+        record["rain"][key] = (datetime.fromisoformat(record["rain"][key]) + shift).isoformat()
+    (into / "run.json").write_text(json.dumps(record))
+    return into
 
 
 def _prepare_store(data_dir: Path, run_dir: Path) -> str:
@@ -36,7 +52,7 @@ def _prepare_store(data_dir: Path, run_dir: Path) -> str:
     from api.auth import create_api_key
     from api.publish import publish_run_alerts
     from api.settings import Settings
-    from api.store.models import Run
+    from api.store.models import Alert, Run
     from api.worker import _store_settlements
 
     app = create_app(Settings(data_dir=data_dir, run_worker=False))
@@ -49,6 +65,12 @@ def _prepare_store(data_dir: Path, run_dir: Path) -> str:
         publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="bench@floodwarn",
                            now=now)
         key = create_api_key(session, role="analyst", name="bench", now=now)
+    with app.state.sessions() as session:
+        n_alerts = session.scalar(select(func.count()).select_from(Alert)
+                                  .where(Alert.in_force.is_(True)))
+    if not n_alerts:
+        raise RuntimeError("the demo run published no alerts; nothing to query")
+    print(f"store: 1 run, its settlements and {n_alerts} alerts in force", flush=True)
     app.state.engine.dispose()
     return key
 
@@ -93,7 +115,7 @@ def main() -> None:
     run_dir = args.work / "forecast"
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        key = _prepare_store(data_dir, run_dir)
+        key = _prepare_store(data_dir, _live_copy(run_dir, Path(tmp) / "run"))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -93,6 +93,7 @@ class AlertVersion(Base):
     msg_type: Mapped[str] = mapped_column(String(8))
     level: Mapped[str | None] = mapped_column(String(16))
     sent: Mapped[datetime]
+    expires: Mapped[datetime | None]  # None for Cancel messages
     cap_xml: Mapped[str] = mapped_column(Text)
 
 

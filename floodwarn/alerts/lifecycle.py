@@ -3,7 +3,10 @@
 One warning per municipality (its local emergency committee) while its highest settlement
 level is amarilla or above. Against the warnings in force: a new one → Alert; a raised or
 lowered level → Update referencing the message it replaces; danger gone → Cancel; unchanged →
-nothing new (committees are not woken twice for the same news).
+nothing new (committees are not woken twice for the same news) — unless the new forecast keeps
+the danger beyond the expiry of the message in force: then an Update extends it, so that a
+warning never lapses while the forecast still calls for it. A warning whose last message has
+expired is no longer in force; danger found again later is a new Alert.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class InForce:
     sender: str
     sent: datetime
     level: str
+    expires: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,9 @@ def decide(in_force: dict[str, InForce], warnings: dict[str, MunicipalWarning]
         new = warnings.get(muni)
         if new is not None and old is None:
             out.append(Decision("Alert", muni, new, None))
-        elif new is not None and old is not None and new.level != old.level:
+        elif new is not None and old is not None and (
+                new.level != old.level
+                or (old.expires is not None and new.expires > old.expires)):
             out.append(Decision("Update", muni, new, old))
         elif new is None and old is not None:
             out.append(Decision("Cancel", muni, None, old))

@@ -1,5 +1,6 @@
 """CAP 1.2 messages valid against the OASIS schema, and the alert lifecycle."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -101,6 +102,17 @@ def test_lifecycle_alert_update_nothing_cancel():
         ("Update", "A"), ("Cancel", "C"), ("Alert", "D")]
     assert decisions[0].previous.identifier == "fw-1"
     assert decide(old, {k: _warning(v.level) for k, v in old.items()}) == []
+
+
+def test_same_level_beyond_the_expiry_in_force_extends_it():
+    expires = START + timedelta(hours=72)  # as _warning's
+    old = {"A": InForce("A", "fw-1", "s", START, "roja", expires=expires)}
+    assert decide(old, {"A": _warning("roja")}) == []  # same news, same horizon
+    later = dataclasses.replace(_warning("roja"), expires=expires + timedelta(hours=6))
+    (update,) = decide(old, {"A": later})
+    assert update.msg_type == "Update" and update.previous.identifier == "fw-1"
+    earlier = dataclasses.replace(_warning("roja"), expires=expires - timedelta(hours=6))
+    assert decide(old, {"A": earlier}) == []  # the message in force already covers it
 
 
 def test_municipal_warnings_from_risk_tables():

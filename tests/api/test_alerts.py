@@ -37,7 +37,8 @@ def _set_level(run_dir, level):
 
 
 def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
-    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False))
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False),
+                     clock=lambda: NOW + timedelta(hours=12))
     sessions = app.state.sessions
     with sessions.begin() as session:  # the runs the alerts come from
         session.add_all([Run(id=i, status="succeeded", rain_path="storm.nc",
@@ -146,3 +147,69 @@ def test_half_configured_signing_stops_the_service_at_start(tmp_path):
         create_app(Settings(data_dir=tmp_path / "data", run_worker=False,
                             signing_key=key_path))
     assert not (tmp_path / "data" / "floodwarn.sqlite").exists()
+
+
+def _shift_forecast(run_dir, hours):
+    """Date the run's forecast window ``hours`` later (a later forecast of the same storm)."""
+    record = json.loads((run_dir / "run.json").read_text())
+    for key in ("start", "end"):
+        record["rain"][key] = (datetime.fromisoformat(record["rain"][key])
+                               + timedelta(hours=hours)).isoformat()
+    (run_dir / "run.json").write_text(json.dumps(record))
+
+
+def test_warnings_lapse_at_expiry_are_extended_by_later_forecasts_and_past_storms_are_silent(
+        run_dir, tmp_path):
+    from api.store.models import AuditEntry
+
+    clock = [NOW]
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False),
+                     clock=lambda: clock[0])
+    sessions = app.state.sessions
+    with sessions.begin() as session:
+        session.add_all([Run(id=i, status="succeeded", rain_path="storm.nc",
+                             out_dir=str(run_dir), created_at=NOW) for i in range(1, 6)])
+        key = create_api_key(session, role="analyst", name="analista", now=NOW)
+        first = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
+                                   now=NOW)
+    expires = first[0].expires
+    assert expires is not None and all(v.expires == expires for v in first)
+    cap_expires = etree.fromstring(first[0].cap_xml.encode()).findtext(
+        f"{{{CAP_NS}}}info/{{{CAP_NS}}}expires")
+    assert datetime.fromisoformat(cap_expires) == expires
+    client = TestClient(app, headers={"X-API-Key": key})
+    assert len(client.get("/alerts").json()) == len(first)
+
+    # A later forecast, same levels, danger lasting 6 h longer: an Update extends each warning.
+    _shift_forecast(run_dir, 6)
+    with sessions.begin() as session:
+        extended = publish_run_alerts(session, run_id=2, out_dir=run_dir, sender="fw@test",
+                                      now=NOW + timedelta(hours=6))
+    assert [v.msg_type for v in extended] == ["Update"] * len(first)
+    assert all(v.expires == expires + timedelta(hours=6) for v in extended)
+    clock[0] = expires + timedelta(minutes=1)  # the first messages' expiry has passed…
+    assert len(client.get("/alerts").json()) == len(first)  # …but the extension holds
+
+    # No forecast after that: at the extended expiry the warnings lapse everywhere.
+    clock[0] = expires + timedelta(hours=6, minutes=1)
+    assert client.get("/alerts").json() == []
+    assert "<entry>" not in client.get("/alerts/feed.atom").text
+    assert "floodwarn_alerts_in_force 0.0" in client.get("/metrics").text
+
+    # A replay of the first forecast, now in the past: nothing is published.
+    _shift_forecast(run_dir, -6)
+    with sessions.begin() as session:
+        assert publish_run_alerts(session, run_id=3, out_dir=run_dir, sender="fw@test",
+                                  now=clock[0]) == []
+
+    # The danger returns in a new forecast: new Alerts, not Updates of lapsed messages.
+    _shift_forecast(run_dir, 72)
+    with sessions.begin() as session:
+        again = publish_run_alerts(session, run_id=4, out_dir=run_dir, sender="fw@test",
+                                   now=clock[0])
+    assert [v.msg_type for v in again] == ["Alert"] * len(first)
+    assert len(client.get("/alerts").json()) == len(first)
+    with sessions() as session:
+        actions = [e.action for e in session.scalars(select(AuditEntry))]
+    assert actions.count("alert_expired") == len(first)
+    assert actions.count("publish_skipped") == 1
