@@ -66,3 +66,51 @@ def test_postgresql_store():
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _upgrade_keeps_alert_expiry(url):
+    """A store made before alert expiry was stored (revision 0003) gets each message's expiry
+    from its CAP XML when migrated."""
+    from alembic import command
+    from alembic.config import Config
+
+    from api.store.db import MIGRATIONS
+
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    cap = ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><info>'
+           "<expires>2020-06-02T06:00:00-06:00</expires></info></alert>")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO alerts (id, municipality_id, in_force, level) "
+                                "VALUES (1, 'SLV-1', true, 'roja')"))
+        connection.execute(text(
+            "INSERT INTO alert_versions (id, alert_id, identifier, msg_type, level, sent, cap_xml)"
+            " VALUES (1, 1, 'fw-1', 'Alert', 'roja', :sent, :cap), "
+            "(2, 1, 'fw-2', 'Cancel', NULL, :sent, :cancel)"),
+            {"sent": datetime(2020, 6, 1, tzinfo=UTC), "cap": cap,
+             "cancel": '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>'})
+    engine.dispose()
+    engine, sessions = open_store(url)  # to the latest revision
+    with sessions() as session:
+        alert, cancel = session.scalars(select(AlertVersion).order_by(AlertVersion.id)).all()
+    assert alert.expires == datetime(2020, 6, 2, 12, tzinfo=UTC)
+    assert cancel.expires is None
+    engine.dispose()
+
+
+def test_migration_backfills_alert_expiry_sqlite(tmp_path):
+    _upgrade_keeps_alert_expiry(f"sqlite:///{tmp_path / 'old.sqlite'}")
+
+
+def test_migration_backfills_alert_expiry_postgresql():
+    url, admin, name = _postgres_url()
+    try:
+        _upgrade_keeps_alert_expiry(url)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
