@@ -318,6 +318,21 @@ def _global_label(labels, offset, tile, n_tile_cols, r, c):
     return offset[(r // tile) * n_tile_cols + c // tile] + local - _FIRST_WATERSHED
 
 
+@njit(cache=True, inline="always")
+def _link_across(z, labels, offset, tile, n_tile_cols, ri, ci, rj, cj, edge_a, edge_b, edge_w,
+                 m):
+    """Append the edge between the watersheds of adjacent cells (ri, ci) and (rj, cj) in two
+    tiles, weighted by the higher cell; returns the new edge count."""
+    gi = _global_label(labels, offset, tile, n_tile_cols, ri, ci)
+    gj = _global_label(labels, offset, tile, n_tile_cols, rj, cj)
+    if gi != 0 and gj != 0 and gi != gj:
+        edge_a[m] = gi
+        edge_b[m] = gj
+        edge_w[m] = max(z[ri, ci], z[rj, cj])
+        m += 1
+    return m
+
+
 @njit(cache=True)
 def spill_elevations(
     z: np.ndarray,
@@ -363,33 +378,20 @@ def spill_elevations(
             edge_b[m] = b if b == _OUTSIDE else offset[t] + b - _FIRST_WATERSHED
             edge_w[m] = pair_spill[t, s]
             m += 1
-    # Across horizontal tile boundaries (row r-1 | row r), then vertical ones (col c-1 | col c).
+    # Across horizontal tile boundaries (row r-1 | row r), then vertical ones (col c-1 | col c):
+    # each cell on one side touches up to three on the other.
     for tr in range(1, n_tile_rows):
         r = tr * tile
         for c in range(nc):
-            gi = _global_label(labels, offset, tile, n_tile_cols, r - 1, c)
-            if gi == 0:
-                continue
             for cc in range(max(c - 1, 0), min(c + 2, nc)):
-                gj = _global_label(labels, offset, tile, n_tile_cols, r, cc)
-                if gj != 0 and gj != gi:
-                    edge_a[m] = gi
-                    edge_b[m] = gj
-                    edge_w[m] = max(z[r - 1, c], z[r, cc])
-                    m += 1
+                m = _link_across(z, labels, offset, tile, n_tile_cols, r - 1, c, r, cc,
+                                 edge_a, edge_b, edge_w, m)
     for tc in range(1, n_tile_cols):
         c = tc * tile
         for r in range(nr):
-            gi = _global_label(labels, offset, tile, n_tile_cols, r, c - 1)
-            if gi == 0:
-                continue
             for rr in range(max(r - 1, 0), min(r + 2, nr)):
-                gj = _global_label(labels, offset, tile, n_tile_cols, rr, c)
-                if gj != 0 and gj != gi:
-                    edge_a[m] = gi
-                    edge_b[m] = gj
-                    edge_w[m] = max(z[r, c - 1], z[rr, c])
-                    m += 1
+                m = _link_across(z, labels, offset, tile, n_tile_cols, r, c - 1, rr, c,
+                                 edge_a, edge_b, edge_w, m)
 
     start = np.zeros(n_nodes + 1, np.int64)
     for e in range(m):
