@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +16,10 @@ PG_ADMIN_URL = os.environ.get("FLOODWARN_TEST_POSTGRES",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_url():
-    """A fresh schema-isolated database on the local PostgreSQL, or skip (fail under CI)."""
+@contextmanager
+def _postgres_database():
+    """The URL of a fresh database on the local PostgreSQL, dropped afterwards; or skip (fail
+    under CI)."""
     try:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -26,7 +29,12 @@ def _postgres_url():
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}: {exc}")
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", admin, name
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _round_trip(url):
@@ -59,13 +67,8 @@ def test_sqlite_store_by_default(tmp_path):
 
 
 def test_postgresql_store():
-    url, admin, name = _postgres_url()
-    try:
+    with _postgres_database() as url:
         _round_trip(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _upgrade_keeps_alert_expiry(url):
@@ -107,10 +110,5 @@ def test_migration_backfills_alert_expiry_sqlite(tmp_path):
 
 
 def test_migration_backfills_alert_expiry_postgresql():
-    url, admin, name = _postgres_url()
-    try:
+    with _postgres_database() as url:
         _upgrade_keeps_alert_expiry(url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
