@@ -22,6 +22,7 @@ DEFAULT_TILE = 512
 MAX_TILE = 8000
 
 _LOW31 = np.uint64(0x7FFFFFFF)
+_LOW32 = np.uint64(0xFFFFFFFF)
 # Heap entries: sortable elevation in the high 32 bits, tile-cell index in the low 31 bits,
 # bit 31 set for a tile-perimeter seed (labelled lazily when popped, see _fill_tile).
 _SEED_FLAG = np.uint64(0x80000000)
@@ -413,54 +414,30 @@ def spill_elevations(
         cursor[b] += 1
 
     spill = np.full(n_nodes, np.inf, np.float32)
+    spill_bits = spill.view(np.uint32)
     done = np.zeros(n_nodes, np.bool_)
     spill[_OUTSIDE] = -np.inf
-    # Binary heap of (spill, node) with lazy deletion.
-    heap_w = np.empty(2 * m + 1, np.float32)
-    heap_v = np.empty(2 * m + 1, np.int64)
-    heap_w[0] = -np.inf
-    heap_v[0] = _OUTSIDE
+    # The same 4-ary heap of (sortable elevation, index) keys as the tile floods, with lazy
+    # deletion: a node's first pop carries its final spill elevation.
+    heap = np.empty(64, np.uint64)
+    heap[0] = (_sortable(spill_bits[_OUTSIDE]) << np.uint64(32)) | np.uint64(_OUTSIDE)
     size = 1
     while size > 0:
-        s = heap_w[0]
-        v = heap_v[0]
+        v = np.int64(heap[0] & _LOW32)
         size -= 1
         if size > 0:
-            last_w = heap_w[size]
-            last_v = heap_v[size]
-            pos = 0
-            while True:
-                child = 2 * pos + 1
-                if child >= size:
-                    break
-                if child + 1 < size and heap_w[child + 1] < heap_w[child]:
-                    child += 1
-                if heap_w[child] >= last_w:
-                    break
-                heap_w[pos] = heap_w[child]
-                heap_v[pos] = heap_v[child]
-                pos = child
-            heap_w[pos] = last_w
-            heap_v[pos] = last_v
+            _sift_down(heap, size, 0, heap[size])
         if done[v]:
             continue
         done[v] = True
         for p in range(start[v], start[v + 1]):
             u = nbr[p]
-            candidate = max(s, nbr_w[p])
+            candidate = max(spill[v], nbr_w[p])
             if candidate < spill[u]:
                 spill[u] = candidate
-                pos = size
+                key = (_sortable(spill_bits[u]) << np.uint64(32)) | np.uint64(u)
+                heap = _heap_push(heap, size, key)
                 size += 1
-                while pos > 0:
-                    parent = (pos - 1) >> 1
-                    if heap_w[parent] <= candidate:
-                        break
-                    heap_w[pos] = heap_w[parent]
-                    heap_v[pos] = heap_v[parent]
-                    pos = parent
-                heap_w[pos] = candidate
-                heap_v[pos] = u
     return offset, spill
 
 
