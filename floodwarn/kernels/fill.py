@@ -423,16 +423,16 @@ def spill_elevations(
     heap[0] = (_sortable(spill_bits[_OUTSIDE]) << np.uint64(32)) | np.uint64(_OUTSIDE)
     size = 1
     while size > 0:
-        v = np.int64(heap[0] & _LOW32)
+        node = np.int64(heap[0] & _LOW32)
         size -= 1
         if size > 0:
             _sift_down(heap, size, 0, heap[size])
-        if done[v]:
+        if done[node]:
             continue
-        done[v] = True
-        for p in range(start[v], start[v + 1]):
+        done[node] = True
+        for p in range(start[node], start[node + 1]):
             u = nbr[p]
-            candidate = max(spill[v], nbr_w[p])
+            candidate = max(spill[node], nbr_w[p])
             if candidate < spill[u]:
                 spill[u] = candidate
                 key = (_sortable(spill_bits[u]) << np.uint64(32)) | np.uint64(u)
