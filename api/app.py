@@ -52,7 +52,7 @@ from floodwarn.io.forecast_outputs import (
     SETTLEMENTS_FILE,
     SUMMARY_FILE,
 )
-from floodwarn.io.gis_data import load_municipalities
+from floodwarn.io.gis_data import load_municipalities, place_key
 from floodwarn.io.rainfall import read_rainfall
 from floodwarn.parameters import LEVELS
 
@@ -206,11 +206,11 @@ def create_app(settings: Settings, *,
             return
         municipalities = load_municipalities()
         if municipality_id not in set(municipalities["id"]):
-            named = municipalities.loc[
-                municipalities["name"].str.lower() == municipality_id.strip().lower()]
-            hint = (f"; {municipality_id!r} is a name, its id is "
-                    f"{', '.join(named['id'] + ' (' + named['department'] + ')')}"
-                    if len(named) else "")
+            key = place_key(municipality_id)
+            named = municipalities.loc[(municipalities["name"].map(place_key) == key)
+                                       | (municipalities["boundary_name"].map(place_key) == key)]
+            ids = ", ".join(f"{m.id} ({m.name}, {m.department})" for m in named.itertuples())
+            hint = f"; {municipality_id!r} is a name, its id is {ids}" if len(named) else ""
             raise InputError(f"unknown municipality id {municipality_id!r}: use a geoBoundaries "
                              f"ADM2 id such as SLV-ADM2-79315794B8480972{hint}.")
 
@@ -372,14 +372,13 @@ def create_app(settings: Settings, *,
 
     @app.get("/runs/{run_id}/summary")
     def run_summary(who: CallerDep, run_id: RunId) -> dict[str, object]:
-        """Per municipality and department: people exposed by level, centres unsafe, unmet
-        evacuation demand (a committee: its own municipality)."""
+        """Per municipality (keyed by id) and department (keyed by ISO code): people exposed
+        by level, centres unsafe, unmet evacuation demand (a committee: its own municipality
+        by id — never a namesake's figures)."""
         summary = json.loads(run_output(run_id, SUMMARY_FILE).read_text())
         if who.role == "committee":
-            names = load_municipalities().set_index("id")["name"]
-            own = str(names.get(who.municipality_id, ""))
-            return {"by_municipality": {k: v for k, v in summary["by_municipality"].items()
-                                        if k == own}}
+            own = summary["by_municipality"].get(who.municipality_id)
+            return {"by_municipality": {} if own is None else {who.municipality_id: own}}
         return dict(summary)
 
     @app.get("/runs/{run_id}/depth.tif")

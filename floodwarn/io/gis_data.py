@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyogrio.errors import DataSourceError
+from shapely.geometry import Point
 
 from floodwarn.errors import CRSError, DataFileError, InputError
 from floodwarn.logs import get_logger
@@ -32,11 +33,30 @@ DEMO_DOMAIN_BBOX = (-90.30, 13.05, -87.35, 14.80)
 METRIC_CRS = "EPSG:32616"
 MAX_SNAP_M = 10_000.0
 
+#: How far a town may lie from the polygon of the municipality of its own name and still be
+#: its seat, m: GeoNames rounds many towns to the arc-minute (up to 1.3 km off) and the
+#: generalised polygons move boundaries by some hundred metres; a municipality is ~8 km across.
+NAMESAKE_MAX_M = 2_000.0
+#: How close a town must be to the wrong location recorded in the corrections table for the
+#: correction to apply, degrees (~1 km): a source that has fixed the point is left alone.
+CORRECTION_TOLERANCE_DEG = 0.01
+
+#: GeoNames ``admin1code`` of El Salvador's towns → ISO 3166-2 department code (GeoNames
+#: numbers the 14 departments in alphabetical order; checked against the shipped polygons by
+#: ``tests/io/test_gis_data.py``).
+GEONAMES_ADMIN1_SV = {
+    "01": "SV-AH", "02": "SV-CA", "03": "SV-CH", "04": "SV-CU", "05": "SV-LI", "06": "SV-PA",
+    "07": "SV-UN", "08": "SV-MO", "09": "SV-SM", "10": "SV-SS", "11": "SV-SA", "12": "SV-SV",
+    "13": "SV-SO", "14": "SV-US",
+}
+
 LAYERS = {
     "departments": "admin/El_Salvador_departamentos.json",
     "municipalities": "admin/El_Salvador_municipios.json",
+    "official_names": "admin/municipios_oficiales.csv",
     "countries": "admin/Central_America.json",
     "settlements": "settlements/geonames_cities500_SV.geojson",
+    "settlement_corrections": "settlements/geonames_corrections_SV.csv",
     "settlements_region": "settlements/geonames_cities500_SV_HN_GT_lempa_bbox.geojson",
     "facilities": "facilities/sv_vaccination_sites_2021.geojson",
     "coarse_dem": "dem/pvlib_altitude_5arcmin_CAM_92W86W_12N16N.tif",
@@ -118,8 +138,56 @@ def _read_vector(
     return gdf
 
 
-def load_departments(path: str | Path | None = None) -> gpd.GeoDataFrame:
-    """The 14 departments: ``code`` (ISO 3166-2, e.g. SV-SS), ``name``, polygon."""
+#: Columns of the official-names table (``gis_data/admin/municipios_oficiales.csv``).
+OFFICIAL_NAME_FIELDS = ("shapeID", "boundary_name", "code", "name", "department_code",
+                        "department")
+
+
+def load_official_names(path: str | Path | None = None) -> pd.DataFrame:
+    """The official name of every shipped municipality polygon, keyed by geoBoundaries shapeID.
+
+    Columns: ``shapeID``, ``boundary_name`` (as the boundary file spells it), ``code``
+    (DIGESTYC municipal code, 4 digits), ``name`` (official, with accents), ``department_code``
+    (ISO 3166-2), ``department`` (official name) and provenance columns (see
+    ``gis_data/README.md``).
+    """
+    path = Path(path) if path else layer_path("official_names")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataFileError(f"{path}: cannot be read as a UTF-8 CSV table ({exc}).") from exc
+    missing = [f for f in OFFICIAL_NAME_FIELDS if f not in table.columns]
+    if missing:
+        raise InputError(f"{path}: column(s) {missing} missing; the table has "
+                         f"{list(table.columns)}. It needs {list(OFFICIAL_NAME_FIELDS)}.")
+    for field in OFFICIAL_NAME_FIELDS:
+        blank = table[field].str.strip() == ""
+        if blank.any():
+            i = int(np.flatnonzero(blank.to_numpy())[0])
+            raise InputError(f"{path}: row {i + 2} ({table['shapeID'].iloc[i]!r}) has no "
+                             f"{field}; fill it in.")
+    if table["shapeID"].duplicated().any():
+        dup = table.loc[table["shapeID"].duplicated(), "shapeID"].iloc[0]
+        raise InputError(f"{path}: shapeID {dup!r} has more than one row; keep one.")
+    bad_code = ~table["code"].str.fullmatch(r"\d{4}")
+    if bad_code.any():
+        i = int(np.flatnonzero(bad_code.to_numpy())[0])
+        raise InputError(f"{path}: row {i + 2} has code {table['code'].iloc[i]!r}; a DIGESTYC "
+                         "municipal code has 4 digits (department 01–14, municipality), e.g. "
+                         "0614 for San Salvador.")
+    bad_department = ~table["department_code"].isin(GEONAMES_ADMIN1_SV.values())
+    if bad_department.any():
+        i = int(np.flatnonzero(bad_department.to_numpy())[0])
+        raise InputError(f"{path}: row {i + 2} has department_code "
+                         f"{table['department_code'].iloc[i]!r}; use an ISO 3166-2 code of El "
+                         f"Salvador: {', '.join(sorted(GEONAMES_ADMIN1_SV.values()))}.")
+    return table
+
+
+def load_departments(path: str | Path | None = None, *,
+                     official_names: str | Path | None = None) -> gpd.GeoDataFrame:
+    """The 14 departments: ``code`` (ISO 3166-2, e.g. SV-SS), ``name`` (official, from
+    ``official_names``), ``boundary_name`` (as the boundary file spells it), polygon."""
     path = Path(path) if path else layer_path("departments")
     gdf = _read_vector(
         path,
@@ -127,16 +195,32 @@ def load_departments(path: str | Path | None = None) -> gpd.GeoDataFrame:
         geometry_types={"Polygon", "MultiPolygon"},
         label="shapeName",
     )
+    table = load_official_names(official_names)
+    official = dict(zip(table["department_code"], table["department"], strict=True))
+    unknown = sorted(set(gdf["shapeID"]) - set(official))
+    if unknown:
+        raise InputError(f"{path}: department shapeID(s) {unknown} are not ISO 3166-2 codes of "
+                         f"El Salvador ({', '.join(sorted(official))}); the departments layer "
+                         "must carry them in shapeID.")
     return gpd.GeoDataFrame(
-        {"code": gdf["shapeID"], "name": gdf["shapeName"]}, geometry=gdf.geometry, crs=gdf.crs
-    )
+        {"code": gdf["shapeID"], "name": gdf["shapeID"].map(official),
+         "boundary_name": gdf["shapeName"]},
+        geometry=gdf.geometry, crs=gdf.crs)
 
 
-def load_municipalities(path: str | Path | None = None) -> gpd.GeoDataFrame:
-    """The 262 pre-2024 municipalities (water bodies dropped) with their department.
+def load_municipalities(path: str | Path | None = None, *,
+                        official_names: str | Path | None = None) -> gpd.GeoDataFrame:
+    """The 262 pre-2024 municipalities (water bodies dropped) with official names.
 
-    Columns: ``id`` (geoBoundaries shapeID), ``name``, ``department``, ``department_code``,
-    polygon. Names repeat across departments (8 do), so use ``id`` to refer to one.
+    Columns: ``id`` (geoBoundaries shapeID — the id stored everywhere), ``name`` (official,
+    with accents), ``boundary_name`` (the boundary file's spelling, for tracing), ``code``
+    (DIGESTYC), ``department`` (official name), ``department_code`` (ISO 3166-2), polygon.
+    Names repeat across departments (El Rosario ×3, El Carmen, San Isidro, San Fernando, San
+    Lorenzo ×2), so refer to a municipality by ``id``.
+
+    Names and departments come from ``official_names`` by shapeID. A polygon missing from that
+    table (another boundary file) is named after the official municipality of the same
+    normalised name in the department that holds it; one that matches none is an error.
     """
     path = Path(path) if path else layer_path("municipalities")
     gdf = _read_vector(
@@ -150,26 +234,56 @@ def load_municipalities(path: str | Path | None = None) -> gpd.GeoDataFrame:
     if gdf["shapeID"].duplicated().any():
         dup = gdf.loc[gdf["shapeID"].duplicated(), "shapeID"].iloc[0]
         raise InputError(f"{path}: shapeID {dup!r} is used by more than one municipality.")
-    departments = load_departments()
-    points = gpd.GeoDataFrame(geometry=gdf.geometry.representative_point(), crs=gdf.crs)
-    # Islands (Meanguera del Golfo) lie outside the generalised department outlines.
-    joined = _join_polygon(
-        points,
-        departments,
-        key="code",
-        describe=lambda i: f"{path}: municipality {gdf['shapeName'].iloc[i]!r}",
-        what="department",
-    )
+    table = load_official_names(official_names)
+    rows = table.set_index("shapeID").reindex(gdf["shapeID"])
+    unnamed = rows["name"].isna().to_numpy()
+    if unnamed.any():
+        rows.iloc[np.flatnonzero(unnamed)] = _name_by_department(
+            gdf[unnamed], table, path=path, official_names=official_names).to_numpy()
     return gpd.GeoDataFrame(
         {
             "id": gdf["shapeID"],
-            "name": gdf["shapeName"],
-            "department": joined["name"].to_numpy(),
-            "department_code": joined["code"].to_numpy(),
+            "name": rows["name"].to_numpy(),
+            "boundary_name": gdf["shapeName"],
+            "code": rows["code"].to_numpy(),
+            "department": rows["department"].to_numpy(),
+            "department_code": rows["department_code"].to_numpy(),
         },
         geometry=gdf.geometry,
         crs=gdf.crs,
     )
+
+
+def _name_by_department(polygons: gpd.GeoDataFrame, table: pd.DataFrame, *, path: Path,
+                        official_names: str | Path | None) -> pd.DataFrame:
+    """Official-name rows (columns of ``table`` but shapeID) for polygons absent from it: the
+    municipality of the same normalised name in the department holding the polygon."""
+    points = gpd.GeoDataFrame(geometry=polygons.geometry.representative_point(),
+                              crs=polygons.crs).reset_index(drop=True)
+    # Islands (Meanguera del Golfo) lie outside the generalised department outlines.
+    departments = _join_polygon(
+        points, load_departments(official_names=official_names), key="code",
+        describe=lambda i: f"{path}: municipality {polygons['shapeName'].iloc[i]!r}",
+        what="department")["code"].to_numpy()
+    municipalities = table.drop_duplicates("code").assign(key=table["name"].map(place_key))
+    out = []
+    for name, department in zip(polygons["shapeName"], departments, strict=True):
+        same = municipalities[(municipalities["key"] == place_key(name))
+                              & (municipalities["department_code"] == department)]
+        if len(same) != 1:
+            raise InputError(
+                f"{path}: municipality {name!r} (in {department}) is not in the official-names "
+                f"table {official_names or layer_path('official_names')} and matches "
+                f"{len(same)} official names of its department; add a row for its shapeID.")
+        out.append(same.iloc[0])
+    return pd.DataFrame(out)[[c for c in table.columns if c != "shapeID"]]
+
+
+def place_key(name: str) -> str:
+    """A place name compared loosely: no accents, lower case, single spaces, no leading
+    "Ciudad" (Ciudad Delgado = Delgado)."""
+    key = " ".join(_normalise(str(name)).split())
+    return key.removeprefix("ciudad ") if key != "ciudad" else key
 
 
 def _join_polygon(
@@ -206,26 +320,123 @@ def _join_polygon(
     return joined
 
 
-def _attach_municipality(points: gpd.GeoDataFrame, path: Path, label: str) -> gpd.GeoDataFrame:
+def _attach_municipality(
+    points: gpd.GeoDataFrame,
+    path: Path,
+    label: str,
+    *,
+    namesake_departments: Sequence[str | None] | None = None,
+) -> gpd.GeoDataFrame:
     """Add ``municipality_id``, ``municipality``, ``department``, ``department_code``.
 
-    A point on the generalised coastline may fall just outside every polygon; it takes the
-    nearest municipality within :data:`MAX_SNAP_M`, otherwise it is an error.
+    By default the municipality whose polygon holds the point (a polygon feature: a point
+    inside it). A point on the generalised coastline may fall just outside every polygon; it
+    takes the nearest municipality within :data:`MAX_SNAP_M`, otherwise it is an error.
+
+    With ``namesake_departments`` (one entry per point: the ISO department code it is known to
+    lie in, or None) a point named after a municipality of that department (of any department
+    for None) takes that municipality instead when its polygon lies within
+    :data:`NAMESAKE_MAX_M` — see :func:`load_settlements`.
     """
+    municipalities = load_municipalities()
+    # A settlement given as a polygon is placed by a point inside it.
+    anchors = gpd.GeoDataFrame(geometry=points.geometry.representative_point(), crs=points.crs)
     joined = _join_polygon(
-        # A settlement given as a polygon is placed by a point inside it.
-        gpd.GeoDataFrame(geometry=points.geometry.representative_point(), crs=points.crs),
-        load_municipalities(),
+        anchors,
+        municipalities,
         key="id",
         describe=lambda i: f"{path}: {points[label].iloc[i]!r}",
         what="municipality of El Salvador (check its coordinates)",
     )
+    chosen = joined["id"].to_numpy(dtype=object)
+    if namesake_departments is not None:
+        chosen = _namesake_municipalities(
+            points[label], namesake_departments, anchors=anchors, containing=chosen,
+            municipalities=municipalities, path=path)
+    rows = municipalities.set_index("id").loc[chosen]
     out = points.copy()
-    out["municipality_id"] = joined["id"].to_numpy()
-    out["municipality"] = joined["name"].to_numpy()
-    out["department"] = joined["department"].to_numpy()
-    out["department_code"] = joined["department_code"].to_numpy()
+    out["municipality_id"] = chosen
+    out["municipality"] = rows["name"].to_numpy()
+    out["department"] = rows["department"].to_numpy()
+    out["department_code"] = rows["department_code"].to_numpy()
     return out
+
+
+def _namesake_municipalities(
+    names: pd.Series,
+    departments: Sequence[str | None],
+    *,
+    anchors: gpd.GeoDataFrame,
+    containing: np.ndarray,
+    municipalities: gpd.GeoDataFrame,
+    path: Path,
+) -> np.ndarray:
+    """Municipality ids after the namesake rule: a town named (:func:`place_key`) like a
+    municipality of its department whose polygon lies within :data:`NAMESAKE_MAX_M` takes the
+    nearest such municipality; any other town keeps its ``containing`` one."""
+    keys = municipalities["name"].map(place_key).to_numpy()
+    ids = municipalities["id"].to_numpy()
+    codes = municipalities["department_code"].to_numpy()
+    polygons = municipalities.to_crs(METRIC_CRS).geometry.reset_index(drop=True)
+    where = anchors.to_crs(METRIC_CRS).geometry.reset_index(drop=True)
+    out = containing.copy()
+    for i, (name, department) in enumerate(zip(names, departments, strict=True)):
+        same = keys == place_key(name)
+        if department is not None:
+            same &= codes == department
+        if not same.any() or containing[i] in set(ids[same]):
+            continue
+        distance = polygons[same].distance(where.iloc[i]).to_numpy()
+        nearest = int(np.argmin(distance))
+        if distance[nearest] <= NAMESAKE_MAX_M:
+            out[i] = ids[same][nearest]
+            log.info("settlement_tied_to_namesake", extra={
+                "path": str(path), "settlement": str(name), "municipality_id": str(out[i]),
+                "instead_of": str(containing[i]), "distance_m": round(float(distance[nearest]))})
+    return out
+
+
+def _admin1_departments(gdf: gpd.GeoDataFrame, path: Path) -> list[str | None]:
+    """The ISO department of each feature from its GeoNames ``admin1code`` (None if blank)."""
+    out: list[str | None] = []
+    for i, raw in enumerate(gdf["admin1code"]):
+        text = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
+        text = text.strip().removesuffix(".0")
+        if not text:
+            out.append(None)
+            continue
+        code = GEONAMES_ADMIN1_SV.get(text.zfill(2))
+        if code is None:
+            raise InputError(
+                f"{path}: feature {i} ({gdf['name'].iloc[i]!r}) has admin1code {raw!r}, not a "
+                f"GeoNames department of El Salvador ({min(GEONAMES_ADMIN1_SV)}–"
+                f"{max(GEONAMES_ADMIN1_SV)}); correct it or leave it blank.")
+        out.append(code)
+    return out
+
+
+def _apply_corrections(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Move GeoNames towns known to be misplaced (``settlements/geonames_corrections_SV.csv``:
+    location and admin1code, with the source of the right ones) when they still sit at the
+    recorded wrong location."""
+    fixes = pd.read_csv(layer_path("settlement_corrections"), dtype={"wrong_admin1code": str,
+                                                                     "admin1code": str})
+    gdf = gdf.copy()
+    ids = pd.to_numeric(gdf["geonameid"], errors="coerce")
+    for fix in fixes.itertuples():
+        for i in np.flatnonzero((ids == fix.geonameid).to_numpy()):
+            point = gdf.geometry.iloc[i]
+            if point.geom_type != "Point" or (
+                    abs(point.x - fix.wrong_lon) > CORRECTION_TOLERANCE_DEG
+                    or abs(point.y - fix.wrong_lat) > CORRECTION_TOLERANCE_DEG):
+                continue
+            gdf.loc[gdf.index[i], "geometry"] = Point(fix.lon, fix.lat)
+            if "admin1code" in gdf.columns:
+                gdf.loc[gdf.index[i], "admin1code"] = fix.admin1code
+            log.info("settlement_location_corrected", extra={
+                "path": str(path), "geonameid": int(fix.geonameid), "settlement": fix.name,
+                "lon": fix.lon, "lat": fix.lat, "source": fix.source})
+    return gdf
 
 
 def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
@@ -234,6 +445,20 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
 
     Columns: ``id`` (geonameid), ``name``, ``population`` (persons, > 0), municipality and
     department. Towns without population or with a duplicated id are refused.
+
+    **Which municipality (and so which committee) a town belongs to**, by ``municipality_id``:
+
+    1. Towns that GeoNames is known to misplace (``settlements/geonames_corrections_SV.csv``:
+       San Martín and Tecoluca, put in Cuscatlán) are first moved to their documented place.
+    2. By default, the municipality whose polygon contains the town's point (a point just off
+       the generalised coastline: the nearest within :data:`MAX_SNAP_M`).
+    3. But a town whose name equals — accents, case and a leading "Ciudad" ignored
+       (:func:`place_key`) — the official name of a municipality of its own department
+       (GeoNames ``admin1code`` → :data:`GEONAMES_ADMIN1_SV`; any department when the layer
+       has no ``admin1code`` or leaves it blank) takes that municipality when its polygon lies
+       within :data:`NAMESAKE_MAX_M` (2 km): GeoNames puts a municipal seat (*cabecera*) at a
+       point that can fall just across a generalised boundary (Sonsonate under Nahulingo,
+       Mejicanos under San Salvador). Of several such namesakes the nearest wins.
     """
     path = Path(path) if path else layer_path("settlements")
     gdf = _read_vector(
@@ -253,6 +478,9 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
     if gdf["geonameid"].duplicated().any():
         dup = gdf.loc[gdf["geonameid"].duplicated(), "geonameid"].iloc[0]
         raise InputError(f"{path}: geonameid {dup} appears more than once.")
+    gdf = _apply_corrections(gdf, path)
+    departments = (_admin1_departments(gdf, path) if "admin1code" in gdf.columns
+                   else [None] * len(gdf))
     out = gpd.GeoDataFrame(
         {
             "id": gdf["geonameid"].astype(np.int64),
@@ -262,7 +490,7 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
         geometry=gdf.geometry,
         crs=gdf.crs,
     )
-    return _attach_municipality(out, path, "name")
+    return _attach_municipality(out, path, "name", namesake_departments=departments)
 
 
 def _normalise(text: str) -> str:

@@ -33,7 +33,7 @@ def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: n
                 ) -> RiskAssessment:
     """Levels of every settlement, safety of every centre, evacuation of the people exposed in
     settlements at ``rules.evacuation.levels`` to safe centres with room, and summaries per
-    municipality and department.
+    municipality and department (keyed by ``municipality_id`` and ``department_code``).
 
     ``flood`` (the representative member's map) gives the metrics and centre safety. With
     ``member_floods`` — (flood map, reach return periods) of every ensemble member, produced
@@ -105,23 +105,37 @@ def _evacuation_table(plan: EvacuationPlan, towns: gpd.GeoDataFrame,
 
 
 def _summaries(towns: gpd.GeoDataFrame, shelters: gpd.GeoDataFrame) -> dict[str, Any]:
-    def by(area: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, group in towns.groupby(area, sort=True):
-            centres_here = shelters[shelters[area] == name]
-            out[str(name)] = {
-                "highest_level": max(group["level"], key=LEVELS.index),
-                "people_exposed_by_level": {
-                    lv: int(group.loc[group["level"] == lv, "people_exposed"].sum())
-                    for lv in LEVELS},
-                "settlements_by_level": {lv: int((group["level"] == lv).sum()) for lv in LEVELS},
-                "evacuees": int(group["evacuees"].sum()),
-                "unmet_evacuees": int(group["unmet_evacuees"].sum()),
-                "centres_unsafe": int((centres_here["status"] == "unsafe").sum()),
-                "centres_at_risk": int((centres_here["status"] == "at_risk").sum()),
-            }
-        return out
+    """Totals, and figures per municipality and per department keyed by id — never by name,
+    which municipalities share (El Rosario ×3): ``by_municipality`` by ``municipality_id``
+    (geoBoundaries shapeID) with its official ``name``, ``department`` and
+    ``department_code``; ``by_department`` by ``department_code`` (ISO 3166-2) with its
+    ``name``."""
 
+    def figures(group: pd.DataFrame, centres_here: pd.DataFrame) -> dict[str, Any]:
+        return {
+            "highest_level": max(group["level"], key=LEVELS.index),
+            "people_exposed_by_level": {
+                lv: int(group.loc[group["level"] == lv, "people_exposed"].sum())
+                for lv in LEVELS},
+            "settlements_by_level": {lv: int((group["level"] == lv).sum()) for lv in LEVELS},
+            "evacuees": int(group["evacuees"].sum()),
+            "unmet_evacuees": int(group["unmet_evacuees"].sum()),
+            "centres_unsafe": int((centres_here["status"] == "unsafe").sum()),
+            "centres_at_risk": int((centres_here["status"] == "at_risk").sum()),
+        }
+
+    by_municipality: dict[str, Any] = {}
+    for muni, group in towns.groupby("municipality_id", sort=True):
+        first = group.iloc[0]
+        by_municipality[str(muni)] = {
+            "name": str(first["municipality"]), "department": str(first["department"]),
+            "department_code": str(first["department_code"]),
+            **figures(group, shelters[shelters["municipality_id"] == muni])}
+    by_department: dict[str, Any] = {}
+    for code, group in towns.groupby("department_code", sort=True):
+        by_department[str(code)] = {
+            "name": str(group["department"].iloc[0]),
+            **figures(group, shelters[shelters["department_code"] == code])}
     return {
         "settlements_by_level": {lv: int((towns["level"] == lv).sum()) for lv in LEVELS},
         "people_exposed": int(towns["people_exposed"].sum()),
@@ -129,6 +143,6 @@ def _summaries(towns: gpd.GeoDataFrame, shelters: gpd.GeoDataFrame) -> dict[str,
         "unmet_evacuees": int(towns["unmet_evacuees"].sum()),
         "centres_by_status": {s: int((shelters["status"] == s).sum())
                               for s in ("safe", "at_risk", "unsafe")},
-        "by_municipality": by("municipality"),
-        "by_department": by("department"),
+        "by_municipality": by_municipality,
+        "by_department": by_department,
     }

@@ -163,3 +163,41 @@ def test_atom_feed_links_each_cap_message_newest_first():
     assert ids == ["urn:floodwarn:cap:fw-2", "urn:floodwarn:cap:fw-1"]
     link = doc.find("a:entry/a:link", ns)
     assert link.get("type") == "application/cap+xml" and link.get("href").endswith("fw-2.xml")
+
+
+def test_warnings_carry_official_names_not_the_boundary_files_spelling():
+    """The boundary file spells them Ahuachpan and Chalatenago; committees read the
+    official names."""
+    import geopandas as gpd
+    import pandas as pd
+    from shapely.geometry import Point
+
+    from floodwarn.alerts.lifecycle import municipal_warnings
+    from floodwarn.io.gis_data import load_municipalities
+
+    municipalities = load_municipalities()
+    ids = {name: municipalities.loc[municipalities["name"] == name, "id"].item()
+           for name in ("Ahuachapán", "Chalatenango")}
+    towns = gpd.GeoDataFrame({
+        "id": [1, 2], "name": ["Barrio El Calvario", "Barrio San Antonio"],
+        "municipality_id": [ids["Ahuachapán"], ids["Chalatenango"]],
+        "level": ["roja", "naranja"], "max_depth_m": [1.2, 0.6],
+        "people_exposed": [300, 80], "hours_to_flooding": [4.0, 10.0],
+        "risk_score": [500.0, 90.0], "unmet_evacuees": [0, 0]},
+        geometry=[Point(-89.845, 13.921), Point(-88.935, 14.043)], crs="EPSG:4326")
+    centres = gpd.GeoDataFrame({"id": [10], "name": ["Centro Escolar"]},
+                               geometry=[Point(-89.84, 13.92)], crs="EPSG:4326")
+    plan = pd.DataFrame({"settlement_id": [], "centre_id": [], "people": []})
+    warnings = municipal_warnings(towns, plan, centres, municipalities, forecast_start=START,
+                                  expires=START + timedelta(hours=72))
+    headlines = {}
+    for name, muni in ids.items():
+        doc = etree.fromstring(cap_message(warnings[muni], identifier=f"fw-{name}", sender="s",
+                                           sent=START, status="Exercise", msg_type="Alert"))
+        es, en = doc.findall("cap:info", NS)
+        headlines[name] = es.findtext("cap:headline", namespaces=NS)
+        assert es.findtext("cap:area/cap:areaDesc", namespaces=NS) == f"{name}, {name}"
+        assert en.findtext("cap:headline", namespaces=NS).endswith(f"for {name}, {name}")
+    assert headlines == {
+        "Ahuachapán": "Alerta ROJA por inundación en Ahuachapán, Ahuachapán",
+        "Chalatenango": "Alerta NARANJA por inundación en Chalatenango, Chalatenango"}
