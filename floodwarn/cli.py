@@ -179,13 +179,20 @@ def forecast_run(
     centres: Annotated[
         Path | None, typer.Option(help="Collective centres layer (default: shipped sites).")
     ] = None,
+    reservoir_level: Annotated[
+        list[str] | None, typer.Option(
+            help="Initial level of a reservoir or lake, ID=METRES a.s.l. (repeat), e.g. "
+                 "cerron_grande=236.4; ids in models/reservoirs.yaml; default: the month's "
+                 "normal level.")
+    ] = None,
 ) -> None:
     """Run a forecast: rain → runoff → hydrographs → flood depth → settlement levels,
-    shelter safety and evacuation plan."""
+    shelter safety and evacuation plan; prints the run's plausibility warnings."""
     from floodwarn.pipeline import FORECAST_JOB_STEPS, run_forecast
 
     if accumulation not in (None, "step", "since_start"):
         raise typer.BadParameter("accumulation must be 'step' or 'since_start'")
+    levels = _parse_levels(reservoir_level or [])
     with errors_as_messages(), _step_progress(FORECAST_JOB_STEPS) as on_step:
         result = run_forecast(
             terrain, rain, out_dir, variable=variable, units=units,
@@ -194,11 +201,28 @@ def forecast_run(
             amc=amc, ia_ratio=ia_ratio,
             landcover_path=landcover, soil_path=soil,
             cache_dir=cache_dir or _default_cache_dir(), settlements_path=settlements,
-            centres_path=centres, on_step=on_step,
+            centres_path=centres, reservoir_levels=levels or None, on_step=on_step,
         )
     _print_forecast_summary(result.record, result.out_dir)
     if result.risk is not None:
         _print_worst_hit(result.risk, synthetic=result.record["synthetic"])
+    _print_plausibility(result.record)
+
+
+def _parse_levels(values: list[str]) -> dict[str, float]:
+    """``ID=LEVEL`` pairs of --reservoir-level as a dict (the pipeline checks ids and
+    ranges)."""
+    levels: dict[str, float] = {}
+    for value in values:
+        body, sep, level = value.partition("=")
+        try:
+            levels[body.strip()] = float(level)
+        except ValueError:
+            sep = ""
+        if not sep or not body.strip():
+            raise typer.BadParameter(
+                f"--reservoir-level {value!r}: write ID=METRES, e.g. cerron_grande=236.4")
+    return levels
 
 
 @forecast_app.command("prepare")
@@ -273,6 +297,38 @@ def forecast_storm(
         f"{forecast.step_start[0]} UTC; storm total max {total.max():.0f} mm, grid mean "
         f"{total.mean():.0f} mm / tormenta SINTÉTICA"
     )
+
+
+def _print_plausibility(record: dict[str, Any]) -> None:
+    """The run's plausibility report: warnings first, then the figures behind them."""
+    report = record.get("plausibility")
+    if not report:
+        return
+    warnings = report["warnings"]
+    title = ("plausibility / verosimilitud: " + (f"{len(warnings)} warning(s) / aviso(s)"
+                                                 if warnings else "no warnings / sin avisos"))
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("")
+    for warning in warnings:
+        table.add_row("[bold yellow]⚠", f"{warning['es']}\n{warning['en']}")
+    fr = report["francou_rodier"]
+    if "max_k" in fr:
+        rivers = "; ".join(f"{r['area_km2']:,.0f} km²: {r['peak_m3s']:,.0f} m³/s, K {r['k']:.2f}"
+                           for r in fr["largest_rivers"][:3])
+        table.add_row("Francou-Rodier", f"max K {fr['max_k']:.2f} (reach {fr['max_k_reach_id']},"
+                      f" {fr['max_k_area_km2']:,.0f} km², {fr['max_k_peak_m3s']:,.0f} m³/s); "
+                      f"largest rivers / ríos mayores: {rivers}")
+    curves = report["rating_curves"]
+    table.add_row("rating curves / curvas de gasto",
+                  f"{curves['reaches_on_extended_curve']} reaches extended beyond the DEM "
+                  f"({curves['large_rivers_on_extended_curve']} of the "
+                  f"{curves['large_rivers']} large rivers), {curves['reaches_beyond_curve']} "
+                  "beyond the extension")
+    for town in report["deepest_settlements"][:3]:
+        table.add_row(f"{town['name']} {town['max_depth_m']:.1f} m",
+                      f"{town['why_es']}\n{town['why_en']}")
+    out.print(table)
 
 
 def _print_forecast_summary(record: dict[str, Any], out_dir: Path) -> None:

@@ -95,7 +95,14 @@ class RoutingParameters(ParameterSet):
     floodplain_manning_n: Annotated[float, Field(gt=0.01, le=0.3)]
     width_coefficient_m: Annotated[float, Field(gt=0, le=50)]
     width_exponent: Annotated[float, Field(gt=0, le=1)]
+    depth_coefficient_m: Annotated[float, Field(gt=0, le=10)]
+    depth_exponent: Annotated[float, Field(gt=0, le=1)]
     min_channel_slope: Annotated[float, Field(gt=0, le=0.05)]
+    slope_min_window_cells: Annotated[float, Field(ge=2, le=1000)]
+    slope_min_window_m: Annotated[float, Field(ge=0, le=100_000)]
+    slope_max_window_m: Annotated[float, Field(gt=0, le=200_000)]
+    slope_min_drop_m: Annotated[float, Field(ge=0, le=100)]
+    routing_step_s: Annotated[float, Field(ge=10, le=3600)]
     min_land_slope_percent: Annotated[float, Field(gt=0, le=20)]
     min_lag_hours: Annotated[float, Field(gt=0, le=10)]
     max_lag_hours: Annotated[float, Field(gt=0, le=500)]
@@ -105,6 +112,8 @@ class RoutingParameters(ParameterSet):
     def _lag_range(self) -> RoutingParameters:
         if self.max_lag_hours <= self.min_lag_hours:
             raise ValueError("max_lag_hours must exceed min_lag_hours")
+        if self.slope_max_window_m < self.slope_min_window_m:
+            raise ValueError("slope_max_window_m must be ≥ slope_min_window_m")
         return self
 
 
@@ -215,6 +224,134 @@ class LevelRules(ParameterSet):
             raise ValueError("levels must be listed once each, most severe first")
         if self.footprint.max_radius_m < self.footprint.min_radius_m:
             raise ValueError("footprint max_radius_m must be ≥ min_radius_m")
+        for rule in self.levels:
+            for k, condition in enumerate(rule.any, start=1):
+                depth = condition.get("max_depth_m")
+                people = condition.get("people_exposed")
+                if depth is None or depth.min is None or depth.min < self.wet_depth_m or \
+                        people is None or people.min is None or people.min < 1:
+                    raise ValueError(
+                        f"{rule.level} condition {k} must ask for water on land and people in "
+                        f"it (max_depth_m min ≥ wet_depth_m {self.wet_depth_m} and "
+                        "people_exposed min ≥ 1): no warning for a place where nothing floods")
+        return self
+
+
+Month = Literal["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                "dec"]
+#: Calendar months as the parameter files name them, January first.
+MONTHS: tuple[Month, ...] = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep",
+                             "oct", "nov", "dec")
+
+
+class BaseFlow(ParameterSet):
+    """Base flow per unit catchment area by calendar month (``models/base_flow.yaml``)."""
+
+    approximation: bool
+    specific_discharge_l_s_km2: dict[Month, Annotated[float, Field(ge=0, le=500)]]
+    design_storm_month: Month
+
+    @model_validator(mode="after")
+    def _every_month(self) -> BaseFlow:
+        if len(self.specific_discharge_l_s_km2) != 12:
+            raise ValueError("specific_discharge_l_s_km2 needs all twelve months")
+        return self
+
+    def for_month(self, month: int) -> float:
+        """Specific base flow (L/s/km²) of calendar month 1…12."""
+        if not 1 <= month <= 12:
+            raise InputError(f"month {month} is not 1…12.")
+        return self.specific_discharge_l_s_km2[MONTHS[month - 1]]
+
+
+
+
+class PlausibilityBounds(ParameterSet):
+    """Bounds a forecast's figures are checked against before an analyst trusts the run
+    (``models/plausibility.yaml``)."""
+
+    francou_rodier_min_area_km2: Annotated[float, Field(gt=0, le=100_000)]
+    regional_k: Annotated[float, Field(gt=0, lt=10)]
+    world_k: Annotated[float, Field(gt=0, lt=10)]
+    large_river_km2: Annotated[float, Field(gt=0, le=1_000_000)]
+    max_settlement_depth_m: Annotated[float, Field(gt=0, le=100)]
+    max_mass_balance_error: Annotated[float, Field(gt=0, le=1)]
+    deepest_settlements_listed: Annotated[int, Field(ge=1, le=100)]
+
+    @model_validator(mode="after")
+    def _k_order(self) -> PlausibilityBounds:
+        if self.world_k < self.regional_k:
+            raise ValueError("world_k must not be below regional_k")
+        return self
+
+
+class StorageLevel(_Strict):
+    """One row of a water body's level-pool table: water level, storage and outflow there."""
+
+    level_m: Annotated[float, Field(ge=-10, le=3000)]
+    storage_hm3: Annotated[float, Field(ge=0, le=100_000)]
+    outflow_m3s: Annotated[float, Field(ge=0, le=200_000)]
+
+
+class WaterBody(_Strict):
+    """A reservoir or lake routed as a level pool (``models/reservoirs.yaml``).
+
+    ``point_lonlat`` lies on the water surface (it finds the lake on the DEM);
+    ``outlet_lonlat`` is the dam or natural outlet (None: the lake has no surface outlet).
+    ``table`` gives storage and outflow against level, both never decreasing; the outflow of a
+    reservoir is what passes the dam at that level (turbines plus spillway as operated in a
+    flood), of a lake what its outlet channel carries.
+    """
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    name: Annotated[str, Field(min_length=3)]
+    kind: Literal["reservoir", "lake"]
+    point_lonlat: tuple[Annotated[float, Field(ge=-180, le=180)],
+                        Annotated[float, Field(ge=-90, le=90)]]
+    outlet_lonlat: tuple[Annotated[float, Field(ge=-180, le=180)],
+                         Annotated[float, Field(ge=-90, le=90)]] | None
+    surface_area_km2: Annotated[float, Field(gt=0, le=10_000)]
+    normal_level_m: float | dict[Month, float]
+    table: Annotated[list[StorageLevel], Field(min_length=2)]
+    source: Annotated[str, Field(min_length=10)]
+    approximation: bool
+
+    @model_validator(mode="after")
+    def _table_ordered(self) -> WaterBody:
+        rows = self.table
+        if any(b.level_m <= a.level_m for a, b in pairwise(rows)):
+            raise ValueError(f"{self.id}: table levels must increase")
+        if any(b.storage_hm3 <= a.storage_hm3 for a, b in pairwise(rows)):
+            raise ValueError(f"{self.id}: storage must increase with level")
+        if any(b.outflow_m3s < a.outflow_m3s for a, b in pairwise(rows)):
+            raise ValueError(f"{self.id}: outflow must not fall as the level rises")
+        if isinstance(self.normal_level_m, dict) and len(self.normal_level_m) != 12:
+            raise ValueError(f"{self.id}: normal_level_m needs one number or all twelve months")
+        low, high = rows[0].level_m, rows[-1].level_m
+        for month in range(1, 13):
+            level = self.normal_level(month)
+            if not low <= level <= high:
+                raise ValueError(f"{self.id}: the normal level of {MONTHS[month - 1]}, "
+                                 f"{level} m, lies outside its table ({low}…{high} m)")
+        return self
+
+    def normal_level(self, month: int) -> float:
+        """The level (m a.s.l.) the body is normally at in calendar month 1…12."""
+        if isinstance(self.normal_level_m, dict):
+            return self.normal_level_m[MONTHS[month - 1]]
+        return float(self.normal_level_m)
+
+
+class WaterBodies(ParameterSet):
+    """The reservoirs and lakes routed as level pools (``models/reservoirs.yaml``)."""
+
+    water_bodies: Annotated[list[WaterBody], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> WaterBodies:
+        ids = [w.id for w in self.water_bodies]
+        if len(set(ids)) != len(ids):
+            raise ValueError("water body ids must be unique")
         return self
 
 
@@ -225,6 +362,9 @@ PARAMETER_FILES: dict[str, type[ParameterSet]] = {
     "routing.yaml": RoutingParameters,
     "idf_el_salvador.yaml": IdfParameters,
     "levels.yaml": LevelRules,
+    "reservoirs.yaml": WaterBodies,
+    "base_flow.yaml": BaseFlow,
+    "plausibility.yaml": PlausibilityBounds,
 }
 
 P = TypeVar("P", bound=ParameterSet)

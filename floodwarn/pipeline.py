@@ -44,12 +44,13 @@ from floodwarn.hydrology.thresholds import (
     return_period_thresholds,
     thresholds_key,
 )
-from floodwarn.inundation.depth import Inundation, flood_inundation
+from floodwarn.hydrology.water_bodies import WaterBodyNetwork, locate_water_bodies
+from floodwarn.inundation.depth import Inundation, flood_inundation, water_cells
 from floodwarn.inundation.rating_curves import (
     DEFAULT_MAX_STAGE_M,
     DEFAULT_STAGE_STEP_M,
     RatingCurves,
-    synthetic_rating_curves,
+    reach_rating_curves,
 )
 from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
@@ -69,12 +70,17 @@ from floodwarn.io.rainfall import read_rainfall
 from floodwarn.io.raster import read_categorical_on_grid, write_cog
 from floodwarn.logs import get_logger, timed_step
 from floodwarn.parameters import (
+    MONTHS,
+    BaseFlow,
     CurveNumberTable,
     IdfParameters,
     LevelRules,
+    PlausibilityBounds,
     RoutingParameters,
+    WaterBodies,
     load_parameters,
 )
+from floodwarn.plausibility import francou_rodier_k, plausibility_report
 from floodwarn.rainfall.forecast import Accumulation, RainfallForecast
 from floodwarn.risk.assessment import RiskAssessment, assess_risk
 from floodwarn.risk.settlements import within_domain
@@ -185,8 +191,14 @@ def _thresholds_cached(
     hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, step_hours: int,
     cache: ArrayCache,
 ) -> ReturnPeriodThresholds:
-    """Design-storm thresholds, reused from the cache for the same model and parameters."""
-    key = thresholds_key(hydro, idf, ia_ratio, step_hours)
+    """Design-storm thresholds, reused from the cache for the same model and parameters.
+    Design storms start from the base flow and water-body levels of the month annual floods
+    come in (``models/base_flow.yaml``: ``design_storm_month``)."""
+    base_flow = load_parameters(BaseFlow)
+    month = MONTHS.index(base_flow.design_storm_month) + 1
+    specific = base_flow.for_month(month)
+    levels = hydro.water_bodies.initial_levels(month)
+    key = thresholds_key(hydro, idf, ia_ratio, step_hours, specific, levels)
     stored = cache.load("thresholds", key)
     if stored is not None:
         return ReturnPeriodThresholds(
@@ -195,7 +207,8 @@ def _thresholds_cached(
             idf_version=idf.version,
             idf_is_approximation=idf.approximation,
         )
-    result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio, step_hours=step_hours)
+    result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio, step_hours=step_hours,
+                                      base_flow_l_s_km2=specific, initial_levels_m=levels)
     cache.save("thresholds", key, {"years": result.return_periods_years,
                                    "q": result.discharge_m3s})
     return result
@@ -231,6 +244,7 @@ def run_forecast(
     cache_dir: str | Path | None = None,
     settlements_path: str | Path | None = None,
     centres_path: str | Path | None = None,
+    reservoir_levels: dict[str, float] | None = None,
     terrain: TerrainModel | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> ForecastJobResult:
@@ -245,6 +259,10 @@ def run_forecast(
     as one depth (``antecedent_rain_mm``) or as a rain file of the days before the forecast
     (``antecedent_rain_path``, any format the forecast may have); at most one of the three.
     Without any, AMC II.
+
+    Base flow comes from ``models/base_flow.yaml`` for the forecast's month. Reservoirs and
+    lakes (``models/reservoirs.yaml``) start at ``reservoir_levels`` (m a.s.l. by water-body
+    id; DGPC asks CEL for them before a storm), the others at their seasonal normal level.
 
     Members are simulated one by one by :func:`floodwarn.hydrology.simulation.simulate`, a
     pure function over the shared, read-only terrain and hydrology models.
@@ -278,7 +296,14 @@ def run_forecast(
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):
         routing = load_parameters(RoutingParameters)
-        hydro, cn_source = _hydrology_model(model, routing, landcover_path, soil_path)
+        curves, water = _reach_geometry_cached(model, routing, cache)
+        bodies = locate_water_bodies(model, load_parameters(WaterBodies))
+        hydro, cn_source = _hydrology_model(model, routing, landcover_path, soil_path, curves,
+                                            bodies)
+        month = int(str(forecast.step_start[0])[5:7])
+        initial_levels = bodies.initial_levels(month, reservoir_levels)
+        base_flow = load_parameters(BaseFlow)
+        specific_base_flow = base_flow.for_month(month)
     notify("thresholds")
     with timed_step(log, "thresholds", timings):
         idf = load_parameters(IdfParameters)
@@ -296,7 +321,7 @@ def run_forecast(
                 observed, _weights_cached(model, observed, cache), forecast.step_start[0])
 
     notify("simulate")
-    season = season_of(int(str(forecast.step_start[0])[5:7]))
+    season = season_of(month)
     dt_s = forecast.step_hours * 3600.0
     simulations = []
     with timed_step(log, "simulate", timings, members=forecast.n_members):
@@ -311,23 +336,31 @@ def run_forecast(
                     amc=amc,
                     season=season,
                     ia_ratio=ia_ratio,
+                    base_flow_l_s_km2=specific_base_flow,
+                    initial_levels_m=initial_levels,
                 )
             )
 
     notify("inundation")
     with timed_step(log, "inundation", timings):
-        curves = _rating_curves_cached(model, routing.floodplain_manning_n, cache)
         representative = _representative_member(simulations)
         discharge = np.empty_like(simulations[0].discharge_m3s)
         for m, sim in enumerate(simulations):  # each reach's representative member
             discharge[representative == m] = sim.discharge_m3s[representative == m]
+        # A lake's level: from the member representing its outlet reach.
+        lake_member = representative[bodies.outlet_reach]
+        lake_levels = np.array([simulations[m].water_body_level_m[k]
+                                for k, m in enumerate(lake_member)]).reshape(
+            bodies.n_bodies, forecast.n_steps)
         hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
                  .astype(np.float64) / 3600.0)
-        flood = flood_inundation(model, curves, discharge, hours)
-        reach_results = _reach_columns(forecast, thresholds, simulations,
-                                       hydro.catchment_area_km2)
+        flood = flood_inundation(model, curves, discharge, hours, water=water,
+                                 water_bodies=bodies, water_body_level_m=lake_levels,
+                                 water_body_initial_level_m=initial_levels)
+        reach_results = _reach_columns(forecast, thresholds, simulations, hydro)
         reach_results["peak_stage_m"] = flood.peak_stage_m
-        reach_results["stage_beyond_rating_curve"] = flood.above_curve
+        reach_results["rating_curve_extended"] = flood.extended
+        reach_results["stage_beyond_rating_curve"] = flood.beyond_curve
 
     notify("risk")
     with timed_step(log, "risk", timings):
@@ -337,7 +370,10 @@ def run_forecast(
         if len(towns):
             members = None
             if len(simulations) > 1:  # each member's own flood map, one at a time
-                members = ((flood_inundation(model, curves, s.discharge_m3s, hours),
+                members = ((flood_inundation(model, curves, s.discharge_m3s, hours, water=water,
+                                             water_bodies=bodies,
+                                             water_body_level_m=s.water_body_level_m,
+                                             water_body_initial_level_m=initial_levels),
                             thresholds.classify(s.peak_m3s)) for s in simulations)
             risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
                                shelters, level_rules, member_floods=members)
@@ -359,7 +395,13 @@ def run_forecast(
             antecedent_rain_path=antecedent_rain_path,
             terrain_dir=terrain_dir,
             rain_path=rain_path,
+            reservoir_levels=reservoir_levels,
         )
+        record["base_flow"] = {"specific_l_s_km2": specific_base_flow, "month": month,
+                               "version": base_flow.version,
+                               "is_regional_approximation": base_flow.approximation}
+        record["water_bodies"] = _water_body_record(bodies, simulations, representative,
+                                                    initial_levels)
         write_hydrographs(
             out / HYDROGRAPHS_FILE,
             reach_id=hydro.reach_id,
@@ -368,19 +410,27 @@ def run_forecast(
             discharge_m3s=[s.discharge_m3s for s in simulations],
             members=forecast.members,
             attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
+            water_bodies=bodies.ids,
+            water_body_series={
+                "level_m": [s.water_body_level_m for s in simulations],
+                "inflow_m3s": [s.water_body_inflow_m3s for s in simulations],
+                "outflow_m3s": [s.water_body_outflow_m3s for s in simulations],
+            },
         )
         raster_tags = {"synthetic": str(record["synthetic"]).lower(),
                        "forecast_start_utc": str(forecast.step_start[0]),
                        "rain_source": str(rain_path)}
         write_cog(out / DEPTH_FILE, flood.depth_m, model.grid, nodata=np.nan,
                   tags={**raster_tags, "units": "m"},
-                  description="peak flood depth, m (stage − HAND)")
+                  description="peak flood depth on land, m (overbank stage − HAND); river "
+                  "channels and lakes are nodata: their water is not a flood")
         write_cog(out / FIRST_FLOODING_FILE, flood.first_flooding_h, model.grid, nodata=np.nan,
                   tags={**raster_tags, "units": "hours after forecast_start_utc"},
                   description="hours from the forecast start until the cell first floods")
         record["inundation"] = {
             **_inundation_summary(flood, model.grid.cell_area_km2),
-            "rating_curve_manning_n": routing.floodplain_manning_n,
+            "channel_manning_n": routing.manning_n,
+            "floodplain_manning_n": routing.floodplain_manning_n,
         }
         write_reach_results(
             out / FORECAST_REACHES_FILE,
@@ -396,6 +446,10 @@ def run_forecast(
                                                     "floodwarn": __version__})
             record["risk"].update({k: v for k, v in risk.summary.items()
                                    if not k.startswith("by_")})
+        record["plausibility"] = plausibility_report(
+            reach_results, hydro.upstream_area_km2, hydro.downstream,
+            risk.settlements if risk is not None else None,
+            load_parameters(PlausibilityBounds), record=record)
     timings["total"] = time.perf_counter() - start
     record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     write_run_json(out / RUN_FILE, record)
@@ -408,7 +462,7 @@ def run_forecast(
 
 def _hydrology_model(
     model: TerrainModel, routing: RoutingParameters, landcover_path: str | Path | None,
-    soil_path: str | Path | None,
+    soil_path: str | Path | None, curves: RatingCurves, bodies: WaterBodyNetwork,
 ) -> tuple[HydrologyModel, dict[str, Any]]:
     """The hydrology model of a terrain, with curve numbers from land-cover and soil rasters
     when both are given, else the default of ``models/curve_numbers.yaml``; and a record of
@@ -431,7 +485,7 @@ def _hydrology_model(
             "default": f"{cn_table.default_cover} on soil group {cn_table.default_soil_group}",
             "curve_number": cn_table.default_curve_number,
         }
-    return build_hydrology_model(model, routing, cn_ii), cn_source
+    return build_hydrology_model(model, routing, cn_ii, curves, bodies), cn_source
 
 
 def prepare_forecasting(
@@ -444,10 +498,11 @@ def prepare_forecasting(
     soil_path: str | Path | None = None,
     terrain: TerrainModel | None = None,
 ) -> dict[str, float]:
-    """Compute once, for a terrain model, what every forecast on it reuses: the design-storm
-    return-period thresholds (for each forecast time step in ``step_hours``) and the
-    synthetic rating curves, into ``cache_dir``. Run after ``terrain build``; forecasts then
-    only add their own work. Returns the seconds each product took."""
+    """Compute once, for a terrain model, what every forecast on it reuses: the reach
+    hydraulic geometry (profile slopes, bankfull channels, compound rating curves, the water
+    cells) and the design-storm return-period thresholds (for each forecast time step in
+    ``step_hours``), into ``cache_dir``. Run after ``terrain build``; forecasts then only add
+    their own work. Returns the seconds each product took."""
     if (landcover_path is None) != (soil_path is None):
         raise InputError("curve numbers from rasters need both --landcover and --soil.")
     if not step_hours or min(step_hours) < 1:
@@ -456,13 +511,14 @@ def prepare_forecasting(
     model = terrain if terrain is not None else TerrainModel.load(terrain_dir)
     cache = ArrayCache(cache_dir)
     routing = load_parameters(RoutingParameters)
-    hydro, _ = _hydrology_model(model, routing, landcover_path, soil_path)
+    with timed_step(log, "reach_geometry", timings):
+        curves, _ = _reach_geometry_cached(model, routing, cache)
+    bodies = locate_water_bodies(model, load_parameters(WaterBodies))
+    hydro, _ = _hydrology_model(model, routing, landcover_path, soil_path, curves, bodies)
     idf = load_parameters(IdfParameters)
     for hours in step_hours:
         with timed_step(log, f"thresholds_{hours}h", timings):
             _thresholds_cached(hydro, idf, ia_ratio, hours, cache)
-    with timed_step(log, "rating_curves", timings):
-        _rating_curves_cached(model, routing.floodplain_manning_n, cache)
     return timings
 
 
@@ -495,12 +551,36 @@ def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
 def _inundation_summary(flood: Inundation, cell_area_km2: float) -> dict[str, Any]:
     depth = np.nan_to_num(flood.depth_m)
     return {
-        "flooded_area_km2": float((depth > 0).sum() * cell_area_km2),
-        "area_deeper_than_1m_km2": float((depth > 1.0).sum() * cell_area_km2),
+        "flooded_land_km2": float((depth > 0).sum() * cell_area_km2),
+        "land_deeper_than_1m_km2": float((depth > 1.0).sum() * cell_area_km2),
         "max_depth_m": float(depth.max()),
-        "reaches_beyond_rating_curve": int(flood.above_curve.sum()),
+        "water_cells_km2": float(flood.water.sum() * cell_area_km2),
+        "reaches_on_extended_rating_curve": int(flood.extended.sum()),
+        "reaches_beyond_rating_curve": int(flood.beyond_curve.sum()),
         "member_mapped": "per reach, the member whose peak is closest to the ensemble median",
     }
+
+
+def _water_body_record(bodies: WaterBodyNetwork, simulations: list[Simulation],
+                       representative: np.ndarray, initial_levels: np.ndarray
+                       ) -> list[dict[str, Any]]:
+    """Per water body: where it was found, its initial and peak level, peak inflow and
+    outflow (the member representing its outlet reach)."""
+    out = []
+    for k in range(bodies.n_bodies):
+        sim = simulations[int(representative[bodies.outlet_reach[k]])]
+        out.append({
+            **bodies.placement[k],
+            "name": bodies.names[k],
+            "kind": bodies.kinds[k],
+            "initial_level_m": round(float(initial_levels[k]), 3),
+            "peak_level_m": round(float(sim.water_body_peak_level_m[k]), 3),
+            "peak_inflow_m3s": round(float(sim.water_body_inflow_m3s[k].max()), 1),
+            "peak_outflow_m3s": round(float(sim.water_body_outflow_m3s[k].max()), 1),
+            "table_top_level_m": float(bodies.levels_m[k].max()),
+            "above_table": bool(sim.water_body_peak_level_m[k] > bodies.levels_m[k].max()),
+        })
+    return out
 
 
 def _representative_member(simulations: list[Simulation]) -> np.ndarray:
@@ -512,49 +592,61 @@ def _representative_member(simulations: list[Simulation]) -> np.ndarray:
     return np.lexsort((-peaks, distance), axis=0)[0]
 
 
-def _rating_curves_cached(terrain: TerrainModel, manning_n: float,
-                          cache: ArrayCache) -> RatingCurves:
-    """Synthetic rating curves, reused from the cache for the same terrain and roughness."""
+def _reach_geometry_cached(terrain: TerrainModel, routing: RoutingParameters,
+                           cache: ArrayCache) -> tuple[RatingCurves, np.ndarray]:
+    """Reach hydraulic geometry and the water cells (:func:`water_cells` without the lakes,
+    which are found per run), reused from the cache for the same terrain and parameters."""
     key = hashlib.blake2b(
-        f"{terrain.digest('hand', 'catchment_id', 'conditioned')}|{manning_n}|"
-        f"{DEFAULT_STAGE_STEP_M}|{DEFAULT_MAX_STAGE_M}".encode(), digest_size=16).hexdigest()
-    stored = cache.load("rating_curves", key)
+        f"{terrain.digest('hand', 'catchment_id', 'conditioned', 'flowdir', 'accumulation')}|"
+        f"{routing.model_dump_json()}|{DEFAULT_STAGE_STEP_M}|{DEFAULT_MAX_STAGE_M}".encode(),
+        digest_size=16).hexdigest()
+    stored: dict[str, Any] | None = cache.load("reach_geometry", key)
     if stored is not None:
-        return RatingCurves(**stored)
-    curves = synthetic_rating_curves(terrain, manning_n=manning_n)
-    cache.save("rating_curves", key, dict(vars(curves)))
-    return curves
+        water = stored.pop("water_cells").astype(bool)
+        stored["dem_top"] = int(stored["dem_top"])
+        return RatingCurves(**stored), water
+    curves = reach_rating_curves(terrain, routing)
+    water = water_cells(terrain, curves,
+                        WaterBodyNetwork.empty(len(terrain.reaches), terrain.grid.shape))
+    cache.save("reach_geometry", key, {**vars(curves), "dem_top": np.array(curves.dem_top),
+                                       "water_cells": water})
+    return curves, water
 
 
 def _reach_columns(
     forecast: RainfallForecast, thresholds: ReturnPeriodThresholds, simulations: list[Simulation],
-    catchment_area_km2: np.ndarray,
+    hydro: HydrologyModel,
 ) -> dict[str, np.ndarray]:
-    """Per-reach results: ensemble-median peak and its time, class, probabilities."""
+    """Per-reach results: ensemble-median peak and its time, class, probabilities, and the
+    reach geometry and flood-wave figures behind them."""
     peaks = np.stack([s.peak_m3s for s in simulations])  # (member, reach)
-    area_m2 = np.asarray(catchment_area_km2, np.float64) * 1e6
-    steps = np.stack([s.peak_step for s in simulations])
+    area_m2 = hydro.catchment_area_km2 * 1e6
     median_peak = np.median(peaks, axis=0)
     rep = _representative_member(simulations)
-    rep_step = steps[rep, np.arange(peaks.shape[1])]
-    ends = forecast.step_end
-    time_of_peak = np.where(rep_step >= 0, ends[np.maximum(rep_step, 0)].astype(str), "")
-    lead_h = np.where(
-        rep_step >= 0,
-        (ends[np.maximum(rep_step, 0)] - forecast.step_start[0])
-        .astype("timedelta64[s]")
-        .astype(np.float64)
-        / 3600.0,
-        np.nan,
-    )
+    reach = np.arange(peaks.shape[1])
+    rep_step = np.stack([s.peak_step for s in simulations])[rep, reach]
+    rep_time_s = np.stack([s.peak_time_s for s in simulations])[rep, reach]
+    start = forecast.step_start[0].astype("datetime64[s]")
+    peak_at = start + np.round(rep_time_s).astype("timedelta64[s]")
+    time_of_peak = np.where(rep_step >= 0, peak_at.astype(str), "")
+    lead_h = np.where(rep_step >= 0, rep_time_s / 3600.0, np.nan)
+    curves = hydro.curves
     columns: dict[str, np.ndarray] = {
         "peak_m3s": median_peak,
         "peak_m3s_max": peaks.max(axis=0),
+        "base_flow_m3s": simulations[0].base_flow_m3s,
         "catchment_runoff_m3": np.median(np.stack(
             [s.runoff_mm.sum(axis=0) for s in simulations]), axis=0) / 1000.0 * area_m2,
         "time_of_peak": time_of_peak,
         "hours_to_peak": lead_h,
         "return_period_class": thresholds.classify(median_peak),
+        "channel_slope": curves.slope,
+        "bankfull_width_m": curves.bankfull_width_m,
+        "bankfull_depth_m": curves.bankfull_depth_m,
+        "bankfull_q_m3s": curves.bankfull_discharge_m3s,
+        "celerity_m_s": np.stack([s.celerity_m_s for s in simulations])[rep, reach],
+        "routing_regime": np.stack([s.regime for s in simulations])[rep, reach],
+        "francou_rodier_k": francou_rodier_k(median_peak, hydro.upstream_area_km2),
     }
     classes = np.stack([thresholds.classify(p) for p in peaks])
     for years, q in zip(thresholds.return_periods_years, thresholds.discharge_m3s, strict=True):

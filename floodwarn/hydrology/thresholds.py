@@ -155,7 +155,9 @@ def areal_reduction_factor(area_km2: np.ndarray | float, duration_h: float) -> n
 
 
 def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
-                             ia_ratio: float = 0.2, step_hours: int = 1
+                             ia_ratio: float = 0.2, step_hours: int = 1,
+                             base_flow_l_s_km2: float = 0.0,
+                             initial_levels_m: np.ndarray | None = None
                              ) -> ReturnPeriodThresholds:
     """Route the design storms of every return period, duration and reference area through
     the model (uniform over the domain, AMC II, ``idf.simulation_hours`` long).
@@ -168,6 +170,9 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
     - Duration: a reach's threshold is its largest peak over the storm durations (the
       critical duration, as in Australian Rainfall and Runoff 2019, Book 4 ch. 3: the design
       flood of a return period comes from the duration giving the highest peak there).
+    - Base flow and water bodies: annual maximum floods come in the wettest months, so the
+      design storms start from that season's base flow (``base_flow_l_s_km2``) and with the
+      reservoirs and lakes at its normal levels (``initial_levels_m``).
     - Area: a design storm of point depth over a whole basin overstates what falls on a large
       basin, so the depth is reduced by :func:`areal_reduction_factor` for each of
       ``idf.reference_areas_km2``; each reach takes its threshold by interpolating, in log
@@ -201,7 +206,8 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
         hyeto[: storm.size] = storm * areal_reduction_factor(area, hours)
         rain = np.broadcast_to(hyeto[:, None], (n, model.n_reaches))
         return simulate(model, np.ascontiguousarray(rain), dt[:n], amc=2,
-                        ia_ratio=ia_ratio).peak_m3s
+                        ia_ratio=ia_ratio, base_flow_l_s_km2=base_flow_l_s_km2,
+                        initial_levels_m=initial_levels_m).peak_m3s
 
     runs = [(y, h, k) for y in idf.return_periods_years for h in durations
             for k in range(ref_areas.size)]
@@ -227,12 +233,20 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
 
 
 def thresholds_key(model: HydrologyModel, idf: IdfParameters, ia_ratio: float,
-                   step_hours: int = 1) -> str:
-    """Hash of everything the thresholds depend on (model arrays and parameters, IDF file)."""
+                   step_hours: int = 1, base_flow_l_s_km2: float = 0.0,
+                   initial_levels_m: np.ndarray | None = None) -> str:
+    """Hash of everything the thresholds depend on (model arrays and parameters, reach
+    geometry, water bodies, base flow, IDF file)."""
     h = hashlib.blake2b(digest_size=16)
-    for arr in (model.order, model.downstream, model.length_m, model.slope, model.width_m,
-                model.catchment_area_km2, model.curve_number_ii, model.lag_hours):
+    curves = model.curves
+    bodies = model.water_bodies
+    for arr in (model.downstream, model.length_m, model.catchment_area_km2,
+                model.curve_number_ii, model.lag_hours, curves.slope, curves.discharge_m3s,
+                curves.area_m2, curves.top_width_m, bodies.outlet_reach, bodies.pass_through,
+                bodies.levels_m, bodies.storage_m3, bodies.outflow_m3s,
+                np.asarray(initial_levels_m if initial_levels_m is not None else [], float)):
         h.update(np.ascontiguousarray(arr).tobytes())
-    h.update(f"{model.manning_n}|{model.reference_flow_share}|{ia_ratio}|{step_hours}|".encode())
+    h.update(f"{model.routing_step_s}|{model.reference_flow_share}|{ia_ratio}|{step_hours}|"
+             f"{base_flow_l_s_km2}|".encode())
     h.update(idf.model_dump_json().encode())
     return h.hexdigest()

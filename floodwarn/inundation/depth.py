@@ -1,12 +1,21 @@
-"""Flood depth and time of first flooding of every cell, from routed discharge."""
+"""Flood depth on land and the time of first flooding of every cell, from routed discharge.
+
+Water in a river's channel or a lake is not a flood: the cells that hold the channel (the
+stream cells, widened where the bankfull channel is wider than a cell) and the lakes' surfaces
+are *water cells*. They get no depth and are never counted as flooded land or as people's
+exposure. Land floods only when a river leaves its channel (overbank stage > 0, Zheng et al.
+2018; NOAA OWP's HAND inundation mapping) or a lake rises above its level at the start.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from floodwarn.errors import InputError
+from floodwarn.hydrology.water_bodies import WaterBodyNetwork
 from floodwarn.inundation.rating_curves import RatingCurves
 from floodwarn.kernels.inundation import depth_and_first_flooding
 from floodwarn.terrain.model import TerrainModel
@@ -14,26 +23,52 @@ from floodwarn.terrain.model import TerrainModel
 
 @dataclass(frozen=True, eq=False)
 class Inundation:
-    """``depth_m`` (grid, float32): peak depth, 0 where dry, NaN outside every catchment;
-    ``first_flooding_h`` (grid, float32): hours from the forecast start until the cell first
-    goes under water, NaN where it stays dry; ``stage_m`` (reach, time) and ``peak_stage_m``
-    (reach); ``above_curve`` (reach): discharge beyond the top of the rating curve, so the
-    stage and depth there are a lower bound."""
+    """``depth_m`` (grid, float32): peak flood depth on land, 0 where dry, NaN on water cells
+    and outside every catchment; ``first_flooding_h`` (grid, float32): hours from the forecast
+    start until a land cell first goes under water, NaN where it stays dry; ``water``
+    (grid, bool): channels and lakes; ``stage_m`` (reach, time) overbank stage above the DEM's
+    drainage (negative while in the channel) and ``peak_stage_m`` (reach); ``extended``
+    (reach): the peak needed the rating curve's extension beyond the DEM (stage less certain);
+    ``beyond_curve`` (reach): the peak exceeds even the extension (stage capped, depth a lower
+    bound)."""
 
     depth_m: np.ndarray
     first_flooding_h: np.ndarray
+    water: np.ndarray
     stage_m: np.ndarray
     peak_stage_m: np.ndarray
-    above_curve: np.ndarray
+    extended: np.ndarray
+    beyond_curve: np.ndarray
+
+
+def water_cells(terrain: TerrainModel, curves: RatingCurves,
+                water_bodies: WaterBodyNetwork) -> np.ndarray:
+    """The cells that hold water before any flood: stream cells, their neighbours within a
+    reach's bankfull half-width where the channel is wider than a cell, and lake surfaces."""
+    streams = terrain.reach_id > 0
+    water = streams | water_bodies.surface
+    half_width = curves.bankfull_width_m / 2.0 - terrain.grid.cellsize_m / 2.0
+    if np.any(half_width > 0):
+        distance, (rows, cols) = ndimage.distance_transform_edt(
+            ~streams, sampling=terrain.grid.cellsize_m, return_indices=True)
+        nearest_reach = terrain.reach_id[rows, cols]
+        reach_half = np.concatenate([[0.0], np.maximum(half_width, 0.0)])[nearest_reach]
+        water |= (distance <= reach_half) & (terrain.flowdir != 255)
+    return water
 
 
 def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s: np.ndarray,
-                     hours_from_start: np.ndarray) -> Inundation:
-    """Stage of every reach at every step from its rating curve, then depth = stage − HAND
-    within the reach's catchment, and the first step end at which each cell floods.
+                     hours_from_start: np.ndarray, *, water: np.ndarray,
+                     water_bodies: WaterBodyNetwork | None = None,
+                     water_body_level_m: np.ndarray | None = None,
+                     water_body_initial_level_m: np.ndarray | None = None) -> Inundation:
+    """Overbank stage of every reach at every step from its rating curve, then depth = stage −
+    HAND on the land of the reach's catchment, and the first step end at which each land cell
+    floods. Reaches inside a lake take the lake's rise above its initial level as their stage
+    (``water_body_level_m`` (P, time)), so its shores flood as it rises.
 
     ``discharge_m3s`` (reach, time) at step ends; ``hours_from_start`` (time,) the step ends
-    in hours after the forecast start.
+    in hours after the forecast start; ``water`` from :func:`water_cells`.
 
     References
     ----------
@@ -46,12 +81,25 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     hours = np.asarray(hours_from_start, np.float32)
     if hours.shape != (q.shape[1],):
         raise InputError("one time per discharge step is needed.")
+    if water.shape != terrain.grid.shape:
+        raise InputError(f"water mask {water.shape} does not match the grid {terrain.grid.shape}.")
     stage = curves.stage_for(q)
-    depth, first = depth_and_first_flooding(terrain.hand, terrain.catchment_id, stage, hours)
+    if water_bodies is not None and water_body_level_m is not None and water_bodies.n_bodies:
+        levels = np.asarray(water_body_level_m, np.float64)
+        start = (np.asarray(water_body_initial_level_m, np.float64)
+                 if water_body_initial_level_m is not None else levels[:, 0])
+        rise = levels - start[:, None]
+        inside = water_bodies.pass_through
+        stage[inside] = rise[water_bodies.body_of_reach[inside]]
+    depth, first = depth_and_first_flooding(terrain.hand, terrain.catchment_id,
+                                            np.ascontiguousarray(water), stage, hours)
+    peak_q = q.max(axis=1)
     return Inundation(
         depth_m=depth,
         first_flooding_h=first,
+        water=water,
         stage_m=stage,
         peak_stage_m=stage.max(axis=1),
-        above_curve=curves.above_top(q.max(axis=1)),
+        extended=curves.extended(peak_q),
+        beyond_curve=curves.beyond_top(peak_q),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,13 @@ def read_dem(
         "description": tags.get("floodwarn_description", ""),
         "voids_filled": bool(fill_voids),
     }
+    if "floodwarn_water_bodies" in tags:
+        # Where a synthetic DEM burned its lakes (see floodwarn.standin_dem).
+        try:
+            metadata["water_bodies"] = json.loads(tags["floodwarn_water_bodies"])
+        except ValueError as exc:
+            raise DataFileError(f"{path}: tag floodwarn_water_bodies is not JSON ({exc}); "
+                                "regenerate the DEM.") from exc
     if crs.is_geographic:
         lon_c = (bounds.left + bounds.right) / 2
         lat_c = (bounds.bottom + bounds.top) / 2

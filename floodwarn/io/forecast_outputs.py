@@ -26,8 +26,13 @@ FIRST_FLOODING_FILE = "first_flooding_hours.tif"
 def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,
                       step_end: np.ndarray, discharge_m3s: Sequence[np.ndarray],
                       members: np.ndarray,
-                      attrs: dict[str, Any]) -> Path:
-    """``discharge`` (member, reach, time) in m³/s at step ends, CF-1.10.
+                      attrs: dict[str, Any],
+                      water_bodies: Sequence[str] = (),
+                      water_body_series: dict[str, Sequence[np.ndarray]] | None = None
+                      ) -> Path:
+    """``discharge`` (member, reach, time) in m³/s at step ends, CF-1.10; with water bodies,
+    their ``water_body_level_m``, ``water_body_inflow_m3s`` and ``water_body_outflow_m3s``
+    (member, water_body, time) at step ends.
 
     Members are written one at a time (chunked and compressed per member), so a 51-member
     ensemble never needs the whole (member, reach, time) array in memory.
@@ -66,6 +71,23 @@ def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarra
                        "end of each time step"})
         for m, values in enumerate(discharge_m3s):
             var[m] = np.asarray(values, np.float32)
+        if water_bodies and water_body_series:
+            nc.createDimension("water_body", len(water_bodies))
+            names = nc.createVariable("water_body", str, ("water_body",))
+            names[:] = np.array(list(water_bodies), dtype=object)
+            names.long_name = "water body id (models/reservoirs.yaml)"
+            described = {
+                "level_m": ("m", "water level above sea level at the end of each step"),
+                "inflow_m3s": ("m3 s-1", "inflow into the water body at the end of each step"),
+                "outflow_m3s": ("m3 s-1", "outflow of the water body at the end of each step"),
+            }
+            for key, series in water_body_series.items():
+                units, long_name = described[key]
+                wb = nc.createVariable(f"water_body_{key}", "f8",
+                                       ("member", "water_body", "time"))
+                wb.setncatts({"units": units, "long_name": long_name})
+                for m, values in enumerate(series):
+                    wb[m] = np.asarray(values, np.float64)
     tmp.replace(path)
     return path
 

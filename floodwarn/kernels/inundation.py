@@ -49,19 +49,23 @@ def rating_curve_sums(hand: np.ndarray, catchment: np.ndarray, z: np.ndarray, ce
 
 
 @njit(cache=True, parallel=True)
-def depth_and_first_flooding(hand: np.ndarray, catchment: np.ndarray, stage_m: np.ndarray,
-                             step_end_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Peak flood depth and the time a cell first goes under water.
+def depth_and_first_flooding(hand: np.ndarray, catchment: np.ndarray, water: np.ndarray,
+                             stage_m: np.ndarray, step_end_h: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Peak flood depth on land and the time a land cell first goes under water.
 
-    ``stage_m`` (n_reaches, n_t) is each reach's stage at the end of each step; depth is
+    ``stage_m`` (n_reaches, n_t) is each reach's overbank stage (m above the DEM's drainage,
+    HAND = 0; ≤ 0 while the river stays in its channel) at the end of each step; depth is
     max(stage) − HAND where positive; the first flooding time is the first step end (h, from
-    ``step_end_h``) at which the reach's stage exceeds the cell's HAND. Cells never flooded,
-    outside every catchment or without HAND get depth 0 or NaN and time NaN.
+    ``step_end_h``) at which the reach's stage exceeds the cell's HAND. ``water`` marks the
+    river channels and lakes: their water is the river, not a flood, so they get NaN (as do
+    cells outside every catchment or without HAND); dry land gets depth 0 and time NaN.
 
     References
     ----------
     Nobre, A.D. et al. (2016) HAND contour: a new proxy predictor of inundation extent.
     Hydrological Processes 30, 320-333 (depth = stage − HAND within the reach catchment).
+    Zheng, X. et al. (2018) JAWRA 54(4), 785-806 (channel cells apart from the floodplain).
     """
     nr, nc = hand.shape
     n_t = stage_m.shape[1]
@@ -77,7 +81,7 @@ def depth_and_first_flooding(hand: np.ndarray, catchment: np.ndarray, stage_m: n
         for c in range(nc):
             reach = catchment[r, c]
             h = hand[r, c]
-            if reach <= 0 or math.isnan(h):
+            if reach <= 0 or math.isnan(h) or water[r, c]:
                 depth[r, c] = np.nan
                 first[r, c] = np.nan
                 continue
@@ -95,27 +99,28 @@ def depth_and_first_flooding(hand: np.ndarray, catchment: np.ndarray, stage_m: n
 
 
 @njit(cache=True, parallel=True)
-def stage_from_discharge(curve_q: np.ndarray, levels: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Invert each reach's rating curve: stage (m) for discharges ``q`` (n_reaches, n_t).
+def interpolate_levels(curve_q: np.ndarray, levels: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Invert each reach's rating curve: its level (e.g. depth, m) for discharges ``q``
+    (n_reaches, n_t).
 
-    ``curve_q`` (n_reaches, K, float32 or float64) never decreases along a row. Linear
-    interpolation between the bracketing levels (binary search); 0 for q ≤ 0; the top level
-    above the top of the curve.
+    ``curve_q`` and ``levels`` (n_reaches, K, float32 or float64) never decrease along a row.
+    Linear interpolation between the bracketing levels (binary search); the first level for
+    q ≤ the curve's first discharge; the top level above the top of the curve.
     """
     n, n_t = q.shape
-    k_top = levels.shape[0] - 1
+    k_top = levels.shape[1] - 1
     out = np.empty((n, n_t), np.float64)
     for j in prange(n):
         for t in range(n_t):
             qq = q[j, t]
-            if qq <= 0.0:
-                out[j, t] = 0.0
+            if qq <= curve_q[j, 0]:
+                out[j, t] = levels[j, 0]
                 continue
             if qq >= curve_q[j, k_top]:
-                out[j, t] = levels[k_top]
+                out[j, t] = levels[j, k_top]
                 continue
             lo = 0
-            hi = k_top  # curve_q[j, hi] > qq ≥ curve_q[j, lo] (curve_q[j, 0] = 0)
+            hi = k_top  # curve_q[j, hi] > qq ≥ curve_q[j, lo]
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 if curve_q[j, mid] > qq:
@@ -124,5 +129,5 @@ def stage_from_discharge(curve_q: np.ndarray, levels: np.ndarray, q: np.ndarray)
                     lo = mid
             span = curve_q[j, hi] - curve_q[j, lo]
             frac = (qq - curve_q[j, lo]) / span if span > 0.0 else 0.0
-            out[j, t] = levels[lo] + frac * (levels[hi] - levels[lo])
+            out[j, t] = levels[j, lo] + frac * (levels[j, hi] - levels[j, lo])
     return out

@@ -36,7 +36,7 @@ def centre_safety(terrain: TerrainModel, flood: Inundation, centres: gpd.GeoData
         raise InputError(f"collective centre {row['id']} ({row['name']}) has an empty "
                          "geometry; fix or drop it.")
     projected = centres.geometry.to_crs(terrain.grid.crs)
-    land = terrain.flowdir != 255
+    land = (terrain.flowdir != 255) & ~flood.water  # the river itself is not the site
     depth = np.nan_to_num(flood.depth_m, nan=0.0)
     site = np.zeros(len(centres))
     margin = np.zeros(len(centres))

@@ -109,8 +109,9 @@ def settlement_flooding(
     """Flooding metrics of every settlement, within a footprint around it.
 
     Points become circles of :func:`footprint_radius_m` (polygons keep their shape). Over the
-    footprint's land cells: ``max_depth_m`` and ``mean_depth_m`` (dry and undrained cells count
-    as 0), ``flooded_share`` (cells at least ``wet_depth_m`` deep), ``people_exposed`` =
+    footprint's land cells (river channels and lakes, ``flood.water``, are not land):
+    ``max_depth_m`` and ``mean_depth_m`` (dry and undrained cells count as 0),
+    ``flooded_share`` (cells at least ``wet_depth_m`` deep), ``people_exposed`` =
     population × flooded share, ``hours_to_flooding`` (earliest flooding of a flooded cell,
     hours after the forecast start; NaN if none), ``flooding_reach_id`` and
     ``return_period_years`` of the reach that floods the deepest cell, and ``risk_score`` =
@@ -126,7 +127,8 @@ def settlement_flooding(
     population = settlements["population"].to_numpy(np.float64)
     radius = footprint_radius_m(population, rules.footprint)
     depth = np.nan_to_num(flood.depth_m, nan=0.0)
-    land = terrain.flowdir != 255
+    # River channels and lakes hold water, not people: a settlement's cells are its land.
+    land = (terrain.flowdir != 255) & ~flood.water
     out = {name: np.full(len(settlements), np.nan) for name in (
         "max_depth_m", "mean_depth_m", "flooded_share", "people_exposed", "hours_to_flooding",
         "return_period_years", "flooding_reach_id", "risk_score", "footprint_radius_m")}

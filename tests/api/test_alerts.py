@@ -31,8 +31,9 @@ def run_dir(salvadoran_terrain, tmp_path):  # noqa: F811
 
 
 def _set_level(run_dir, level):
+    """A later forecast: the towns under warning now at ``level`` (the others stay verde)."""
     towns = gpd.read_file(run_dir / SETTLEMENTS_FILE)
-    towns["level"] = level
+    towns.loc[towns["level"] != "verde", "level"] = level
     towns.to_file(run_dir / SETTLEMENTS_FILE, driver="GPKG")
 
 
@@ -111,7 +112,11 @@ def test_run_outputs_through_the_api(run_dir, tmp_path):
     towns = gpd.read_file(run_dir / SETTLEMENTS_FILE)
     assert sum(p["people"] for p in plan) == int(towns["evacuees"].sum())
     summary = client.get("/runs/1/summary").json()
-    assert summary["by_municipality"] and summary["settlements_by_level"]
+    assert summary["settlements_by_level"]
+    # Keyed by municipality id, each entry named officially.
+    assert set(summary["by_municipality"]) == set(towns["municipality_id"])
+    assert {k: v["name"] for k, v in summary["by_municipality"].items()} == dict(
+        zip(towns["municipality_id"], towns["municipality"], strict=True))
     depth = client.get("/runs/1/depth.tif")
     assert depth.status_code == 200 and depth.content[:4] in (b"II*\0", b"MM\0*")
     assert client.get("/runs/2/centres").status_code == 404

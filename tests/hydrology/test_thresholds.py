@@ -12,7 +12,8 @@ from floodwarn.hydrology.thresholds import (
     return_period_thresholds,
     uniform_hyetograph,
 )
-from floodwarn.parameters import IdfParameters, RoutingParameters, load_parameters
+from floodwarn.parameters import IdfParameters, load_parameters
+from tests.hydrology.conftest import network_model
 
 IDF = load_parameters(IdfParameters)
 
@@ -65,18 +66,9 @@ def test_classes_at_their_boundaries():
 
 
 def test_thresholds_of_a_small_network_increase_with_return_period():
-    from floodwarn.hydrology.simulation import HydrologyModel
-
-    routing = load_parameters(RoutingParameters)
     n = 3  # reaches 0 and 1 join into 2
-    model = HydrologyModel(
-        reach_id=np.arange(1, n + 1), order=np.array([0, 1, 2]), downstream=np.array([2, 2, -1]),
-        length_m=np.full(n, 1500.0), slope=np.full(n, 0.01), width_m=np.full(n, 8.0),
-        catchment_area_km2=np.array([5.0, 8.0, 2.0]),
-        upstream_area_km2=np.array([5.0, 8.0, 15.0]),
-        curve_number_ii=np.full(n, 79.0), lag_hours=np.full(n, 1.0),
-        manning_n=routing.manning_n, reference_flow_share=routing.reference_flow_share,
-        metadata={})
+    model = network_model(downstream=[2, 2, -1], length_m=1500.0, slope=0.01, width_m=8.0,
+                          catchment_area_km2=[5.0, 8.0, 2.0], lag_hours=1.0)
     result = return_period_thresholds(model, IDF)
     q = result.discharge_m3s
     assert q.shape == (len(IDF.return_periods_years), n)
@@ -91,16 +83,8 @@ def test_uniform_storm_spreads_the_duration_depth_evenly():
 
 
 def test_thresholds_follow_the_forecast_step():
-    from floodwarn.hydrology.simulation import HydrologyModel
-
-    routing = load_parameters(RoutingParameters)
-    model = HydrologyModel(
-        reach_id=np.array([1]), order=np.array([0]), downstream=np.array([-1]),
-        length_m=np.array([1000.0]), slope=np.array([0.02]), width_m=np.array([5.0]),
-        catchment_area_km2=np.array([3.0]), upstream_area_km2=np.array([3.0]),
-        curve_number_ii=np.array([79.0]), lag_hours=np.array([0.5]),
-        manning_n=routing.manning_n, reference_flow_share=routing.reference_flow_share,
-        metadata={})
+    model = network_model(downstream=[-1], length_m=1000.0, slope=0.02, width_m=5.0,
+                          catchment_area_km2=[3.0], lag_hours=0.5)
     hourly = return_period_thresholds(model, IDF).discharge_m3s
     six_hourly = return_period_thresholds(model, IDF, step_hours=6).discharge_m3s
     # A fast 3 km² catchment peaks on 1-hour bursts, which 6-hour steps cannot hold.

@@ -1,16 +1,29 @@
-"""Synthetic rating curves against a trapezoidal channel carved into a synthetic DEM."""
+"""Compound-section rating curves against a trapezoidal valley carved into a synthetic DEM:
+the bankfull channel below the DEM, the floodplain from HAND, the extension beyond it."""
+
+import math
 
 import numpy as np
 import pytest
 
-from floodwarn.inundation.rating_curves import synthetic_rating_curves
+from floodwarn.inundation.rating_curves import (
+    IN_BANK_STEPS,
+    bankfull_geometry,
+    channel_slopes,
+    reach_rating_curves,
+    synthetic_rating_curves,
+)
+from floodwarn.parameters import RoutingParameters, load_parameters
 from floodwarn.terrain.model import build_terrain_model
 from tests.conftest import utm_grid
 
 CELL = 10.0
 SLOPE = 0.001
 SIDE = 10.0  # side slope, horizontal : vertical
-N = 0.05
+N_CHANNEL = 0.035
+N_FLOODPLAIN = 0.05
+WIDTH = 8.0  # bankfull channel below the DEM, m
+DEPTH = 1.2
 
 
 def _trapezoid_valley(rows=300, half=30):
@@ -27,10 +40,12 @@ def _trapezoid_valley(rows=300, half=30):
     return (100.0 + down[:, None] + across[None, :]).astype(np.float32)
 
 
+def _manning(area, perimeter, n):
+    return area * (area / perimeter) ** (2 / 3) * math.sqrt(SLOPE) / n
+
+
 def _trapezoid(h, b=40.0, z=SIDE):
-    area = (b + z * h) * h
-    perimeter = b + 2 * h * np.sqrt(1 + z * z)
-    return area, perimeter, area * (area / perimeter) ** (2 / 3) * np.sqrt(SLOPE) / N
+    return (b + z * h) * h, b + 2 * h * math.sqrt(1 + z * z)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +53,12 @@ def valley():
     dem = _trapezoid_valley()
     model = build_terrain_model(dem, utm_grid(dem.shape, cellsize=CELL), stream_area_km2=0.05,
                                 max_reach_length_m=1000.0)
-    return model, synthetic_rating_curves(model, manning_n=N)
+    n = len(model.reaches)
+    curves = synthetic_rating_curves(
+        model, slope=np.full(n, SLOPE), bankfull_width_m=np.full(n, WIDTH),
+        bankfull_depth_m=np.full(n, DEPTH), channel_manning_n=N_CHANNEL,
+        floodplain_manning_n=N_FLOODPLAIN)
+    return model, curves
 
 
 def test_hand_is_the_height_above_the_stream_cell_reached(valley):
@@ -51,24 +71,85 @@ def test_hand_is_the_height_above_the_stream_cell_reached(valley):
                                atol=1e-3)
 
 
-@pytest.mark.parametrize("stage", [1.5, 2.5, 4.5, 7.5])
-def test_area_perimeter_and_discharge_match_the_trapezoid(valley, stage):
+def test_the_channel_below_the_dem_carries_the_bankfull_flow(valley):
     model, curves = valley
-    # A reach in the middle of the valley: the first one starts where the stream does.
-    middle = int(model.reach_id[150, 30]) - 1
-    k = int(np.flatnonzero(np.isclose(curves.stage_m, stage))[0])
-    area, perimeter, discharge = _trapezoid(stage)
-    assert model.reaches.slope[middle] == pytest.approx(SLOPE, rel=0.02)
-    assert curves.cross_section_m2[middle, k] == pytest.approx(area, rel=0.05)
-    assert curves.wetted_perimeter_m[middle, k] == pytest.approx(perimeter, rel=0.05)
-    assert curves.discharge_m3s[middle, k] == pytest.approx(discharge, rel=0.05)
-    # And back: the stage of that discharge.
+    r = int(model.reach_id[150, 30]) - 1
+    # In bank: a rectangle W × y with its own roughness; bankfull at depth D (HAND = 0).
+    bankfull = _manning(WIDTH * DEPTH, WIDTH + 2 * DEPTH, N_CHANNEL)
+    assert curves.bankfull_discharge_m3s[r] == pytest.approx(bankfull, rel=1e-5)
+    half = _manning(WIDTH * DEPTH / 2, WIDTH + DEPTH, N_CHANNEL)
+    assert curves.discharge_m3s[r, IN_BANK_STEPS // 2] == pytest.approx(half, rel=1e-5)
     q = np.zeros((len(model.reaches), 1))
-    q[middle] = discharge
-    assert curves.stage_for(q)[middle, 0] == pytest.approx(stage, abs=0.15)
+    q[r] = 0.8 * bankfull
+    # Less than bankfull stays in the channel: its stage is below the DEM's drainage level.
+    assert curves.stage_for(q)[r, 0] < 0.0
+
+
+@pytest.mark.parametrize("stage", [1.5, 2.5, 4.5, 7.5])
+def test_overbank_flow_adds_channel_and_floodplain(valley, stage):
+    model, curves = valley
+    r = int(model.reach_id[150, 30]) - 1
+    k = IN_BANK_STEPS + round(stage / 0.25)
+    assert curves.depth_m[r, k] == pytest.approx(DEPTH + stage, abs=1e-5)
+    area, perimeter = _trapezoid(stage)
+    channel = _manning(WIDTH * (DEPTH + stage), WIDTH + 2 * DEPTH, N_CHANNEL)
+    floodplain = _manning(area - WIDTH * stage, perimeter - WIDTH, N_FLOODPLAIN)
+    assert curves.discharge_m3s[r, k] == pytest.approx(channel + floodplain, rel=0.05)
+    assert curves.area_m2[r, k] == pytest.approx(area + WIDTH * DEPTH, rel=0.05)
+    assert curves.top_width_m[r, k] == pytest.approx(40.0 + 2 * SIDE * stage, rel=0.05)
+    # And back: the overbank stage of that discharge.
+    q = np.zeros((len(model.reaches), 1))
+    q[r] = curves.discharge_m3s[r, k]
+    assert curves.stage_for(q)[r, 0] == pytest.approx(stage, abs=0.01)
 
 
 def test_curves_never_fall_with_stage(valley):
     _, curves = valley
-    for name in ("flooded_area_m2", "volume_m3", "discharge_m3s", "bed_area_m2"):
+    for name in ("depth_m", "discharge_m3s", "area_m2", "top_width_m"):
         assert np.all(np.diff(getattr(curves, name), axis=1) >= 0), name
+
+
+def test_a_flow_beyond_the_dem_uses_the_extension_and_is_flagged(valley):
+    model, curves = valley
+    r = int(model.reach_id[150, 30]) - 1
+    top = float(curves.discharge_m3s[r, curves.dem_top])
+    q = np.zeros(len(model.reaches))
+    q[r] = 1.5 * top
+    assert curves.extended(q)[r] and not curves.beyond_top(q)[r]
+    stage = curves.stage_for(q)[r]
+    assert 30.0 < stage < 30.0 + 70.0  # above the DEM's 30 m, not capped there
+    q[r] = 1.01 * float(curves.discharge_m3s[r, -1])
+    assert curves.beyond_top(q)[r]
+
+
+def test_slope_of_a_straight_valley_is_its_gradient_and_flats_take_the_profile():
+    dem = _trapezoid_valley()
+    # A 40-cell filled flat across the valley (a weir's pool): the reaches inside it drop 0.
+    dem[100:140] = np.minimum(dem[100:140], dem[140])
+    model = build_terrain_model(dem, utm_grid(dem.shape, cellsize=CELL), stream_area_km2=0.05,
+                                max_reach_length_m=200.0)
+    params = load_parameters(RoutingParameters)
+    slope, window = channel_slopes(model, params)
+    flat = int(model.reach_id[120, 30]) - 1
+    steady = int(model.reach_id[250, 30]) - 1
+    assert model.reaches.slope[flat] == 0.0  # its own drop
+    assert slope[steady] == pytest.approx(SLOPE, rel=0.05)
+    # The window grows until the profile drops 3 m: the flat's slope is the valley's average
+    # over it (the 0.4 m step at the flat's head included), not zero and not a floor.
+    assert slope[flat] == pytest.approx(SLOPE, rel=0.1)
+    assert window[flat] >= params.slope_min_window_m
+
+
+def test_bankfull_geometry_follows_the_routing_parameters():
+    params = load_parameters(RoutingParameters)
+    width, depth = bankfull_geometry(np.array([1.0, 1000.0]), params)
+    assert width[0] == pytest.approx(params.width_coefficient_m)
+    assert width[1] == pytest.approx(params.width_coefficient_m * 1000.0**params.width_exponent)
+    assert depth[1] == pytest.approx(params.depth_coefficient_m * 1000.0**params.depth_exponent)
+
+
+def test_reach_rating_curves_share_one_slope_floor(valley):
+    model, _ = valley
+    params = load_parameters(RoutingParameters)
+    curves = reach_rating_curves(model, params)
+    assert curves.slope.min() >= params.min_channel_slope

@@ -1,34 +1,36 @@
-"""Routing invariants on random reach trees: volume is conserved, outflow never leads inflow."""
+"""Routing invariants on random reach trees: volume is conserved, every reach passes on what
+it receives, outflow starts from the steady base flow."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from floodwarn.kernels.routing import muskingum_cunge_network, trapezoid_volume
+from tests.kernels.test_routing import closure, route
 
 
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), dt=st.sampled_from([600.0, 3600.0,
-                                                                            10_800.0]))
-def test_volume_out_of_the_outlets_equals_volume_in(seed, n, dt):
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40),
+       dt=st.sampled_from([600.0, 3600.0, 10_800.0]))
+def test_volume_in_equals_volume_out_plus_storage(seed, n, dt):
     rng = np.random.default_rng(seed)
     downstream = np.array([rng.integers(i + 1, n) if i < n - 1 else -1 for i in range(n)],
                           np.int64)
-    n_t = 400
-    lateral = np.zeros((n, n_t))
-    storm = rng.integers(2, 12)
-    lateral[:, :storm] = rng.gamma(1.5, 5.0, (n, storm))
-    dts = np.full(n_t, dt)
-    out, inflow, _, storage, dip = muskingum_cunge_network(
-        lateral, dts, np.arange(n), downstream, rng.uniform(100, 3000, n),
-        rng.uniform(0.0005, 0.05, n), rng.uniform(2, 40, n), 0.035, 2 / 3, 8)
-    v_in = trapezoid_volume(lateral, dts).sum()
-    v_out = trapezoid_volume(out[downstream < 0], dts).sum()
-    # Long after the storm the network has drained: what went in came out.
-    assert abs(v_in - v_out - storage.sum()) <= 0.005 * v_in
-    assert dip <= 0.01 * v_in
-    # Every reach's inflow is its lateral inflow plus what its upstream reaches passed on.
-    passed = np.zeros_like(lateral)
-    for i in range(n):
+    n_t = int(400 * 3600 / dt)
+    runoff = np.zeros((n, n_t))
+    storm = max(1, int(rng.integers(2, 12) * 3600 / dt))
+    runoff[:, :storm] = rng.gamma(1.5, 5.0, (n, storm))
+    base = rng.uniform(0.0, 2.0, n)
+    out = route(downstream=downstream, length=rng.uniform(100, 3000, n),
+                slope=rng.uniform(0.0002, 0.05, n), width=rng.uniform(2, 40, n), dt_s=dt,
+                n_steps=n_t, runoff=runoff, lag_s=rng.uniform(900, 20_000, n), base=base)
+    # Long after the storm the network has drained: what went in came out or is stored (to
+    # 1e-5: where two hydrographs meet, one is re-sampled linearly onto the other's times).
+    assert abs(closure(out)) <= 1e-5
+    # Muskingum's small negative coefficients may dip the front of a wave below 0 a little.
+    assert out["dip_m3"] <= 1e-4 * out["lateral_m3"]
+    # Before the storm every reach carries the base flow of its basin.
+    basin = base.copy()
+    for i in range(n):  # i drains to a higher index
         if downstream[i] >= 0:
-            passed[downstream[i]] += out[i]
-    np.testing.assert_allclose(inflow, lateral + passed, rtol=1e-9, atol=1e-9)
+            basin[downstream[i]] += basin[i]
+    np.testing.assert_allclose(out["outflow_start"], basin, rtol=1e-9, atol=1e-12)
+    assert out["outflow"].min() >= -0.01 * out["outflow"].max()

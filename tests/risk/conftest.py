@@ -15,11 +15,15 @@ def terrain():
                                utm_grid((80, 80)), stream_area_km2=0.2)
 
 
-def flood_of(terrain, depth, first=None):
-    """An Inundation with the given depth grid (first flooding at 5 h unless given)."""
+def flood_of(terrain, depth, first=None, water=None):
+    """An Inundation with the given depth grid (first flooding at 5 h unless given; no
+    water cells unless given)."""
+    n = len(terrain.reaches)
     return Inundation(depth_m=depth.astype(np.float32),
                       first_flooding_h=(first if first is not None
                                         else np.where(depth > 0, 5.0, np.nan)).astype(np.float32),
-                      stage_m=np.zeros((len(terrain.reaches), 1)),
-                      peak_stage_m=np.zeros(len(terrain.reaches)),
-                      above_curve=np.zeros(len(terrain.reaches), bool))
+                      water=(np.zeros(terrain.grid.shape, bool) if water is None else water),
+                      stage_m=np.zeros((n, 1)),
+                      peak_stage_m=np.zeros(n),
+                      extended=np.zeros(n, bool),
+                      beyond_curve=np.zeros(n, bool))

@@ -20,27 +20,6 @@ def _metrics(**values):
     return pd.DataFrame([{**base, **values}])
 
 
-@pytest.mark.parametrize(("values", "level"), [
-    ({}, "verde"),
-    ({"max_depth_m": 0.149}, "verde"),
-    ({"max_depth_m": 0.15}, "amarilla"),
-    ({"return_period_years": 2}, "amarilla"),
-    ({"max_depth_m": 0.5, "people_exposed": 9}, "amarilla"),
-    ({"max_depth_m": 0.5, "people_exposed": 10}, "naranja"),
-    ({"max_depth_m": 1.0}, "naranja"),
-    ({"return_period_years": 25}, "naranja"),
-    ({"max_depth_m": 1.49, "people_exposed": 499}, "naranja"),
-    ({"max_depth_m": 1.5, "people_exposed": 50}, "roja"),
-    ({"max_depth_m": 1.0, "people_exposed": 500}, "roja"),
-    ({"max_depth_m": 0.5, "people_exposed": 50, "hours_to_flooding": 12.0}, "roja"),
-    ({"max_depth_m": 0.5, "people_exposed": 50, "hours_to_flooding": 12.5}, "naranja"),
-])
-def test_levels_at_each_boundary(values, level):
-    levels, reason = warning_levels(_metrics(**values), RULES)
-    assert levels[0] == level
-    assert level == "verde" or reason[0].startswith(level)
-
-
 def test_footprint_radius_from_population():
     # 50,265 people at 4,000 per km² cover 12.566 km²: a circle of 2,000 m.
     assert footprint_radius_m(np.array([50_265.0]), RULES.footprint)[0] == pytest.approx(
@@ -78,6 +57,28 @@ def test_metrics_worked_by_hand(terrain):
     assert row.hours_to_flooding == pytest.approx(3.0)
     assert row.flooding_reach_id == terrain.catchment_id[40, 40]
     assert row.risk_score == pytest.approx(400 * (2.0 + 1.0 + 0.5 + 0.3) / 4)
+
+
+def test_river_channels_and_lakes_are_not_the_settlements_land(terrain):
+    # The same square with its first row's cells marked as water (a river through town): they
+    # are neither flooded land nor people's exposure; the share is of the 12 land cells.
+    t = terrain.grid.transform
+    x0, y0 = t.c + 40 * t.a, t.f + 40 * t.e
+    square = Polygon([(x0, y0), (x0 + 4 * t.a, y0), (x0 + 4 * t.a, y0 + 4 * t.e),
+                      (x0, y0 + 4 * t.e)])
+    settlements = gpd.GeoDataFrame({"id": [7], "name": ["Cuadro"], "population": [1200]},
+                                   geometry=[square], crs=terrain.grid.crs)
+    depth = np.zeros((80, 80))
+    depth[40, 40:44] = np.nan  # the channel carries no flood depth
+    depth[41, 40:42] = [0.4, 0.2]
+    water = np.zeros((80, 80), bool)
+    water[40, 40:44] = True
+    rp = np.full(len(terrain.reaches), 5)
+    m = settlement_flooding(terrain, flood_of(terrain, depth, water=water), rp, settlements,
+                            RULES).iloc[0]
+    assert m.max_depth_m == pytest.approx(0.4)
+    assert m.flooded_share == pytest.approx(2 / 12)
+    assert m.people_exposed == 200
 
 
 def test_bad_settlements_are_named(terrain):
