@@ -7,8 +7,9 @@ Prints: seconds from rain file to all written outputs after the terrain model is
 with nothing prepared (design-storm thresholds, rating curves and catchment weights all made
 in the run), on a terrain prepared by `floodwarn forecast prepare` with a new forecast grid
 (weights made in the run) and with a known one; the time `prepare` takes; peak memory
-(VmHWM); and Muskingum-Cunge routing time on three random reach trees of growing size × steps,
-with the cost per reach-step, which must stay flat if cost grows linearly.
+(VmHWM); and routing time (catchment response + channel routing at the 10-minute routing
+interval) on three random reach trees of growing size × hourly steps, with the cost per
+reach-step, which must stay flat if cost grows linearly, and the hydrograph buffers needed.
 """
 
 from __future__ import annotations
@@ -28,30 +29,38 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _random_tree(n: int, rng: np.random.Generator):
+def _random_tree(n: int, rng: np.random.Generator) -> np.ndarray:
     """Reach i drains to a random reach with a larger index; the last reach is the outlet."""
     downstream = np.empty(n, np.int64)
     downstream[:-1] = np.minimum(n - 1, np.arange(1, n) + rng.integers(0, 50, n - 1))
     downstream[-1] = -1
-    return np.arange(n, dtype=np.int64), downstream
+    return downstream
 
 
 def routing_scaling() -> None:
-    from floodwarn.kernels.routing import muskingum_cunge_network
+    from floodwarn.kernels.routing import route_network, routing_schedule
 
     rng = np.random.default_rng(0)
-    print("\nrouting (Muskingum-Cunge) scaling — reaches × hourly steps")
-    print(f"{'reaches':>9} {'steps':>6} {'seconds':>9} {'ns per reach-step':>19}")
+    print("\nrouting scaling — reaches × hourly steps (10-minute routing interval)")
+    print(f"{'reaches':>9} {'steps':>6} {'buffers':>8} {'seconds':>9} {'ns per reach-step':>19}")
+    depth = np.linspace(0.0, 20.0, 129)[None, :]
     for n, n_t in ((10_000, 72), (40_000, 144), (160_000, 288)):
-        order, down = _random_tree(n, rng)
-        lateral = np.ascontiguousarray(rng.gamma(2.0, 0.5, (n, n_t)))
-        args = (np.full(n_t, 3600.0), order, down, rng.uniform(90, 2000, n),
-                rng.uniform(0.001, 0.05, n), rng.uniform(3, 60, n), 0.035, 0.667, 8)
-        muskingum_cunge_network(lateral[:10], args[0], np.arange(10), np.full(10, -1),
-                                *(a[:10] for a in args[3:6]), *args[6:])
-        best = min(_timed(lambda a=args, lat=lateral: muskingum_cunge_network(lat, *a))
-                   for _ in range(3))
-        print(f"{n:>9,} {n_t:>6} {best:>9.3f} {best / (n * n_t) * 1e9:>19.1f}")
+        down = _random_tree(n, rng)
+        order, n_buffers = routing_schedule(down)
+        width = rng.uniform(3, 60, n)[:, None]
+        slope = rng.uniform(0.0005, 0.05, n)
+        area = width * depth
+        q = (area * (area / (width + 2 * depth)) ** (2 / 3) * np.sqrt(slope)[:, None] / 0.035)
+        runoff = np.ascontiguousarray(rng.gamma(2.0, 0.5, (n, n_t)))
+        args = (rng.uniform(900, 20_000, n), rng.uniform(0, 0.5, n), 600.0,
+                np.full(n_t, 6, np.int64), order, n_buffers, down, rng.uniform(90, 2000, n),
+                slope, q.astype(np.float32), area.astype(np.float32),
+                np.broadcast_to(width, q.shape).astype(np.float32), np.zeros(n, bool),
+                np.full(n, -1, np.int64), np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)),
+                np.zeros(0), np.zeros(0, np.int64), np.zeros((0, n_t)), 0.5)
+        best = min(_timed(lambda a=args, r=runoff: route_network(r, *a)) for _ in range(2))
+        print(f"{n:>9,} {n_t:>6} {n_buffers:>8} {best:>9.3f} "
+              f"{best / (n * n_t) * 1e9:>19.1f}")
 
 
 def _timed(fn) -> float:

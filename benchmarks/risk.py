@@ -30,7 +30,8 @@ def _best(fn, repeat: int = 3):
 
 
 def depth_and_risk(work: Path) -> None:
-    from floodwarn.inundation.depth import flood_inundation
+    from floodwarn.hydrology.water_bodies import WaterBodyNetwork
+    from floodwarn.inundation.depth import flood_inundation, water_cells
     from floodwarn.io.gis_data import load_collective_centres, load_settlements
     from floodwarn.parameters import LevelRules, load_parameters
     from floodwarn.pipeline import demo_forecast, demo_terrain
@@ -41,18 +42,20 @@ def depth_and_risk(work: Path) -> None:
         demo_terrain(work)
     model = TerrainModel.load(work / "terrain")
     run = demo_forecast(work, model)
-    from floodwarn.inundation.rating_curves import synthetic_rating_curves
+    from floodwarn.inundation.rating_curves import reach_rating_curves
     from floodwarn.parameters import RoutingParameters
 
     # Built once per terrain (cached by forecast runs): not part of the timed step.
-    curves = synthetic_rating_curves(
-        model, manning_n=load_parameters(RoutingParameters).floodplain_manning_n)
+    curves = reach_rating_curves(model, load_parameters(RoutingParameters))
+    water = water_cells(model, curves,
+                        WaterBodyNetwork.empty(len(model.reaches), model.grid.shape))
     discharge = np.stack([s.discharge_m3s for s in run.simulations])[0]
     hours = np.arange(1, discharge.shape[1] + 1, dtype=np.float64)
     towns, centres = load_settlements(), load_collective_centres()
     rules = load_parameters(LevelRules)
     rp = run.reach_results["return_period_class"]
-    t_depth, flood = _best(lambda: flood_inundation(model, curves, discharge, hours))
+    t_depth, flood = _best(lambda: flood_inundation(model, curves, discharge, hours,
+                                                    water=water))
     t_risk, risk = _best(lambda: assess_risk(model, flood, rp, towns, centres, rules))
     print(f"demo domain {model.grid.shape[0]}×{model.grid.shape[1]} cells at 90 m, "
           f"{len(model.reaches):,} reaches, {len(towns)} settlements, {len(centres)} centres")

@@ -644,6 +644,7 @@ def _reach_columns(
         "bankfull_width_m": curves.bankfull_width_m,
         "bankfull_depth_m": curves.bankfull_depth_m,
         "bankfull_q_m3s": curves.bankfull_discharge_m3s,
+        "q_dem_curve_top_m3s": curves.discharge_m3s[:, curves.dem_top].astype(np.float64),
         "celerity_m_s": np.stack([s.celerity_m_s for s in simulations])[rep, reach],
         "routing_regime": np.stack([s.regime for s in simulations])[rep, reach],
         "francou_rodier_k": francou_rodier_k(median_peak, hydro.upstream_area_km2),

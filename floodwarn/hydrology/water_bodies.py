@@ -202,7 +202,7 @@ def _lake_surface(terrain: TerrainModel, row: int, col: int, area_km2: float) ->
     r0, c0 = max(row - radius, 0), max(col - radius, 0)
     r1, c1 = min(row + radius + 1, grid.shape[0]), min(col + radius + 1, grid.shape[1])
     z = terrain.conditioned[r0:r1, c0:c1]
-    flat = np.abs(z - terrain.conditioned[row, col]) <= SURFACE_TOLERANCE_M
+    flat = np.abs(z - terrain.conditioned[row, col]) < SURFACE_TOLERANCE_M
     labels, _ = ndimage.label(flat, structure=np.ones((3, 3), bool))
     out = np.zeros(grid.shape, bool)
     out[r0:r1, c0:c1] = labels == labels[row - r0, col - c0]

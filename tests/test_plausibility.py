@@ -1,0 +1,62 @@
+"""The plausibility report: Francou-Rodier K worked by hand, and the warnings a run gets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from floodwarn.parameters import PlausibilityBounds, load_parameters
+from floodwarn.plausibility import francou_rodier_k, plausibility_report
+
+BOUNDS = load_parameters(PlausibilityBounds)
+
+
+def test_francou_rodier_k_of_recorded_floods():
+    # The Lempa at 15 de Septiembre (17,609 km²): 9,500 m³/s in 12-E (2011) is K ≈ 4.61;
+    # K = 6 on 1,000 km² is 10,000 m³/s (Q/Q0 = (A/A0)^(1 − K/10) with Q0 = 1e6, A0 = 1e8).
+    k = francou_rodier_k(np.array([9500.0, 10_000.0, 0.0]), np.array([17_609.0, 1000.0, 50.0]))
+    assert k[0] == pytest.approx(4.61, abs=0.01)
+    assert k[1] == pytest.approx(6.0, abs=1e-9)
+    assert np.isnan(k[2])
+
+
+def _reaches(peak, area, extended=None):
+    peak = np.asarray(peak, float)
+    n = peak.size
+    return {
+        "peak_m3s": peak, "return_period_class": np.full(n, 25),
+        "peak_stage_m": np.full(n, 3.0),
+        "rating_curve_extended": np.zeros(n, bool) if extended is None else extended,
+        "stage_beyond_rating_curve": np.zeros(n, bool),
+        "francou_rodier_k": francou_rodier_k(peak, np.asarray(area, float)),
+    }
+
+
+def test_a_plausible_run_has_no_warning():
+    area = np.array([200.0, 1500.0, 17_000.0])
+    report = plausibility_report(_reaches([300.0, 1500.0, 6000.0], area), area,
+                                 np.array([1, 2, -1]), None, BOUNDS,
+                                 record={"mass_balance": {"relative_error": 1e-5}})
+    assert report["warnings"] == []
+    assert report["francou_rodier"]["largest_rivers"][0]["reach_id"] == 3
+
+
+def test_implausible_figures_become_warnings_in_spanish_and_english():
+    area = np.array([200.0, 1500.0, 17_000.0])
+    reaches = _reaches([300.0, 20_000.0, 30_000.0], area,
+                       extended=np.array([False, True, False]))
+    towns = pd.DataFrame({"id": [1, 2], "name": ["Aguilares", "Loma"],
+                          "max_depth_m": [12.5, 0.0], "flooding_reach_id": [2, 0]})
+    report = plausibility_report(
+        reaches, area, np.array([1, 2, -1]), towns, BOUNDS,
+        record={"mass_balance": {"relative_error": 0.01},
+                "water_bodies": [{"id": "x", "name": "Embalse X", "peak_level_m": 250.0,
+                                  "table_top_level_m": 247.0, "above_table": True}]})
+    codes = {w["code"] for w in report["warnings"]}
+    assert codes == {"large_river_rating_curve", "francou_rodier_world",
+                     "francou_rodier_regional", "settlement_depth", "mass_balance",
+                     "water_body_above_table"}
+    deep = next(w for w in report["warnings"] if w["code"] == "settlement_depth")
+    assert deep["es"].startswith("Aguilares: más de 10 m de agua.")
+    assert "curva de gasto extrapolada" in deep["es"] and "rating curve extended" in deep["en"]
+    town = report["deepest_settlements"][0]
+    assert town["lowest_land_above_river_m"] == 0.0 and town["reach_id"] == 2
