@@ -79,7 +79,7 @@ def figures(work: Path) -> dict[str, Any]:
         out["... whose 2-year flood is past it"] = "n/a (not in this version's outputs)"
 
     wet = (towns["max_depth_m"] >= 0.15) & (towns["people_exposed"] > 0)
-    out["settlements with water (of {})".format(len(towns))] = int(wet.sum())
+    out[f"settlements with water (of {len(towns)})"] = int(wet.sum())
     out["people in flooded cells"] = int(towns["people_exposed"].sum())
     out["evacuees (naranja/roja)"] = int(towns["evacuees"].sum())
     out["levels"] = {lv: int((towns["level"] == lv).sum())

@@ -96,7 +96,7 @@ def test_initial_levels_are_checked(lake_terrain):
     model, _, bodies = lake_terrain
     network = locate_water_bodies(model, bodies)
     assert network.initial_levels(5, {"laguna": 142.0}).tolist() == [142.0]
-    with pytest.raises(InputError, match="unknown water body 'cerron'.*laguna"):
+    with pytest.raises(InputError, match=r"unknown water body 'cerron'.*laguna"):
         network.initial_levels(5, {"cerron": 240.0})
     with pytest.raises(InputError, match=r"outside its storage table \(140…144 m"):
         network.initial_levels(5, {"laguna": 200.0})
@@ -109,7 +109,7 @@ def test_a_body_outside_the_terrain_is_left_out(lake_terrain):
 
 
 def test_base_flow_is_the_steady_state_before_the_storm(lake_terrain):
-    model, _, bodies = lake_terrain
+    model, _, _ = lake_terrain
     routing = load_parameters(RoutingParameters)
     curves = reach_rating_curves(model, routing)
     network = locate_water_bodies(model, load_parameters(WaterBodies))  # none here

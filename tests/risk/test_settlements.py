@@ -8,7 +8,7 @@ from shapely.geometry import Point, Polygon
 
 from floodwarn.errors import InputError
 from floodwarn.parameters import LevelRules, load_parameters
-from floodwarn.risk.settlements import footprint_radius_m, settlement_flooding, warning_levels
+from floodwarn.risk.settlements import footprint_radius_m, settlement_flooding
 from tests.risk.conftest import flood_of
 
 RULES = load_parameters(LevelRules)
