@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from floodwarn.kernels.heap import heap_push, heap_sift_down, sortable_key
+
 #: Tile side in cells: a tile's elevations, labels and queue (about 4 MB) stay in cache.
 DEFAULT_TILE = 512
 #: Largest tile side: a tile's watershed labels (one per perimeter cell at most) fit 15 bits.
@@ -34,56 +36,6 @@ _BLOCKED = np.uint16(0x7FFF)
 _RAISED = np.uint16(0x8000)
 _LABEL = np.uint16(0x7FFF)
 _FIRST_WATERSHED = 2
-
-
-@njit(cache=True, inline="always")
-def _sortable(bits: np.uint32) -> np.uint64:
-    """Map float32 bit patterns to unsigned integers that sort like the floats."""
-    if bits & np.uint32(0x80000000):
-        return np.uint64(~bits & np.uint32(0xFFFFFFFF))
-    return np.uint64(bits | np.uint32(0x80000000))
-
-
-@njit(cache=True, inline="always")
-def _sift_down(heap: np.ndarray, size: int, pos: int, key: np.uint64) -> None:
-    """Place ``key`` at ``pos`` of a 4-ary min-heap and move it down to its place.
-
-    A 4-ary heap is half as deep as a binary one and its four children share a cache line.
-    """
-    while True:
-        first = 4 * pos + 1
-        if first >= size:
-            break
-        best = first
-        best_key = heap[first]
-        last = min(first + 4, size)
-        for child in range(first + 1, last):
-            if heap[child] < best_key:
-                best = child
-                best_key = heap[child]
-        if best_key >= key:
-            break
-        heap[pos] = best_key
-        pos = best
-    heap[pos] = key
-
-
-@njit(cache=True, inline="always")
-def _heap_push(heap: np.ndarray, size: int, key: np.uint64) -> np.ndarray:
-    """Push ``key`` on a 4-ary min-heap holding ``size`` keys; returns the (maybe grown) heap."""
-    if size == heap.shape[0]:
-        bigger = np.empty(2 * size, np.uint64)
-        bigger[:size] = heap
-        heap = bigger
-    pos = size
-    while pos > 0:
-        parent = (pos - 1) >> 2
-        if heap[parent] <= key:
-            break
-        heap[pos] = heap[parent]
-        pos = parent
-    heap[pos] = key
-    return heap
 
 
 @njit(cache=True, inline="always")
@@ -171,7 +123,7 @@ def _fill_tile(
             i = r * nw + c
             if lb[i] == _BLOCKED:
                 continue
-            key = (_sortable(zbits[i]) << np.uint64(32)) | np.uint64(i)
+            key = (sortable_key(zbits[i]) << np.uint64(32)) | np.uint64(i)
             outlet = False
             for k in range(8):
                 if np.isnan(z[i + offs[k]]):
@@ -191,7 +143,7 @@ def _fill_tile(
             size += 1
     # Seeds are pushed unordered and heapified once.
     for start in range((size - 2) // 4, -1, -1):
-        _sift_down(heap, size, start, heap[start])
+        heap_sift_down(heap, size, start, heap[start])
 
     next_label = _FIRST_WATERSHED
     n_pairs = 0
@@ -199,7 +151,7 @@ def _fill_tile(
         top = heap[0]
         size -= 1
         if size > 0:
-            _sift_down(heap, size, 0, heap[size])
+            heap_sift_down(heap, size, 0, heap[size])
         cell = np.int64(top & _LOW31)
         if top & _SEED_FLAG:
             if lb[cell] != _UNVISITED:
@@ -246,8 +198,8 @@ def _fill_tile(
                     continue
                 q_tail += 1
             if needs_heap:
-                key = (_sortable(zbits[current]) << np.uint64(32)) | np.uint64(current)
-                heap = _heap_push(heap, size, key)
+                key = (sortable_key(zbits[current]) << np.uint64(32)) | np.uint64(current)
+                heap = heap_push(heap, size, key)
                 size += 1
             if q_head == q_tail:
                 break
@@ -420,13 +372,13 @@ def spill_elevations(
     # The same 4-ary heap of (sortable elevation, index) keys as the tile floods, with lazy
     # deletion: a node's first pop carries its final spill elevation.
     heap = np.empty(64, np.uint64)
-    heap[0] = (_sortable(spill_bits[_OUTSIDE]) << np.uint64(32)) | np.uint64(_OUTSIDE)
+    heap[0] = (sortable_key(spill_bits[_OUTSIDE]) << np.uint64(32)) | np.uint64(_OUTSIDE)
     size = 1
     while size > 0:
         node = np.int64(heap[0] & _LOW32)
         size -= 1
         if size > 0:
-            _sift_down(heap, size, 0, heap[size])
+            heap_sift_down(heap, size, 0, heap[size])
         if done[node]:
             continue
         done[node] = True
@@ -435,8 +387,8 @@ def spill_elevations(
             candidate = max(spill[node], nbr_w[p])
             if candidate < spill[u]:
                 spill[u] = candidate
-                key = (_sortable(spill_bits[u]) << np.uint64(32)) | np.uint64(u)
-                heap = _heap_push(heap, size, key)
+                key = (sortable_key(spill_bits[u]) << np.uint64(32)) | np.uint64(u)
+                heap = heap_push(heap, size, key)
                 size += 1
     return offset, spill
 
