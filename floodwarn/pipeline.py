@@ -577,8 +577,8 @@ def _water_body_record(bodies: WaterBodyNetwork, simulations: list[Simulation],
             "peak_level_m": round(float(sim.water_body_peak_level_m[k]), 3),
             "peak_inflow_m3s": round(float(sim.water_body_inflow_m3s[k].max()), 1),
             "peak_outflow_m3s": round(float(sim.water_body_outflow_m3s[k].max()), 1),
-            "table_top_level_m": float(bodies.levels_m[k].max()),
-            "above_table": bool(sim.water_body_peak_level_m[k] > bodies.levels_m[k].max()),
+            "table_top_level_m": float(bodies.table_top_m[k]),
+            "above_table": bool(sim.water_body_peak_level_m[k] > bodies.table_top_m[k]),
         })
     return out
 

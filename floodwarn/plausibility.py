@@ -114,6 +114,18 @@ def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.nd
                 f"{bounds.regional_k:g}, beyond El Salvador's recorded floods.",
                 reaches=int(big_above.sum())))
 
+    rising = _rising_at_the_end(reaches, area, large, record)
+    if rising:
+        warnings.append(_warning(
+            "still_rising",
+            f"{rising['reaches']} tramos de ríos grandes siguen creciendo al final del "
+            f"pronóstico (el mayor: tramo {rising['reach_id']}, {rising['area_km2']:,.0f} km², "
+            f"{rising['discharge_m3s']:,.0f} m³/s): su pico llega después y será mayor.",
+            f"{rising['reaches']} reaches of large rivers are still rising when the forecast "
+            f"ends (the largest: reach {rising['reach_id']}, {rising['area_km2']:,.0f} km², "
+            f"{rising['discharge_m3s']:,.0f} m³/s): their peak comes later and higher.",
+            **rising))
+
     deepest = _deepest_settlements(settlements, reaches, area, bounds)
     for town in deepest:
         if town["max_depth_m"] > bounds.max_settlement_depth_m:
@@ -147,6 +159,24 @@ def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.nd
         "deepest_settlements": deepest,
         "warnings": warnings,
     }
+
+
+def _rising_at_the_end(reaches: dict[str, np.ndarray], area: np.ndarray, large: np.ndarray,
+                       record: dict[str, Any]) -> dict[str, Any] | None:
+    """Large rivers whose peak is in the forecast's last hour: still rising at its end."""
+    rain = record.get("rain", {})
+    if "hours_to_peak" not in reaches or "start" not in rain or "end" not in rain:
+        return None
+    horizon_h = float((np.datetime64(rain["end"]) - np.datetime64(rain["start"]))
+                      / np.timedelta64(1, "h"))
+    hours = np.asarray(reaches["hours_to_peak"], np.float64)
+    rising = large & np.isfinite(hours) & (hours >= horizon_h - 1.0)
+    if not rising.any():
+        return None
+    r = int(np.flatnonzero(rising)[np.argmax(area[rising])])
+    return {"reaches": int(rising.sum()), "reach_id": r + 1,
+            "area_km2": round(float(area[r]), 1),
+            "discharge_m3s": round(float(reaches["peak_m3s"][r]), 1)}
 
 
 def _largest_outlets(area: np.ndarray, downstream: np.ndarray, n: int = 5) -> list[int]:

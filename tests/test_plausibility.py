@@ -44,17 +44,21 @@ def test_implausible_figures_become_warnings_in_spanish_and_english():
     area = np.array([200.0, 1500.0, 17_000.0])
     reaches = _reaches([300.0, 20_000.0, 30_000.0], area,
                        extended=np.array([False, True, False]))
+    reaches["hours_to_peak"] = np.array([10.0, 30.0, 71.5])  # the river still rising at 72 h
     towns = pd.DataFrame({"id": [1, 2], "name": ["Aguilares", "Loma"],
                           "max_depth_m": [12.5, 0.0], "flooding_reach_id": [2, 0]})
     report = plausibility_report(
         reaches, area, np.array([1, 2, -1]), towns, BOUNDS,
         record={"mass_balance": {"relative_error": 0.01},
+                "rain": {"start": "2020-05-30T12:00:00", "end": "2020-06-02T12:00:00"},
                 "water_bodies": [{"id": "x", "name": "Embalse X", "peak_level_m": 250.0,
                                   "table_top_level_m": 247.0, "above_table": True}]})
     codes = {w["code"] for w in report["warnings"]}
     assert codes == {"large_river_rating_curve", "francou_rodier_world",
                      "francou_rodier_regional", "settlement_depth", "mass_balance",
-                     "water_body_above_table"}
+                     "water_body_above_table", "still_rising"}
+    rising = next(w for w in report["warnings"] if w["code"] == "still_rising")
+    assert rising["reach_id"] == 3 and rising["reaches"] == 1
     deep = next(w for w in report["warnings"] if w["code"] == "settlement_depth")
     assert deep["es"].startswith("Aguilares: más de 10 m de agua.")
     assert "curva de gasto extrapolada" in deep["es"] and "rating curve extended" in deep["en"]

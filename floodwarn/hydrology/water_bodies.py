@@ -25,8 +25,10 @@ from floodwarn.terrain.model import TerrainModel
 
 log = get_logger(__name__)
 
-#: A cell belongs to a lake's surface when it lies within this height of the surface, m.
+#: A cell belongs to a lake's surface when it lies within this height of the surface, m: on a
+#: real DEM (SRTM-class noise over water), and on a synthetic DEM that burned its lakes flat.
 SURFACE_TOLERANCE_M = 0.5
+BURNED_TOLERANCE_M = 0.01
 #: How far a published dam or outlet position may be from the modelled river, m.
 MAX_OUTLET_SNAP_M = 10_000.0
 
@@ -55,6 +57,7 @@ class WaterBodyNetwork:
     levels_m: np.ndarray
     storage_m3: np.ndarray
     outflow_m3s: np.ndarray
+    table_top_m: np.ndarray
     normal_level_m: np.ndarray
     placement: tuple[dict[str, Any], ...]
 
@@ -68,7 +71,7 @@ class WaterBodyNetwork:
         n = n_reaches
         return cls((), (), (), np.zeros(0, np.int64), np.zeros(n, bool),
                    np.full(n, -1, np.int64), np.zeros(grid_shape, bool), np.zeros(0),
-                   np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)),
+                   np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0),
                    np.zeros((0, 12)), ())
 
     def initial_levels(self, month: int, given: dict[str, float] | None = None) -> np.ndarray:
@@ -83,7 +86,7 @@ class WaterBodyNetwork:
                     f"initial level for unknown water body {body_id!r}; the terrain holds "
                     f"{', '.join(self.ids) or 'none'} (see models/reservoirs.yaml).")
             k = self.ids.index(body_id)
-            low, high = float(self.levels_m[k, 0]), float(self.levels_m[k].max())
+            low, high = float(self.levels_m[k, 0]), float(self.table_top_m[k])
             if not (np.isfinite(level) and low <= level <= high):
                 raise InputError(
                     f"initial level {level} m for {self.names[k]} ({body_id}) lies outside "
@@ -121,7 +124,10 @@ def locate_water_bodies(terrain: TerrainModel, bodies: WaterBodies) -> WaterBody
         if row < 0 or terrain.flowdir[row, col] == 255:
             log.info("water body outside the terrain", extra={"water_body": body.id})
             continue
-        surface = _lake_surface(terrain, row, col, body.surface_area_km2)
+        # A synthetic DEM burns exactly flat lakes (depression filling may raise a closed one
+        # to its rim, flat still); a real DEM's lake surface is flat within its noise.
+        tolerance = BURNED_TOLERANCE_M if placed else SURFACE_TOLERANCE_M
+        surface = _lake_surface(terrain, row, col, body.surface_area_km2, tolerance)
         area_km2 = float(surface.sum() * grid.cell_area_km2)
         placement: dict[str, Any] = {"id": body.id, "surface_cells": int(surface.sum()),
                                      "surface_km2": round(area_km2, 2),
@@ -172,6 +178,7 @@ def locate_water_bodies(terrain: TerrainModel, bodies: WaterBodies) -> WaterBody
         levels_m=levels,
         storage_m3=storage,
         outflow_m3s=outflow,
+        table_top_m=np.array([b.table[-1].level_m for b, *_ in kept]),
         normal_level_m=np.array([[b.normal_level(m) for m in range(1, 13)]
                                  for b, *_ in kept]),
         placement=tuple(p for *_, p in kept),
@@ -194,15 +201,16 @@ def _extended_table(body: Any, width: int) -> tuple[np.ndarray, np.ndarray, np.n
     return level, storage, outflow
 
 
-def _lake_surface(terrain: TerrainModel, row: int, col: int, area_km2: float) -> np.ndarray:
-    """The connected cells within :data:`SURFACE_TOLERANCE_M` of the elevation at (row, col),
-    searched in a window a few lake radii wide."""
+def _lake_surface(terrain: TerrainModel, row: int, col: int, area_km2: float,
+                  tolerance_m: float) -> np.ndarray:
+    """The connected cells within ``tolerance_m`` of the elevation at (row, col), searched in
+    a window a few lake radii wide."""
     grid = terrain.grid
     radius = int(4 * np.sqrt(area_km2 / np.pi) * 1000 / grid.cellsize_m) + 5
     r0, c0 = max(row - radius, 0), max(col - radius, 0)
     r1, c1 = min(row + radius + 1, grid.shape[0]), min(col + radius + 1, grid.shape[1])
     z = terrain.conditioned[r0:r1, c0:c1]
-    flat = np.abs(z - terrain.conditioned[row, col]) < SURFACE_TOLERANCE_M
+    flat = np.abs(z - terrain.conditioned[row, col]) < tolerance_m
     labels, _ = ndimage.label(flat, structure=np.ones((3, 3), bool))
     out = np.zeros(grid.shape, bool)
     out[r0:r1, c0:c1] = labels == labels[row - r0, col - c0]

@@ -94,12 +94,15 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     depth, first = depth_and_first_flooding(terrain.hand, terrain.catchment_id,
                                             np.ascontiguousarray(water), stage, hours)
     peak_q = q.max(axis=1)
+    # Inside a lake the discharge is the lake's inflow, not a channel's: no rating curve.
+    channel = (~water_bodies.pass_through if water_bodies is not None
+               else np.ones(len(peak_q), bool))
     return Inundation(
         depth_m=depth,
         first_flooding_h=first,
         water=water,
         stage_m=stage,
         peak_stage_m=stage.max(axis=1),
-        extended=curves.extended(peak_q),
-        beyond_curve=curves.beyond_top(peak_q),
+        extended=curves.extended(peak_q) & channel,
+        beyond_curve=curves.beyond_top(peak_q) & channel,
     )

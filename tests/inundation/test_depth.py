@@ -88,6 +88,7 @@ def test_a_rising_lake_floods_its_shore_by_its_rise(valley):
         body_of_reach=np.where(np.arange(n) == lake_reach, 0, -1), surface=empty.surface,
         surface_level_m=np.array([100.0]), levels_m=np.array([[99.0, 110.0]]),
         storage_m3=np.array([[0.0, 1e8]]), outflow_m3s=np.array([[0.0, 100.0]]),
+        table_top_m=np.array([110.0]),
         normal_level_m=np.full((1, 12), 100.0), placement=())
     water = water_cells(model, curves, bodies)
     q = np.zeros((n, 2))
