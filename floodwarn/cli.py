@@ -429,7 +429,8 @@ def demo(
     """Run the El Salvador demo on shipped data / demostración con los datos incluidos.
 
     Builds the SYNTHETIC stand-in terrain, then runs the SYNTHETIC Amanda-scale storm through
-    the hydrological model and shows the settlements whose river rises most.
+    the whole chain and shows the settlements whose river rises most, the worst-hit places
+    and the run's plausibility report.
     """
     from floodwarn.pipeline import (
         FORECAST_JOB_STEPS,
@@ -443,37 +444,13 @@ def demo(
             on_step("standin_dem")
             result = demo_terrain(out_dir, on_step=on_step)
         _print_terrain_summary(result.model.metadata, result.out_dir)
-        _print_settlement_hand(result.model)
         with _step_progress(FORECAST_JOB_STEPS) as on_step:
             forecast = demo_forecast(out_dir, result.model, on_step=on_step)
         _print_forecast_summary(forecast.record, forecast.out_dir)
         _print_settlement_rivers(result.model, forecast)
         if forecast.risk is not None:
             _print_worst_hit(forecast.risk, synthetic=forecast.record["synthetic"])
-
-
-def _print_settlement_hand(model: TerrainModel) -> None:
-    """The settlements standing lowest above their nearest river (HAND)."""
-    from floodwarn.io.gis_data import load_settlements
-    from floodwarn.terrain.sampling import sample_points
-
-    settlements = load_settlements()
-    sample = sample_points(model, settlements)
-    table = Table(
-        title="settlements lowest above their river — SYNTHETIC terrain / "
-        "asentamientos más bajos sobre su río — terreno SINTÉTICO"
-    )
-    for col in ("settlement", "department", "population", "HAND m", "river basin km²"):
-        table.add_column(col, justify="right" if col != "settlement" else "left")
-    for row in sample.sort_values("hand_m").head(10).itertuples():
-        table.add_row(
-            row.name,
-            row.department,
-            f"{row.population:,}",
-            f"{row.hand_m:.1f}",
-            f"{row.upstream_area_km2:,.0f}",
-        )
-    out.print(table)
+        _print_plausibility(forecast.record)
 
 
 def _print_worst_hit(risk: Any, *, synthetic: bool) -> None:

@@ -12,6 +12,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -165,7 +166,7 @@ def test_data_check_validates_every_shipped_layer():
 def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    assert "SYNTHETIC" in result.output and "San Salvador" in result.output
+    assert "SYNTHETIC" in result.output and "plausibility / verosimilitud" in result.output
     meta = json.loads((tmp_path / "demo" / "terrain" / "terrain.json").read_text())
     assert meta["dem"]["synthetic"] is True
     assert meta["epsg"] == 32616 and meta["cellsize_m"] == 90
@@ -177,7 +178,6 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
     run = json.loads((tmp_path / "demo" / "forecast" / "run.json").read_text())
     assert run["synthetic"] is True and run["rain"]["steps"] == 72
     assert 150 < run["rain_total_mm_mean"] < 500
-    assert abs(run["mass_balance"]["relative_error"]) < 0.02
     assert run["reaches_at_or_above_return_period"]["2"] > 0
     assert "rivers at settlements" in result.output
     # ... and the flood map and risk of the shipped towns and shelters.
@@ -188,6 +188,21 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
         assert (forecast / name).exists(), name
     summary = json.loads((forecast / "summary.json").read_text())
     assert sum(summary["settlements_by_level"].values()) == 102
+    # Issue 10's bar for a believable demo storm: every level is reached; no large river runs
+    # past its DEM rating curve; no town is deeper than 10 m unless a warning explains it;
+    # the Lempa and the people exposed are of the order of 12-E (2011) and Amanda (2020).
+    assert all(summary["settlements_by_level"][lv] > 0
+               for lv in ("verde", "amarilla", "naranja", "roja"))
+    report = run["plausibility"]
+    assert report["rating_curves"]["large_rivers_on_extended_curve"] == 0
+    assert report["rating_curves"]["large_rivers_beyond_curve"] == 0
+    warned = {w.get("settlement_id") for w in report["warnings"]}
+    towns = gpd.read_file(forecast / "settlements.gpkg")
+    assert set(towns.loc[towns["max_depth_m"] > 10, "id"]) <= warned
+    lempa = report["francou_rodier"]["largest_rivers"][0]
+    assert lempa["area_km2"] > 15_000 and 3_000 < lempa["peak_m3s"] < 15_000
+    assert 5_000 < run["risk"]["people_exposed"] < 150_000
+    assert abs(run["mass_balance"]["relative_error"]) < 1e-3
     assert sum(summary["centres_by_status"].values()) == run["risk"]["centres_by_status"][
         "safe"] + run["risk"]["centres_by_status"]["at_risk"] + run["risk"][
         "centres_by_status"]["unsafe"]
