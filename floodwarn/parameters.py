@@ -297,7 +297,9 @@ class WaterBody(_Strict):
     """A reservoir or lake routed as a level pool (``models/reservoirs.yaml``).
 
     ``point_lonlat`` lies on the water surface (it finds the lake on the DEM);
-    ``outlet_lonlat`` is the dam or natural outlet (None: the lake has no surface outlet).
+    ``outlet_lonlat`` is the dam or natural outlet (None: the lake has no surface outlet);
+    ``surface_area_km2`` is its area at ``surface_level_m``, the level its shore on a DEM
+    stands for (the land above it floods only when the water rises above that level).
     ``table`` gives storage and outflow against level, both never decreasing; the outflow of a
     reservoir is what passes the dam at that level (turbines plus spillway as operated in a
     flood), of a lake what its outlet channel carries.
@@ -311,6 +313,7 @@ class WaterBody(_Strict):
     outlet_lonlat: tuple[Annotated[float, Field(ge=-180, le=180)],
                          Annotated[float, Field(ge=-90, le=90)]] | None
     surface_area_km2: Annotated[float, Field(gt=0, le=10_000)]
+    surface_level_m: float
     normal_level_m: float | dict[Month, float]
     table: Annotated[list[StorageLevel], Field(min_length=2)]
     source: Annotated[str, Field(min_length=10)]
@@ -328,6 +331,9 @@ class WaterBody(_Strict):
         if isinstance(self.normal_level_m, dict) and len(self.normal_level_m) != 12:
             raise ValueError(f"{self.id}: normal_level_m needs one number or all twelve months")
         low, high = rows[0].level_m, rows[-1].level_m
+        if not low <= self.surface_level_m <= high:
+            raise ValueError(f"{self.id}: surface_level_m {self.surface_level_m} m lies outside "
+                             f"its table ({low}…{high} m)")
         for month in range(1, 13):
             level = self.normal_level(month)
             if not low <= level <= high:

@@ -354,9 +354,9 @@ def run_forecast(
             bodies.n_bodies, forecast.n_steps)
         hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
                  .astype(np.float64) / 3600.0)
+        water = water | bodies.surface  # lakes are water, as channels are
         flood = flood_inundation(model, curves, discharge, hours, water=water,
-                                 water_bodies=bodies, water_body_level_m=lake_levels,
-                                 water_body_initial_level_m=initial_levels)
+                                 water_bodies=bodies, water_body_level_m=lake_levels)
         reach_results = _reach_columns(forecast, thresholds, simulations, hydro)
         reach_results["peak_stage_m"] = flood.peak_stage_m
         reach_results["rating_curve_extended"] = flood.extended
@@ -365,15 +365,14 @@ def run_forecast(
     notify("risk")
     with timed_step(log, "risk", timings):
         level_rules = load_parameters(LevelRules)
-        towns, shelters, outside = _risk_layers(model, settlements_path, centres_path)
+        towns, shelters, outside = _risk_layers(model, settlements_path, centres_path, water)
         risk = None
         if len(towns):
             members = None
             if len(simulations) > 1:  # each member's own flood map, one at a time
                 members = ((flood_inundation(model, curves, s.discharge_m3s, hours, water=water,
                                              water_bodies=bodies,
-                                             water_body_level_m=s.water_body_level_m,
-                                             water_body_initial_level_m=initial_levels),
+                                             water_body_level_m=s.water_body_level_m),
                             thresholds.classify(s.peak_m3s)) for s in simulations)
             risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
                                shelters, level_rules, member_floods=members)
@@ -440,6 +439,8 @@ def run_forecast(
         )
         record["risk"] = {"settlements_outside_domain": outside["settlements"],
                           "centres_outside_domain": outside["centres"],
+                          "settlements_on_water": outside["settlements_on_water"],
+                          "centres_on_water": outside["centres_on_water"],
                           "levels_version": level_rules.version}
         if risk is not None:
             write_risk_outputs(out, risk, metadata={"synthetic": record["synthetic"],
@@ -523,24 +524,29 @@ def prepare_forecasting(
 
 
 def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
-                 centres_path: str | Path | None
+                 centres_path: str | Path | None, water: np.ndarray
                  ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
     """Settlements and collective centres to assess: the given files, in full (one outside
-    the terrain is an error that names it), or the shipped layers within the terrain's
-    domain (those outside are counted and logged)."""
+    the terrain or under a lake is an error that names it), or the shipped layers within the
+    terrain's domain (those outside it, and those a lake of the terrain covers — a synthetic
+    stand-in burns lakes over real places — are counted, named in the log and left out)."""
     towns = load_settlements(settlements_path)
     shelters = load_collective_centres(centres_path)
-    outside = {"settlements": 0, "centres": 0}
+    outside = {"settlements": 0, "centres": 0, "settlements_on_water": 0, "centres_on_water": 0}
     for key, given, layer in (("settlements", settlements_path, "towns"),
                               ("centres", centres_path, "shelters")):
         if given is not None:
             continue
         frame = towns if layer == "towns" else shelters
-        keep = within_domain(terrain, frame)
-        outside[key] = int((~keep).sum())
-        if outside[key]:
-            log.warning("shipped layer partly outside the terrain domain",
-                        extra={"layer": key, "outside": outside[key], "kept": int(keep.sum())})
+        inside = within_domain(terrain, frame)
+        keep = inside & within_domain(terrain, frame, water)
+        outside[key] = int((~inside).sum())
+        outside[f"{key}_on_water"] = int((inside & ~keep).sum())
+        if outside[key] or outside[f"{key}_on_water"]:
+            log.warning("shipped layer partly outside the terrain domain or under a lake",
+                        extra={"layer": key, "outside": outside[key],
+                               "on_water": frame.loc[inside & ~keep, "name"].tolist(),
+                               "kept": int(keep.sum())})
         if layer == "towns":
             towns = frame[keep]
         else:

@@ -203,6 +203,22 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
     assert lempa["area_km2"] > 15_000 and 3_000 < lempa["peak_m3s"] < 15_000
     assert 5_000 < run["risk"]["people_exposed"] < 150_000
     assert abs(run["mass_balance"]["relative_error"]) < 1e-3
+    # The reservoirs and lakes burned into the stand-in are found as lakes, routed as level
+    # pools, and their water is not flooded land.
+    bodies = {b["id"]: b for b in run["water_bodies"]}
+    assert len(bodies) == 7
+    assert all(b["found_by"] == "flat water surface on the DEM" for b in bodies.values())
+    assert all(0.9 < b["surface_km2"] / b["published_km2"] < 1.1 for b in bodies.values())
+    assert bodies["coatepeque"]["peak_outflow_m3s"] == 0.0  # no surface outlet
+    from floodwarn.hydrology.water_bodies import locate_water_bodies
+    from floodwarn.parameters import WaterBodies, load_parameters
+    from floodwarn.terrain.model import TerrainModel
+
+    model = TerrainModel.load(tmp_path / "demo" / "terrain")
+    lakes = locate_water_bodies(model, load_parameters(WaterBodies)).surface
+    with rasterio.open(forecast / "depth.tif") as src:
+        depth = src.read(1)
+    assert np.isnan(depth[lakes]).all() and np.isnan(depth[model.reach_id > 0]).all()
     assert sum(summary["centres_by_status"].values()) == run["risk"]["centres_by_status"][
         "safe"] + run["risk"]["centres_by_status"]["at_risk"] + run["risk"][
         "centres_by_status"]["unsafe"]

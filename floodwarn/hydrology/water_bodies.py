@@ -40,10 +40,11 @@ class WaterBodyNetwork:
     ``outlet_reach`` (P,) 0-based reach whose outflow is the lake's; ``pass_through`` (n,)
     reaches inside a lake; ``body_of_reach`` (n,) the water body a reach lies in or leaves
     (−1 for none); ``surface`` (rows, cols) bool, the lakes' water surfaces (water,
-    not land: never counted as flooded); ``surface_level_m`` (P,) the DEM's level of each
+    not land: never counted as flooded); ``dem_level_m`` (P,) the DEM's elevation of each
     surface; ``levels_m``, ``storage_m3``, ``outflow_m3s`` (P, L) the level-pool tables (rows
-    extended along their last segment); ``normal_level_m`` (P, 12) the normal level of every
-    calendar month.
+    extended along their last segment to a common length); ``table_top_m`` (P,) the last
+    published level; ``surface_level_m`` (P,) the level the DEM's shore stands for;
+    ``normal_level_m`` (P, 12) the normal level of every calendar month.
     """
 
     ids: tuple[str, ...]
@@ -53,11 +54,12 @@ class WaterBodyNetwork:
     pass_through: np.ndarray
     body_of_reach: np.ndarray
     surface: np.ndarray
-    surface_level_m: np.ndarray
+    dem_level_m: np.ndarray
     levels_m: np.ndarray
     storage_m3: np.ndarray
     outflow_m3s: np.ndarray
     table_top_m: np.ndarray
+    surface_level_m: np.ndarray
     normal_level_m: np.ndarray
     placement: tuple[dict[str, Any], ...]
 
@@ -72,7 +74,7 @@ class WaterBodyNetwork:
         return cls((), (), (), np.zeros(0, np.int64), np.zeros(n, bool),
                    np.full(n, -1, np.int64), np.zeros(grid_shape, bool), np.zeros(0),
                    np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0),
-                   np.zeros((0, 12)), ())
+                   np.zeros(0), np.zeros((0, 12)), ())
 
     def initial_levels(self, month: int, given: dict[str, float] | None = None) -> np.ndarray:
         """Initial level of every water body (m): ``given`` by id, else the normal level of
@@ -174,11 +176,12 @@ def locate_water_bodies(terrain: TerrainModel, bodies: WaterBodies) -> WaterBody
         pass_through=pass_through,
         body_of_reach=body_of_reach,
         surface=surface_all,
-        surface_level_m=np.array([lv for *_, lv, _ in kept]),
+        dem_level_m=np.array([lv for *_, lv, _ in kept]),
         levels_m=levels,
         storage_m3=storage,
         outflow_m3s=outflow,
         table_top_m=np.array([b.table[-1].level_m for b, *_ in kept]),
+        surface_level_m=np.array([b.surface_level_m for b, *_ in kept]),
         normal_level_m=np.array([[b.normal_level(m) for m in range(1, 13)]
                                  for b, *_ in kept]),
         placement=tuple(p for *_, p in kept),

@@ -60,12 +60,12 @@ def water_cells(terrain: TerrainModel, curves: RatingCurves,
 def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s: np.ndarray,
                      hours_from_start: np.ndarray, *, water: np.ndarray,
                      water_bodies: WaterBodyNetwork | None = None,
-                     water_body_level_m: np.ndarray | None = None,
-                     water_body_initial_level_m: np.ndarray | None = None) -> Inundation:
+                     water_body_level_m: np.ndarray | None = None) -> Inundation:
     """Overbank stage of every reach at every step from its rating curve, then depth = stage −
     HAND on the land of the reach's catchment, and the first step end at which each land cell
-    floods. Reaches inside a lake take the lake's rise above its initial level as their stage
-    (``water_body_level_m`` (P, time)), so its shores flood as it rises.
+    floods. Reaches inside a lake take the lake's rise above the level its shore on the DEM
+    stands for (``water_body_level_m`` (P, time) against ``water_bodies.surface_level_m``) as
+    their stage, so its shores flood only when it rises above it.
 
     ``discharge_m3s`` (reach, time) at step ends; ``hours_from_start`` (time,) the step ends
     in hours after the forecast start; ``water`` from :func:`water_cells`.
@@ -86,9 +86,7 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     stage = curves.stage_for(q)
     if water_bodies is not None and water_body_level_m is not None and water_bodies.n_bodies:
         levels = np.asarray(water_body_level_m, np.float64)
-        start = (np.asarray(water_body_initial_level_m, np.float64)
-                 if water_body_initial_level_m is not None else levels[:, 0])
-        rise = levels - start[:, None]
+        rise = levels - water_bodies.surface_level_m[:, None]
         inside = water_bodies.pass_through
         stage[inside] = rise[water_bodies.body_of_reach[inside]]
     depth, first = depth_and_first_flooding(terrain.hand, terrain.catchment_id,

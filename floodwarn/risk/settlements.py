@@ -67,10 +67,14 @@ def footprint_cells(grid: Grid, geom: BaseGeometry, radius_m: float, land: np.nd
     return (r0, r1, c0, c1, inside) if inside.any() else None
 
 
-def within_domain(terrain: TerrainModel, layer: gpd.GeoDataFrame) -> np.ndarray:
+def within_domain(terrain: TerrainModel, layer: gpd.GeoDataFrame,
+                  water: np.ndarray | None = None) -> np.ndarray:
     """Which features of ``layer`` the terrain model can see: a land cell at the feature or
-    within the coastal snapping distance of it (see :func:`footprint_cells`)."""
+    within the coastal snapping distance of it (see :func:`footprint_cells`); with ``water``
+    (channels and lakes), cells under it are not land."""
     land = terrain.flowdir != 255
+    if water is not None:
+        land = land & ~water
     projected = layer.geometry.to_crs(terrain.grid.crs)
     return np.array([geom is not None and not geom.is_empty and
                      footprint_cells(terrain.grid, geom, terrain.grid.cellsize_m, land)

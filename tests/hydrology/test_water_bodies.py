@@ -42,7 +42,7 @@ def lake_terrain():
     body = {
         "id": "laguna", "name": "Laguna de Prueba", "kind": "lake",
         "point_lonlat": [lon, lat], "outlet_lonlat": None,
-        "surface_area_km2": float(lake.sum() * CELL * CELL / 1e6),
+        "surface_area_km2": float(lake.sum() * CELL * CELL / 1e6), "surface_level_m": 141.0,
         "normal_level_m": {m: 141.0 for m in ("jan", "feb", "mar", "apr", "may", "jun", "jul",
                                               "aug", "sep", "oct", "nov", "dec")},
         "table": [{"level_m": 140.0, "storage_hm3": 10.0, "outflow_m3s": 0.0},

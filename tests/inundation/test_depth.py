@@ -77,7 +77,7 @@ def test_a_wide_channel_takes_the_cells_within_its_half_width(valley):
     assert water[150, 28:33].all() and not water[150, 27] and not water[150, 33]
 
 
-def test_a_rising_lake_floods_its_shore_by_its_rise(valley):
+def test_a_rising_lake_floods_its_shore_by_its_rise_above_its_mapped_level(valley):
     model, curves = valley
     n = len(model.reaches)
     lake_reach = int(model.reach_id[150, 30]) - 1
@@ -86,16 +86,15 @@ def test_a_rising_lake_floods_its_shore_by_its_rise(valley):
         ids=("lake",), names=("Lago",), kinds=("lake",), outlet_reach=np.array([n - 1]),
         pass_through=np.isin(np.arange(n), [lake_reach]),
         body_of_reach=np.where(np.arange(n) == lake_reach, 0, -1), surface=empty.surface,
-        surface_level_m=np.array([100.0]), levels_m=np.array([[99.0, 110.0]]),
+        dem_level_m=np.array([100.0]), levels_m=np.array([[99.0, 110.0]]),
         storage_m3=np.array([[0.0, 1e8]]), outflow_m3s=np.array([[0.0, 100.0]]),
-        table_top_m=np.array([110.0]),
+        table_top_m=np.array([110.0]), surface_level_m=np.array([100.0]),
         normal_level_m=np.full((1, 12), 100.0), placement=())
     water = water_cells(model, curves, bodies)
     q = np.zeros((n, 2))
-    levels = np.array([[100.5, 101.5]])  # the lake rises 1.5 m above its initial 100 m
+    levels = np.array([[100.5, 101.5]])  # 1.5 m above the level its DEM shore stands for
     flood = flood_inundation(model, curves, q, np.array([1.0, 2.0]), water=water,
-                             water_bodies=bodies, water_body_level_m=levels,
-                             water_body_initial_level_m=np.array([100.0]))
+                             water_bodies=bodies, water_body_level_m=levels)
     in_lake = model.catchment_id == lake_reach + 1
     land = in_lake & ~water & (model.hand < 1.5)
     np.testing.assert_allclose(flood.depth_m[land], 1.5 - model.hand[land], atol=1e-5)
