@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,9 +18,6 @@ from floodwarn.errors import FloodwarnError
 from floodwarn.io.dem import DEFAULT_CRS
 from floodwarn.logs import configure_logging
 from floodwarn.terrain.network import DEFAULT_MAX_REACH_LENGTH_M, DEFAULT_STREAM_AREA_KM2
-
-if TYPE_CHECKING:
-    from floodwarn.terrain.model import TerrainModel
 
 app = typer.Typer(
     help="floodwarn — flood early warning for El Salvador / alerta temprana de inundaciones.",
@@ -215,13 +212,18 @@ def _parse_levels(values: list[str]) -> dict[str, float]:
     levels: dict[str, float] = {}
     for value in values:
         body, sep, level = value.partition("=")
+        body = body.strip()
         try:
-            levels[body.strip()] = float(level)
+            number = float(level)
         except ValueError:
             sep = ""
-        if not sep or not body.strip():
+        if not sep or not body:
             raise typer.BadParameter(
                 f"--reservoir-level {value!r}: write ID=METRES, e.g. cerron_grande=236.4")
+        if body in levels:
+            raise typer.BadParameter(f"--reservoir-level {body!r} given twice; give one level "
+                                     "per water body.")
+        levels[body] = number
     return levels
 
 
@@ -307,7 +309,7 @@ def _print_plausibility(record: dict[str, Any]) -> None:
     warnings = report["warnings"]
     title = ("plausibility / verosimilitud: " + (f"{len(warnings)} warning(s) / aviso(s)"
                                                  if warnings else "no warnings / sin avisos"))
-    table = Table(title=title)
+    table = Table(title=title, show_header=False)
     table.add_column("")
     table.add_column("")
     for warning in warnings:
@@ -320,11 +322,13 @@ def _print_plausibility(record: dict[str, Any]) -> None:
                       f" {fr['max_k_area_km2']:,.0f} km², {fr['max_k_peak_m3s']:,.0f} m³/s); "
                       f"largest rivers / ríos mayores: {rivers}")
     curves = report["rating_curves"]
-    table.add_row("rating curves / curvas de gasto",
-                  f"{curves['reaches_on_extended_curve']} reaches extended beyond the DEM "
-                  f"({curves['large_rivers_on_extended_curve']} of the "
-                  f"{curves['large_rivers']} large rivers), {curves['reaches_beyond_curve']} "
-                  "beyond the extension")
+    table.add_row("curvas de gasto / rating curves",
+                  f"{curves['reaches_on_extended_curve']} tramos extendidos más allá del MDE "
+                  f"({curves['large_rivers_on_extended_curve']} de {curves['large_rivers']} "
+                  f"ríos grandes) / {curves['reaches_on_extended_curve']} reaches extended "
+                  f"beyond the DEM ({curves['large_rivers_on_extended_curve']} of "
+                  f"{curves['large_rivers']} large rivers); {curves['reaches_beyond_curve']} "
+                  "más allá de la extensión / beyond the extension")
     for town in report["deepest_settlements"][:3]:
         table.add_row(f"{town['name']} {town['max_depth_m']:.1f} m",
                       f"{town['why_es']}\n{town['why_en']}")
@@ -335,11 +339,13 @@ def _print_forecast_summary(record: dict[str, Any], out_dir: Path) -> None:
     mb = record["mass_balance"]
     flag = " — SYNTHETIC inputs / datos SINTÉTICOS" if record["synthetic"] else ""
     out.print(f"forecast run written to {out_dir}{flag}")
+    classes = ", ".join(f"≥ {years} a/yr: {count:,}" for years, count in
+                        record["reaches_at_or_above_return_period"].items())
     out.print(
-        f"rain (domain mean) {record['rain_total_mm_mean']:.1f} mm, runoff "
-        f"{record['runoff_total_mm_mean']:.1f} mm; mass balance relative error "
-        f"{mb['relative_error']:.2e}; reaches at or above each return period: "
-        f"{record['reaches_at_or_above_return_period']}"
+        f"lluvia / rain (domain mean) {record['rain_total_mm_mean']:.1f} mm, escorrentía / "
+        f"runoff {record['runoff_total_mm_mean']:.1f} mm; balance de masa / mass balance "
+        f"{mb['relative_error']:.1e}; tramos por período de retorno / reaches by return "
+        f"period: {classes}"
     )
 
 
@@ -429,8 +435,7 @@ def demo(
     """Run the El Salvador demo on shipped data / demostración con los datos incluidos.
 
     Builds the SYNTHETIC stand-in terrain, then runs the SYNTHETIC Amanda-scale storm through
-    the whole chain and shows the settlements whose river rises most, the worst-hit places
-    and the run's plausibility report.
+    the whole chain and shows the worst-hit places and the run's plausibility report.
     """
     from floodwarn.pipeline import (
         FORECAST_JOB_STEPS,
@@ -447,7 +452,6 @@ def demo(
         with _step_progress(FORECAST_JOB_STEPS) as on_step:
             forecast = demo_forecast(out_dir, result.model, on_step=on_step)
         _print_forecast_summary(forecast.record, forecast.out_dir)
-        _print_settlement_rivers(result.model, forecast)
         if forecast.risk is not None:
             _print_worst_hit(forecast.risk, synthetic=forecast.record["synthetic"])
         _print_plausibility(forecast.record)
@@ -458,12 +462,18 @@ def _print_worst_hit(risk: Any, *, synthetic: bool) -> None:
     from floodwarn.parameters import LEVELS
 
     towns = risk.settlements.assign(rank=risk.settlements["level"].map(LEVELS.index))
-    worst = towns.sort_values(["rank", "risk_score"], ascending=False).head(10)
+    worst = towns[towns["rank"] > 0].sort_values(["rank", "risk_score"],
+                                                 ascending=False).head(10)
     flag = " — SYNTHETIC / SINTÉTICO" if synthetic else ""
-    table = Table(title=f"worst-hit places / lugares más afectados{flag}")
-    for col in ("settlement", "department", "level", "max depth m", "people exposed",
-                "flooding in h", "shelter (people)"):
-        table.add_column(col, justify="left" if col in ("settlement", "level") else "right")
+    if worst.empty:
+        out.print(f"ningún asentamiento en alerta / no settlement under warning{flag}")
+        return
+    table = Table(title=f"lugares más afectados / worst-hit places{flag}")
+    for col in ("asentamiento / settlement", "departamento / department", "nivel / level",
+                "agua máx. / max depth m", "personas / people exposed",
+                "inundación en / flooding in h", "albergue / shelter (people)"):
+        table.add_column(col, justify="left" if "settlement" in col or "level" in col
+                         else "right")
     moves = risk.evacuation
     names = dict(zip(risk.centres["id"].astype(str), risk.centres["name"], strict=True))
     for row in worst.itertuples():
@@ -475,43 +485,11 @@ def _print_worst_hit(risk: Any, *, synthetic: bool) -> None:
         if len(placed) > 1:
             dest += f" +{len(placed) - 1}"
         if unmet:
-            dest += f"; sin lugar/unmet {unmet}"
+            dest += f"; sin lugar/unmet {unmet:,}"
         hours = "—" if row.hours_to_flooding != row.hours_to_flooding else \
             f"{row.hours_to_flooding:.0f}"
         table.add_row(row.name, str(row.department), row.level, f"{row.max_depth_m:.1f}",
                       f"{row.people_exposed:,}", hours, dest)
-    out.print(table)
-
-
-def _print_settlement_rivers(model: TerrainModel, forecast: Any) -> None:
-    """Settlements whose river rises most against its own return-period thresholds."""
-    import numpy as np
-
-    from floodwarn.io.gis_data import load_settlements
-    from floodwarn.terrain.sampling import sample_points
-
-    sample = sample_points(model, load_settlements())
-    reaches = forecast.reach_results
-    index = sample["reach_id"].to_numpy() - 1
-    ok = index >= 0
-    at = index[ok]
-    sample = sample[ok].assign(
-        peak=reaches["peak_m3s"][at],
-        ratio=reaches["peak_m3s"][at] / np.maximum(reaches["q2_m3s"][at], 1e-9),
-        rp=reaches["return_period_class"][at],
-        hours=reaches["hours_to_peak"][at],
-    )
-    table = Table(
-        title="rivers at settlements, SYNTHETIC Amanda-scale storm — peak vs the river's own "
-        "2-year flood / ríos en los asentamientos, tormenta SINTÉTICA — pico vs crecida de 2 años"
-    )
-    for col in ("settlement", "department", "population", "peak m³/s", "× 2-yr",
-                "return period ≥", "peak after h"):
-        table.add_column(col, justify="right" if col != "settlement" else "left")
-    for row in sample.sort_values("ratio", ascending=False).head(10).itertuples():
-        table.add_row(row.name, row.department, f"{row.population:,}", f"{row.peak:,.0f}",
-                      f"{row.ratio:.2f}", f"{row.rp} yr" if row.rp else "< 2 yr",
-                      f"{row.hours:.0f}")
     out.print(table)
 
 

@@ -275,6 +275,8 @@ class PlausibilityBounds(ParameterSet):
     world_k: Annotated[float, Field(gt=0, lt=10)]
     large_river_km2: Annotated[float, Field(gt=0, le=1_000_000)]
     max_settlement_depth_m: Annotated[float, Field(gt=0, le=100)]
+    max_land_depth_m: Annotated[float, Field(gt=0, le=200)]
+    max_large_river_celerity_m_s: Annotated[float, Field(gt=0, le=50)]
     max_mass_balance_error: Annotated[float, Field(gt=0, le=1)]
     deepest_settlements_listed: Annotated[int, Field(ge=1, le=100)]
 

@@ -11,7 +11,6 @@ design storms through the same model) → hydrographs.nc, reaches.gpkg, run.json
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -25,33 +24,23 @@ import numpy as np
 from floodwarn import __version__
 from floodwarn.errors import InputError
 from floodwarn.hydrology.catchment_rain import (
-    CatchmentWeights,
-    build_catchment_weights,
-    catchment_weights_key,
-)
-from floodwarn.hydrology.catchment_rain import (
     antecedent_rain_mm as antecedent_rain_mm_per_catchment,
 )
-from floodwarn.hydrology.runoff import catchment_curve_numbers, curve_number_grid, season_of
+from floodwarn.hydrology.runoff import season_of
 from floodwarn.hydrology.simulation import (
     HydrologyModel,
     Simulation,
-    build_hydrology_model,
     simulate,
 )
 from floodwarn.hydrology.thresholds import (
     ReturnPeriodThresholds,
-    return_period_thresholds,
-    thresholds_key,
 )
-from floodwarn.hydrology.water_bodies import WaterBodyNetwork, locate_water_bodies
-from floodwarn.inundation.depth import Inundation, flood_inundation, water_cells
-from floodwarn.inundation.rating_curves import (
-    DEFAULT_MAX_STAGE_M,
-    DEFAULT_STAGE_STEP_M,
-    RatingCurves,
-    reach_rating_curves,
+from floodwarn.hydrology.water_bodies import (
+    WaterBodyNetwork,
+    check_reservoir_levels,
+    locate_water_bodies,
 )
+from floodwarn.inundation.depth import Inundation, flood_inundation
 from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
 from floodwarn.io.forecast_outputs import (
@@ -67,12 +56,10 @@ from floodwarn.io.forecast_outputs import (
 from floodwarn.io.forecast_outputs import REACHES_FILE as FORECAST_REACHES_FILE
 from floodwarn.io.gis_data import load_collective_centres, load_settlements
 from floodwarn.io.rainfall import read_rainfall
-from floodwarn.io.raster import read_categorical_on_grid, write_cog
+from floodwarn.io.raster import write_cog
 from floodwarn.logs import get_logger, timed_step
 from floodwarn.parameters import (
-    MONTHS,
     BaseFlow,
-    CurveNumberTable,
     IdfParameters,
     LevelRules,
     PlausibilityBounds,
@@ -81,6 +68,8 @@ from floodwarn.parameters import (
     load_parameters,
 )
 from floodwarn.plausibility import francou_rodier_k, plausibility_report
+from floodwarn.prepared import catchment_weights, prepared_hydrology
+from floodwarn.prepared import thresholds as cached_thresholds
 from floodwarn.rainfall.forecast import Accumulation, RainfallForecast
 from floodwarn.risk.assessment import RiskAssessment, assess_risk
 from floodwarn.risk.settlements import within_domain
@@ -187,46 +176,6 @@ class ForecastJobResult:
     risk: RiskAssessment | None  # None when no settlement lies in the terrain domain
 
 
-def _thresholds_cached(
-    hydro: HydrologyModel, idf: IdfParameters, ia_ratio: float, step_hours: int,
-    cache: ArrayCache,
-) -> ReturnPeriodThresholds:
-    """Design-storm thresholds, reused from the cache for the same model and parameters.
-    Design storms start from the base flow and water-body levels of the month annual floods
-    come in (``models/base_flow.yaml``: ``design_storm_month``)."""
-    base_flow = load_parameters(BaseFlow)
-    month = MONTHS.index(base_flow.design_storm_month) + 1
-    specific = base_flow.for_month(month)
-    levels = hydro.water_bodies.initial_levels(month)
-    key = thresholds_key(hydro, idf, ia_ratio, step_hours, specific, levels)
-    stored = cache.load("thresholds", key)
-    if stored is not None:
-        return ReturnPeriodThresholds(
-            return_periods_years=stored["years"],
-            discharge_m3s=stored["q"],
-            idf_version=idf.version,
-            idf_is_approximation=idf.approximation,
-        )
-    result = return_period_thresholds(hydro, idf, ia_ratio=ia_ratio, step_hours=step_hours,
-                                      base_flow_l_s_km2=specific, initial_levels_m=levels)
-    cache.save("thresholds", key, {"years": result.return_periods_years,
-                                   "q": result.discharge_m3s})
-    return result
-
-
-def _weights_cached(
-    model: TerrainModel, forecast: RainfallForecast, cache: ArrayCache
-) -> CatchmentWeights:
-    """Catchment rain weights, reused from the cache for the same terrain and forecast grid."""
-    key = catchment_weights_key(model, forecast)
-    stored = cache.load("catchment_weights", key)
-    if stored is not None:
-        return CatchmentWeights.from_arrays(stored)
-    weights = build_catchment_weights(model, forecast)
-    cache.save("catchment_weights", key, weights.to_arrays())
-    return weights
-
-
 def run_forecast(
     terrain_dir: str | Path,
     rain_path: str | Path,
@@ -278,6 +227,8 @@ def run_forecast(
         raise InputError(f"antecedent moisture: give one of {given}, not several.")
     if (landcover_path is None) != (soil_path is None):
         raise InputError("curve numbers from rasters need both --landcover and --soil.")
+    if reservoir_levels:
+        check_reservoir_levels(reservoir_levels, load_parameters(WaterBodies))
     start = time.perf_counter()
     notify = on_step or (lambda _step: None)
     timings: dict[str, float] = {}
@@ -296,10 +247,12 @@ def run_forecast(
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):
         routing = load_parameters(RoutingParameters)
-        curves, water = _reach_geometry_cached(model, routing, cache)
         bodies = locate_water_bodies(model, load_parameters(WaterBodies))
-        hydro, cn_source = _hydrology_model(model, routing, landcover_path, soil_path, curves,
-                                            bodies)
+        prepared = prepared_hydrology(model, routing, bodies, cache,
+                                      landcover_path=landcover_path, soil_path=soil_path,
+                                      ia_ratio=ia_ratio)
+        hydro, curves, water = prepared.hydro, prepared.curves, prepared.water
+        cn_source = prepared.curve_numbers
         month = int(str(forecast.step_start[0])[5:7])
         initial_levels = bodies.initial_levels(month, reservoir_levels)
         base_flow = load_parameters(BaseFlow)
@@ -309,16 +262,16 @@ def run_forecast(
         idf = load_parameters(IdfParameters)
         # At the forecast's coarsest step, whole hours (see return_period_thresholds).
         step_hours = max(1, round(float(forecast.step_hours.max())))
-        thresholds = _thresholds_cached(hydro, idf, ia_ratio, step_hours, cache)
+        thresholds = cached_thresholds(hydro, idf, ia_ratio, step_hours, cache)
     notify("catchment_weights")
     with timed_step(log, "catchment_weights", timings):
-        weights = _weights_cached(model, forecast, cache)
+        weights = catchment_weights(model, forecast, cache)
 
         antecedent: np.ndarray | float | None = antecedent_rain_mm
         if antecedent_rain_path is not None:
             observed = read_rainfall(antecedent_rain_path)
             antecedent = antecedent_rain_mm_per_catchment(
-                observed, _weights_cached(model, observed, cache), forecast.step_start[0])
+                observed, catchment_weights(model, observed, cache), forecast.step_start[0])
 
     notify("simulate")
     season = season_of(month)
@@ -358,7 +311,9 @@ def run_forecast(
         flood = flood_inundation(model, curves, discharge, hours, water=water,
                                  water_bodies=bodies, water_body_level_m=lake_levels)
         reach_results = _reach_columns(forecast, thresholds, simulations, hydro)
-        reach_results["peak_stage_m"] = flood.peak_stage_m
+        # Inside a lake there is no channel stage: the lake's level is in hydrographs.nc.
+        reach_results["peak_stage_m"] = np.where(bodies.pass_through, np.nan,
+                                                 flood.peak_stage_m)
         reach_results["rating_curve_extended"] = flood.extended
         reach_results["stage_beyond_rating_curve"] = flood.beyond_curve
 
@@ -401,6 +356,7 @@ def run_forecast(
                                "is_regional_approximation": base_flow.approximation}
         record["water_bodies"] = _water_body_record(bodies, simulations, representative,
                                                     initial_levels)
+        record["water_bodies_version"] = load_parameters(WaterBodies).version
         write_hydrographs(
             out / HYDROGRAPHS_FILE,
             reach_id=hydro.reach_id,
@@ -450,7 +406,8 @@ def run_forecast(
         record["plausibility"] = plausibility_report(
             reach_results, hydro.upstream_area_km2, hydro.downstream,
             risk.settlements if risk is not None else None,
-            load_parameters(PlausibilityBounds), record=record)
+            load_parameters(PlausibilityBounds), record=record,
+            land_depth=(flood.depth_m, model.catchment_id, model.grid.cell_area_km2))
     timings["total"] = time.perf_counter() - start
     record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     write_run_json(out / RUN_FILE, record)
@@ -459,34 +416,6 @@ def run_forecast(
         out_dir=out, record=record, simulations=simulations, thresholds=thresholds,
         reach_results=reach_results, inundation=flood, risk=risk,
     )
-
-
-def _hydrology_model(
-    model: TerrainModel, routing: RoutingParameters, landcover_path: str | Path | None,
-    soil_path: str | Path | None, curves: RatingCurves, bodies: WaterBodyNetwork,
-) -> tuple[HydrologyModel, dict[str, Any]]:
-    """The hydrology model of a terrain, with curve numbers from land-cover and soil rasters
-    when both are given, else the default of ``models/curve_numbers.yaml``; and a record of
-    where its curve numbers came from."""
-    cn_table = load_parameters(CurveNumberTable)
-    n_reaches = len(model.reaches)
-    if landcover_path is not None and soil_path is not None:
-        cn_grid = curve_number_grid(
-            read_categorical_on_grid(Path(landcover_path), model.grid, what="land cover"),
-            read_categorical_on_grid(Path(soil_path), model.grid, what="soil group"),
-            cn_table,
-        )
-        cn_ii, defaulted = catchment_curve_numbers(
-            cn_grid, model.catchment_id, n_reaches, cn_table.default_curve_number)
-        cn_source: dict[str, Any] = {"landcover": str(landcover_path), "soil": str(soil_path),
-                                     "cells_defaulted_share": round(defaulted, 4)}
-    else:
-        cn_ii = np.full(n_reaches, cn_table.default_curve_number)
-        cn_source = {
-            "default": f"{cn_table.default_cover} on soil group {cn_table.default_soil_group}",
-            "curve_number": cn_table.default_curve_number,
-        }
-    return build_hydrology_model(model, routing, cn_ii, curves, bodies), cn_source
 
 
 def prepare_forecasting(
@@ -500,9 +429,10 @@ def prepare_forecasting(
     terrain: TerrainModel | None = None,
 ) -> dict[str, float]:
     """Compute once, for a terrain model, what every forecast on it reuses: the reach
-    hydraulic geometry (profile slopes, bankfull channels, compound rating curves, the water
-    cells) and the design-storm return-period thresholds (for each forecast time step in
-    ``step_hours``), into ``cache_dir``. Run after ``terrain build``; forecasts then only add
+    hydraulic geometry (profile slopes, channels sized to their bankfull discharge, compound
+    rating curves, the water cells; :func:`floodwarn.prepared.prepared_hydrology`) and the
+    design-storm return-period thresholds (for each forecast time step in ``step_hours``),
+    into ``cache_dir``. Run after ``terrain build``; forecasts then only add
     their own work. Returns the seconds each product took."""
     if (landcover_path is None) != (soil_path is None):
         raise InputError("curve numbers from rasters need both --landcover and --soil.")
@@ -512,14 +442,13 @@ def prepare_forecasting(
     model = terrain if terrain is not None else TerrainModel.load(terrain_dir)
     cache = ArrayCache(cache_dir)
     routing = load_parameters(RoutingParameters)
-    with timed_step(log, "reach_geometry", timings):
-        curves, _ = _reach_geometry_cached(model, routing, cache)
     bodies = locate_water_bodies(model, load_parameters(WaterBodies))
-    hydro, _ = _hydrology_model(model, routing, landcover_path, soil_path, curves, bodies)
+    prepared = prepared_hydrology(model, routing, bodies, cache, landcover_path=landcover_path,
+                                  soil_path=soil_path, ia_ratio=ia_ratio, timings=timings)
     idf = load_parameters(IdfParameters)
     for hours in step_hours:
         with timed_step(log, f"thresholds_{hours}h", timings):
-            _thresholds_cached(hydro, idf, ia_ratio, hours, cache)
+            cached_thresholds(prepared.hydro, idf, ia_ratio, hours, cache)
     return timings
 
 
@@ -584,6 +513,8 @@ def _water_body_record(bodies: WaterBodyNetwork, simulations: list[Simulation],
             "peak_inflow_m3s": round(float(sim.water_body_inflow_m3s[k].max()), 1),
             "peak_outflow_m3s": round(float(sim.water_body_outflow_m3s[k].max()), 1),
             "table_top_level_m": float(bodies.table_top_m[k]),
+            "highest_normal_level_m": float(bodies.normal_level_m[k].max()),
+            "dem_level_m": round(float(bodies.dem_level_m[k]), 2),
             "above_table": bool(sim.water_body_peak_level_m[k] > bodies.table_top_m[k]),
         })
     return out
@@ -596,27 +527,6 @@ def _representative_member(simulations: list[Simulation]) -> np.ndarray:
     peaks = np.stack([s.peak_m3s for s in simulations])
     distance = np.abs(peaks - np.median(peaks, axis=0)[None, :])
     return np.lexsort((-peaks, distance), axis=0)[0]
-
-
-def _reach_geometry_cached(terrain: TerrainModel, routing: RoutingParameters,
-                           cache: ArrayCache) -> tuple[RatingCurves, np.ndarray]:
-    """Reach hydraulic geometry and the water cells (:func:`water_cells` without the lakes,
-    which are found per run), reused from the cache for the same terrain and parameters."""
-    key = hashlib.blake2b(
-        f"{terrain.digest('hand', 'catchment_id', 'conditioned', 'flowdir', 'accumulation')}|"
-        f"{routing.model_dump_json()}|{DEFAULT_STAGE_STEP_M}|{DEFAULT_MAX_STAGE_M}".encode(),
-        digest_size=16).hexdigest()
-    stored: dict[str, Any] | None = cache.load("reach_geometry", key)
-    if stored is not None:
-        water = stored.pop("water_cells").astype(bool)
-        stored["dem_top"] = int(stored["dem_top"])
-        return RatingCurves(**stored), water
-    curves = reach_rating_curves(terrain, routing)
-    water = water_cells(terrain, curves,
-                        WaterBodyNetwork.empty(len(terrain.reaches), terrain.grid.shape))
-    cache.save("reach_geometry", key, {**vars(curves), "dem_top": np.array(curves.dem_top),
-                                       "water_cells": water})
-    return curves, water
 
 
 def _reach_columns(
@@ -633,7 +543,8 @@ def _reach_columns(
     rep_step = np.stack([s.peak_step for s in simulations])[rep, reach]
     rep_time_s = np.stack([s.peak_time_s for s in simulations])[rep, reach]
     start = forecast.step_start[0].astype("datetime64[s]")
-    peak_at = start + np.round(rep_time_s).astype("timedelta64[s]")
+    # To the minute: the routing resolves 10 minutes, not seconds.
+    peak_at = (start + np.round(rep_time_s).astype("timedelta64[s]")).astype("datetime64[m]")
     time_of_peak = np.where(rep_step >= 0, peak_at.astype(str), "")
     lead_h = np.where(rep_step >= 0, rep_time_s / 3600.0, np.nan)
     curves = hydro.curves
@@ -656,6 +567,11 @@ def _reach_columns(
         "francou_rodier_k": francou_rodier_k(median_peak, hydro.upstream_area_km2),
     }
     classes = np.stack([thresholds.classify(p) for p in peaks])
+    # A lake's reaches pass its unrouted inflow: no river flood to class or judge there.
+    lake = hydro.water_bodies.pass_through
+    classes[:, lake] = 0
+    columns["return_period_class"] = np.where(lake, 0, columns["return_period_class"])
+    columns["francou_rodier_k"] = np.where(lake, np.nan, columns["francou_rodier_k"])
     for years, q in zip(thresholds.return_periods_years, thresholds.discharge_m3s, strict=True):
         columns[f"q{years}_m3s"] = q
         columns[f"prob_rp{years}"] = (classes >= years).mean(axis=0)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from floodwarn.kernels.routing import REGIME_PASS_THROUGH
 from floodwarn.parameters import PlausibilityBounds
 
 #: Francou-Rodier reference discharge (m³/s) and area (km²).
@@ -46,14 +47,16 @@ def _warning(code: str, es: str, en: str, **figures: Any) -> dict[str, Any]:
 
 def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.ndarray,
                         downstream: np.ndarray, settlements: pd.DataFrame | None,
-                        bounds: PlausibilityBounds, *, record: dict[str, Any]
+                        bounds: PlausibilityBounds, *, record: dict[str, Any],
+                        land_depth: tuple[np.ndarray, np.ndarray, float] | None = None
                         ) -> dict[str, Any]:
     """The report of one run (module docstring). ``reaches``: the run's per-reach columns
     (``peak_m3s``, ``return_period_class``, ``peak_stage_m``, ``rating_curve_extended``,
     ``stage_beyond_rating_curve``, ``francou_rodier_k``); ``downstream`` (n,) 0-based next
     reach, −1 at outlets; ``settlements``: the risk table
     (``max_depth_m``, ``flooding_reach_id``…) or None; ``record``: the run record so far
-    (mass balance, water bodies)."""
+    (mass balance, water bodies); ``land_depth``: the flood depth raster, the catchment
+    raster and the cell area (km²), to check the depth on open land."""
     area = np.asarray(upstream_area_km2, np.float64)
     peak = np.asarray(reaches["peak_m3s"], np.float64)
     k = np.asarray(reaches["francou_rodier_k"], np.float64)
@@ -78,8 +81,12 @@ def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.nd
             f"{n} reaches of rivers over {bounds.large_river_km2:,.0f} km² exceed the DEM's "
             "rating curve: their stage is extrapolated.", reaches=n))
 
-    judged = (area >= bounds.francou_rodier_min_area_km2) & np.isfinite(k)
-    fr: dict[str, Any] = {"reaches_judged": int(judged.sum())}
+    # Inside a lake the discharge is the lakes' unrouted inflow, not a river's flood.
+    river = np.asarray(reaches.get("routing_regime", np.ones(area.size)), np.int64) != \
+        REGIME_PASS_THROUGH
+    judged = (area >= bounds.francou_rodier_min_area_km2) & np.isfinite(k) & river
+    fr: dict[str, Any] = {"reaches_judged": int(judged.sum()),
+                          "judged_min_area_km2": bounds.francou_rodier_min_area_km2}
     if judged.any():
         worst = int(np.flatnonzero(judged)[np.argmax(k[judged])])
         fr.update({
@@ -104,15 +111,51 @@ def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.nd
                 f"among the world's largest floods (max K = {fr['max_k']:.2f}, reach "
                 f"{worst + 1}, {area[worst]:,.0f} km², {peak[worst]:,.0f} m³/s).",
                 reaches=fr["above_world_k"]))
-        big_above = judged & large & (k > bounds.regional_k)
-        if big_above.any():
+        above = judged & (k > bounds.regional_k)
+        if above.any():
+            top = int(np.flatnonzero(above)[np.argmax(area[above])])
             warnings.append(_warning(
                 "francou_rodier_regional",
-                f"{int(big_above.sum())} tramos de ríos grandes superan K = "
-                f"{bounds.regional_k:g}, más que las crecidas registradas en El Salvador.",
-                f"{int(big_above.sum())} reaches of large rivers exceed K = "
-                f"{bounds.regional_k:g}, beyond El Salvador's recorded floods.",
-                reaches=int(big_above.sum())))
+                f"{int(above.sum())} tramos de ríos de más de "
+                f"{bounds.francou_rodier_min_area_km2:,.0f} km² superan K = "
+                f"{bounds.regional_k:g}, más que las crecidas registradas en El Salvador (el "
+                f"mayor: tramo {top + 1}, {area[top]:,.0f} km², {peak[top]:,.0f} m³/s).",
+                f"{int(above.sum())} reaches of rivers over "
+                f"{bounds.francou_rodier_min_area_km2:,.0f} km² exceed K = "
+                f"{bounds.regional_k:g}, beyond El Salvador's recorded floods (the largest: "
+                f"reach {top + 1}, {area[top]:,.0f} km², {peak[top]:,.0f} m³/s).",
+                reaches=int(above.sum())))
+
+    if "celerity_m_s" in reaches:
+        celerity = np.asarray(reaches["celerity_m_s"], np.float64)
+        fast = large & river & (celerity > bounds.max_large_river_celerity_m_s)
+        if fast.any():
+            top = int(np.flatnonzero(fast)[np.argmax(celerity[fast])])
+            slope = float(np.asarray(reaches["channel_slope"])[top])
+            warnings.append(_warning(
+                "fast_flood_wave",
+                f"{int(fast.sum())} tramos de ríos grandes propagan la crecida a más de "
+                f"{bounds.max_large_river_celerity_m_s:g} m/s (máx. {celerity[top]:.1f} m/s, "
+                f"tramo {top + 1}, pendiente {slope:.4f}): llegada quizá demasiado temprana.",
+                f"{int(fast.sum())} reaches of large rivers carry the flood wave faster than "
+                f"{bounds.max_large_river_celerity_m_s:g} m/s (max {celerity[top]:.1f} m/s, "
+                f"reach {top + 1}, slope {slope:.4f}): the arrival may be too early.",
+                reaches=int(fast.sum())))
+    if land_depth is not None:
+        depth, catchment, cell_km2 = land_depth
+        deep = np.nan_to_num(depth) > bounds.max_land_depth_m
+        if deep.any():
+            ids, counts = np.unique(catchment[deep], return_counts=True)
+            worst = int(ids[np.argmax(counts)])
+            warnings.append(_warning(
+                "deep_land",
+                f"{deep.sum() * cell_km2:.1f} km² de terreno con más de "
+                f"{bounds.max_land_depth_m:g} m de agua (máx. {np.nanmax(depth):.1f} m; sobre "
+                f"todo junto al tramo {worst}).",
+                f"{deep.sum() * cell_km2:.1f} km² of land under more than "
+                f"{bounds.max_land_depth_m:g} m of water (max {np.nanmax(depth):.1f} m; mostly "
+                f"by reach {worst}).", area_km2=round(float(deep.sum() * cell_km2), 2),
+                reach_id=worst))
 
     rising = _rising_at_the_end(reaches, area, large, record)
     if rising:
@@ -144,13 +187,27 @@ def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.nd
             f"El balance de masa no cierra: error relativo {error:.1e}.",
             f"The mass balance does not close: relative error {error:.1e}.", error=error))
     for body in record.get("water_bodies", []):
+        above_normal = body.get("peak_level_m", 0.0) > body.get("highest_normal_level_m",
+                                                                  np.inf) + 0.05
+        if above_normal and body.get("kind") == "reservoir" and not body.get("above_table"):
+            warnings.append(_warning(
+                "reservoir_above_normal",
+                f"{body['name']} sube a {body['peak_level_m']:.2f} m s. n. m., sobre su nivel "
+                f"máximo normal ({body['highest_normal_level_m']:.2f} m): descarga por el "
+                "vertedero; confirmar la operación con CEL.",
+                f"{body['name']} rises to {body['peak_level_m']:.2f} m a.s.l., above its "
+                f"highest normal level ({body['highest_normal_level_m']:.2f} m): spillway "
+                "release; confirm the operation with CEL.", water_body=body["id"]))
         if body.get("above_table"):
             warnings.append(_warning(
                 "water_body_above_table",
                 f"{body['name']} sube a {body['peak_level_m']:.2f} m s. n. m., sobre su tabla "
-                f"de almacenamiento ({body['table_top_level_m']:.2f} m): nivel extrapolado.",
+                f"de almacenamiento ({body['table_top_level_m']:.2f} m): nivel y descarga "
+                "extrapolados; la inundación de su orilla se dibuja solo hasta el tope de la "
+                "tabla.",
                 f"{body['name']} rises to {body['peak_level_m']:.2f} m a.s.l., above its "
-                f"storage table ({body['table_top_level_m']:.2f} m): level extrapolated.",
+                f"storage table ({body['table_top_level_m']:.2f} m): level and outflow "
+                "extrapolated; its shore is flooded on the map only up to the table's top.",
                 water_body=body["id"]))
     return {
         "bounds_version": bounds.version,

@@ -35,15 +35,17 @@ def small_terrain(tmp_path_factory):
 def test_forecast_run_writes_hydrographs_reaches_and_run_json(small_terrain, tmp_path):
     terrain_dir, model = small_terrain
     rain = tmp_path / "storm.nc"
-    result = runner.invoke(app, ["forecast", "storm", "--out", str(rain), "--hours", "24"])
+    # A strong core (30 mm/h): enough to lift small rivers over their 1.5-year bankfull flow.
+    result = runner.invoke(app, ["forecast", "storm", "--out", str(rain), "--hours", "24",
+                                 "--core-rate-mm-h", "30"])
     assert result.exit_code == 0, result.output
     out = tmp_path / "run"
     result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
                                  str(rain), "--out", str(out), "--cache-dir",
                                  str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
-    cached = sorted(p.name.split("_")[0] for p in (tmp_path / "cache").iterdir())
-    assert cached == ["catchment", "reach", "thresholds"]
+    cached = {p.name.split("_")[0] for p in (tmp_path / "cache").iterdir()}
+    assert cached == {"catchment", "reach", "thresholds"}
     with rasterio.open(out / "depth.tif") as src:
         depth = src.read(1)
         assert src.tags()["synthetic"] == "true" and src.crs.to_epsg() == 32616
@@ -351,7 +353,7 @@ def test_prepare_computes_what_forecasts_reuse(small_terrain, tmp_path):
                                  "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     prepared = sorted(p.name for p in cache.iterdir())
-    assert [n.split("_")[0] for n in prepared] == ["reach", "thresholds"]
+    assert {n.split("_")[0] for n in prepared} == {"reach", "thresholds"}
     rain = tmp_path / "rain.nc"
     _uniform_rain(rain, "2020-06-01T00:00", 12, 5.0)
     result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
@@ -361,3 +363,39 @@ def test_prepare_computes_what_forecasts_reuse(small_terrain, tmp_path):
     after = sorted(p.name for p in cache.iterdir())
     # The forecast added only its grid's catchment weights: thresholds and geometry were reused.
     assert [n for n in after if not n.startswith("catchment_weights")] == prepared
+
+
+def test_dry_weather_floods_no_land(salvadoran_terrain, tmp_path):
+    """With no rain the rivers carry their base flow, in bank: no land floods, nobody is
+    warned (channels hold their bankfull discharge, the model's own 1.5-year flood)."""
+    terrain_dir, _ = salvadoran_terrain
+    rain = tmp_path / "dry.nc"
+    _uniform_rain(rain, "2020-10-01T00:00", 48, 0.0)
+    out = tmp_path / "dry-run"
+    result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
+                                 str(rain), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out / "depth.tif") as src:
+        depth = src.read(1)
+    assert np.nanmax(depth) == 0.0
+    reaches = gpd.read_file(out / "reaches.gpkg")
+    assert (reaches["base_flow_m3s"] <= reaches["bankfull_q_m3s"] * (1 + 1e-6)).all()
+    assert (reaches["bankfull_q_m3s"] >= 0.5 * reaches["q2_m3s"]).all()
+
+
+@pytest.mark.parametrize(("levels", "message"), [
+    (["x"], "write ID=METRES"),
+    (["cerron_grande=240", "cerron_grande=241"], "given twice"),
+    (["nope=1"], "unknown water body 'nope'"),
+    (["cerron_grande=nan"], "is not a number"),
+    (["cerron_grande=500"], "outside its storage table"),
+])
+def test_reservoir_levels_are_checked_before_anything_is_loaded(tmp_path, levels, message):
+    args = ["forecast", "run", "--terrain", str(tmp_path / "no-terrain"), "--rain",
+            str(tmp_path / "no-rain.nc"), "--out", str(tmp_path / "out")]
+    for level in levels:
+        args += ["--reservoir-level", level]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

@@ -64,3 +64,27 @@ def test_implausible_figures_become_warnings_in_spanish_and_english():
     assert "curva de gasto extrapolada" in deep["es"] and "rating curve extended" in deep["en"]
     town = report["deepest_settlements"][0]
     assert town["lowest_land_above_river_m"] == 0.0 and town["reach_id"] == 2
+
+
+def test_lakes_fast_waves_deep_land_and_overfull_reservoirs():
+    area = np.array([1200.0, 1500.0, 17_000.0])
+    reaches = _reaches([50_000.0, 1500.0, 6000.0], area)
+    reaches["routing_regime"] = np.array([2, 1, 1])  # reach 1 lies inside a lake
+    reaches["celerity_m_s"] = np.array([0.0, 9.5, 2.0])
+    reaches["channel_slope"] = np.array([0.0001, 0.012, 0.0003])
+    depth = np.zeros((4, 4), np.float32)
+    depth[0, :2] = [12.0, 11.0]
+    catchment = np.full((4, 4), 2, np.int32)
+    report = plausibility_report(
+        reaches, area, np.array([1, 2, -1]), None, BOUNDS, land_depth=(depth, catchment, 0.01),
+        record={"mass_balance": {"relative_error": 0.0},
+                "water_bodies": [{"id": "cg", "name": "Embalse Cerrón Grande", "kind":
+                                  "reservoir", "peak_level_m": 244.3,
+                                  "highest_normal_level_m": 243.0, "table_top_level_m": 247.0,
+                                  "above_table": False}]})
+    codes = [w["code"] for w in report["warnings"]]
+    # The lake's unrouted inflow is no flood: K is not judged there.
+    assert "francou_rodier_world" not in codes and report["francou_rodier"]["max_k_reach_id"] != 1
+    assert sorted(codes) == ["deep_land", "fast_flood_wave", "reservoir_above_normal"]
+    deep = next(w for w in report["warnings"] if w["code"] == "deep_land")
+    assert deep["area_km2"] == pytest.approx(0.02) and deep["reach_id"] == 2

@@ -98,6 +98,26 @@ class WaterBodyNetwork:
         return levels
 
 
+def check_reservoir_levels(levels: dict[str, float], bodies: WaterBodies) -> None:
+    """Refuse initial levels of unknown water bodies, that are not numbers, or that lie
+    outside a body's storage table — before a run loads anything."""
+    known = {b.id: b for b in bodies.water_bodies}
+    for body_id, level in levels.items():
+        if body_id not in known:
+            raise InputError(f"initial level for unknown water body {body_id!r}; the water "
+                             f"bodies are {', '.join(sorted(known))} (models/reservoirs.yaml).")
+        body = known[body_id]
+        if not isinstance(level, int | float) or not np.isfinite(level):
+            raise InputError(f"initial level {level!r} for {body.name} ({body_id}) is not a "
+                             "number of metres above sea level.")
+        low, high = body.table[0].level_m, body.table[-1].level_m
+        if not low <= level <= high:
+            raise InputError(
+                f"initial level {level} m for {body.name} ({body_id}) lies outside its storage "
+                f"table ({low:g}…{high:g} m a.s.l.); give a level in metres above sea level "
+                "within it.")
+
+
 def locate_water_bodies(terrain: TerrainModel, bodies: WaterBodies) -> WaterBodyNetwork:
     """Find each water body of ``bodies`` on ``terrain`` (see the module docstring).
 
@@ -131,7 +151,8 @@ def locate_water_bodies(terrain: TerrainModel, bodies: WaterBodies) -> WaterBody
         tolerance = BURNED_TOLERANCE_M if placed else SURFACE_TOLERANCE_M
         surface = _lake_surface(terrain, row, col, body.surface_area_km2, tolerance)
         area_km2 = float(surface.sum() * grid.cell_area_km2)
-        placement: dict[str, Any] = {"id": body.id, "surface_cells": int(surface.sum()),
+        placement: dict[str, Any] = {"id": body.id, "approximation": body.approximation,
+                                     "surface_cells": int(surface.sum()),
                                      "surface_km2": round(area_km2, 2),
                                      "published_km2": body.surface_area_km2}
         if area_km2 >= 0.1 * body.surface_area_km2:

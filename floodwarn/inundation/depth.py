@@ -65,7 +65,8 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     HAND on the land of the reach's catchment, and the first step end at which each land cell
     floods. Reaches inside a lake take the lake's rise above the level its shore on the DEM
     stands for (``water_body_level_m`` (P, time) against ``water_bodies.surface_level_m``) as
-    their stage, so its shores flood only when it rises above it.
+    their stage, so its shores flood only when it rises above it (and at most up to the top of
+    its storage table).
 
     ``discharge_m3s`` (reach, time) at step ends; ``hours_from_start`` (time,) the step ends
     in hours after the forecast start; ``water`` from :func:`water_cells`.
@@ -85,7 +86,10 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
         raise InputError(f"water mask {water.shape} does not match the grid {terrain.grid.shape}.")
     stage = curves.stage_for(q)
     if water_bodies is not None and water_body_level_m is not None and water_bodies.n_bodies:
-        levels = np.asarray(water_body_level_m, np.float64)
+        # Above its storage table a lake's level is extrapolated: its shore is mapped only
+        # up to the table's top (the run's plausibility report warns of the rest).
+        levels = np.minimum(np.asarray(water_body_level_m, np.float64),
+                            water_bodies.table_top_m[:, None])
         rise = levels - water_bodies.surface_level_m[:, None]
         inside = water_bodies.pass_through
         stage[inside] = rise[water_bodies.body_of_reach[inside]]

@@ -136,20 +136,91 @@ def channel_slopes(terrain: TerrainModel, routing: RoutingParameters) -> tuple[n
 
 
 def reach_rating_curves(terrain: TerrainModel, routing: RoutingParameters, *,
+                        bankfull_discharge_m3s: np.ndarray | None = None,
                         stage_step_m: float = DEFAULT_STAGE_STEP_M,
                         max_stage_m: float = DEFAULT_MAX_STAGE_M) -> RatingCurves:
     """The hydraulic geometry of every reach of ``terrain`` with ``routing``'s parameters:
-    profile slope, bankfull channel and compound rating curve (module docstring)."""
+    profile slope, bankfull channel and compound rating curve (module docstring).
+
+    ``bankfull_discharge_m3s`` (n,): the flow each channel must hold in bank (see
+    :func:`floodwarn.hydrology.bankfull.bankfull_discharge`); the channel is deepened (its
+    width kept) until it does. Without it, the channel is the regression's alone.
+    """
     slope, _ = channel_slopes(terrain, routing)
     width, depth = bankfull_geometry(terrain.reaches.upstream_area_km2, routing)
+    if bankfull_discharge_m3s is not None:
+        depth = np.maximum(depth, channel_depth_for(bankfull_discharge_m3s, width, slope,
+                                                    routing.manning_n))
     return synthetic_rating_curves(
         terrain, slope=slope, bankfull_width_m=width, bankfull_depth_m=depth,
-        channel_manning_n=routing.manning_n, floodplain_manning_n=routing.floodplain_manning_n,
+        channel_manning_n_base=routing.manning_n,
+        floodplain_manning_n=routing.floodplain_manning_n,
         stage_step_m=stage_step_m, max_stage_m=max_stage_m)
 
 
-def _manning(area: np.ndarray, perimeter: np.ndarray, slope: np.ndarray, n: float
-             ) -> np.ndarray:
+def channel_manning_n(base_n: float, slope: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
+    """Roughness of a channel: ``base_n``, or Jarrett's for steep streams where that is
+    rougher, n = 0.39 S^0.38 R^-0.16 (S m/m, R m) — boulders and steps slow steep mountain
+    rivers far below what a plain-channel n gives (Jarrett's data: S 0.002-0.04, R 0.15-2.2
+    m; beyond them the formula is extended, and it falls below ``base_n`` on gentle slopes).
+
+    References
+    ----------
+    Jarrett, R.D. (1984) Hydraulics of high-gradient streams. Journal of Hydraulic Engineering
+    110(11), 1519-1539.
+    """
+    radius = np.maximum(np.asarray(radius_m, np.float64), 0.05)
+    return np.maximum(base_n, 0.39 * np.asarray(slope, np.float64) ** 0.38 * radius ** -0.16)
+
+
+def critical_discharge(area_m2: np.ndarray, top_width_m: np.ndarray) -> np.ndarray:
+    """Discharge of a section part flowing at critical speed, Q = A·√(g·A/T): natural rivers
+    on erodible beds do not stay supercritical — bedforms and losses keep the Froude number
+    near or below 1 (Grant 1997) — so no part of a section carries more.
+
+    References
+    ----------
+    Grant, G.E. (1997) Critical flow constrains flow hydraulics in mobile-bed streams: a new
+    hypothesis. Water Resources Research 33(2), 349-358.
+    """
+    area = np.asarray(area_m2, np.float64)
+    top = np.asarray(top_width_m, np.float64)
+    depth = np.divide(area, top, out=np.zeros(np.broadcast(area, top).shape), where=top > 0)
+    return area * np.sqrt(9.81 * depth)
+
+
+def channel_depth_for(discharge_m3s: np.ndarray, width_m: np.ndarray, slope: np.ndarray,
+                      base_n: float) -> np.ndarray:
+    """Depth (m) at which a rectangular channel of ``width_m`` and ``slope`` carries
+    ``discharge_m3s`` by Manning with :func:`channel_manning_n`, at most critical flow
+    (bisection on all reaches at once; the capacity grows with depth)."""
+    q = np.maximum(np.asarray(discharge_m3s, np.float64), 0.0)
+    w = np.asarray(width_m, np.float64)
+    s = np.asarray(slope, np.float64)
+    low = np.zeros_like(q)
+    high = np.full_like(q, 1.0)
+
+    def capacity(depth: np.ndarray) -> np.ndarray:
+        radius = w * depth / (w + 2 * depth)
+        manning = w * depth * radius ** (2 / 3) * np.sqrt(s) / channel_manning_n(base_n, s,
+                                                                                 radius)
+        return np.minimum(manning, critical_discharge(w * depth, w))
+
+    for _ in range(60):  # grow the bracket until it holds the flow
+        short = capacity(high) < q
+        if not short.any():
+            break
+        high = np.where(short, 2 * high, high)
+    for _ in range(50):  # halve it down to a micrometre
+        mid = 0.5 * (low + high)
+        enough = capacity(mid) >= q
+        high = np.where(enough, mid, high)
+        low = np.where(enough, low, mid)
+    return high
+
+
+def _manning(area: np.ndarray, perimeter: np.ndarray, slope: np.ndarray,
+             n: float | np.ndarray) -> np.ndarray:
     radius = np.divide(area, perimeter, out=np.zeros_like(area), where=perimeter > 0)
     return area * radius ** (2.0 / 3.0) * np.sqrt(slope) / n
 
@@ -160,7 +231,7 @@ def synthetic_rating_curves(
     slope: np.ndarray,
     bankfull_width_m: np.ndarray,
     bankfull_depth_m: np.ndarray,
-    channel_manning_n: float,
+    channel_manning_n_base: float,
     floodplain_manning_n: float,
     stage_step_m: float = DEFAULT_STAGE_STEP_M,
     max_stage_m: float = DEFAULT_MAX_STAGE_M,
@@ -172,7 +243,9 @@ def synthetic_rating_curves(
     volume Σ(h − HAND)·cell area, divided by the reach length, give top width, wetted
     perimeter and cross-section (Zheng et al. 2018), from which the channel's strip (W wide,
     W·h of area) is taken out. Channel part: a rectangle W wide whose depth is the bankfull
-    depth D plus h. Q = Q_channel + Q_floodplain by Manning with their own roughness.
+    depth D plus h. Q = Q_channel + Q_floodplain by Manning with their own roughness (the
+    channel's rougher on steep streams, :func:`channel_manning_n`), neither part faster than
+    critical flow (:func:`critical_discharge`).
 
     References
     ----------
@@ -188,7 +261,7 @@ def synthetic_rating_curves(
     """
     if not (0 < stage_step_m < max_stage_m):
         raise InputError("rating curves: need 0 < stage step < maximum stage.")
-    if channel_manning_n <= 0 or floodplain_manning_n <= 0:
+    if channel_manning_n_base <= 0 or floodplain_manning_n <= 0:
         raise InputError("rating curves: Manning n must be > 0.")
     reaches = terrain.reaches
     n = len(reaches)
@@ -230,12 +303,16 @@ def synthetic_rating_curves(
     depth = np.concatenate([depth_in, depth_over], axis=1)
     area_channel = w[:, None] * depth
     perimeter_channel = w[:, None] + 2.0 * np.minimum(depth, d[:, None])
-    q_channel = _manning(area_channel, perimeter_channel, s[:, None], channel_manning_n)
+    radius_channel = area_channel / perimeter_channel
+    q_channel = _manning(area_channel, perimeter_channel, s[:, None],
+                         channel_manning_n(channel_manning_n_base, s[:, None], radius_channel))
     zeros_in = np.zeros((n, IN_BANK_STEPS + 1))
     area_fp_all = np.concatenate([zeros_in, area_fp[:, 1:]], axis=1)
     top_fp_all = np.concatenate([zeros_in, top_fp[:, 1:]], axis=1)
     perimeter_fp_all = np.concatenate([zeros_in, perimeter_fp[:, 1:]], axis=1)
     q_floodplain = _manning(area_fp_all, perimeter_fp_all, s[:, None], floodplain_manning_n)
+    q_channel = np.minimum(q_channel, critical_discharge(area_channel, w[:, None]))
+    q_floodplain = np.minimum(q_floodplain, critical_discharge(area_fp_all, top_fp_all))
     discharge = np.maximum.accumulate(q_channel + q_floodplain, axis=1)
     return RatingCurves(
         slope=s,

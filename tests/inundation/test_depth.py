@@ -46,7 +46,7 @@ def valley():
     n = len(model.reaches)
     curves = synthetic_rating_curves(
         model, slope=np.full(n, 0.001), bankfull_width_m=np.full(n, 8.0),
-        bankfull_depth_m=np.full(n, 1.2), channel_manning_n=0.035, floodplain_manning_n=0.05)
+        bankfull_depth_m=np.full(n, 1.2), channel_manning_n_base=0.035, floodplain_manning_n=0.05)
     return model, curves
 
 

@@ -9,7 +9,10 @@ import pytest
 from floodwarn.inundation.rating_curves import (
     IN_BANK_STEPS,
     bankfull_geometry,
+    channel_depth_for,
+    channel_manning_n,
     channel_slopes,
+    critical_discharge,
     reach_rating_curves,
     synthetic_rating_curves,
 )
@@ -56,7 +59,7 @@ def valley():
     n = len(model.reaches)
     curves = synthetic_rating_curves(
         model, slope=np.full(n, SLOPE), bankfull_width_m=np.full(n, WIDTH),
-        bankfull_depth_m=np.full(n, DEPTH), channel_manning_n=N_CHANNEL,
+        bankfull_depth_m=np.full(n, DEPTH), channel_manning_n_base=N_CHANNEL,
         floodplain_manning_n=N_FLOODPLAIN)
     return model, curves
 
@@ -153,3 +156,36 @@ def test_reach_rating_curves_share_one_slope_floor(valley):
     params = load_parameters(RoutingParameters)
     curves = reach_rating_curves(model, params)
     assert curves.slope.min() >= params.min_channel_slope
+
+
+def test_steep_channels_take_jarretts_roughness_and_gentle_ones_keep_theirs():
+    # Jarrett (1984): n = 0.39 S^0.38 R^-0.16; S = 0.02, R = 1 m gives 0.0882.
+    n = channel_manning_n(0.035, np.array([0.02, 0.0005]), np.array([1.0, 1.0]))
+    assert n[0] == pytest.approx(0.39 * 0.02**0.38, rel=1e-12)
+    assert n[0] == pytest.approx(0.0882, abs=1e-4)
+    assert n[1] == 0.035
+
+
+def test_no_part_of_a_section_flows_faster_than_critical():
+    # A 10 m wide, 2 m deep rectangle: critical flow A·√(g·A/T) = 20·√(9.81·2) = 88.6 m³/s.
+    assert critical_discharge(np.array([20.0]), np.array([10.0]))[0] == pytest.approx(
+        20 * math.sqrt(9.81 * 2), rel=1e-12)
+
+
+def test_a_channel_is_deepened_to_hold_its_bankfull_flow():
+    width, slope = np.array([20.0, 20.0]), np.array([0.001, 0.001])
+    depth = channel_depth_for(np.array([50.0, 200.0]), width, slope, N_CHANNEL)
+    area = width * depth
+    radius = area / (width + 2 * depth)
+    q = area * radius ** (2 / 3) * np.sqrt(slope) / N_CHANNEL
+    np.testing.assert_allclose(q, [50.0, 200.0], rtol=1e-6)
+    assert depth[1] > depth[0]
+
+
+def test_a_reach_sized_to_a_flow_holds_it_in_bank(valley):
+    model, _ = valley
+    params = load_parameters(RoutingParameters)
+    flow = np.full(len(model.reaches), 40.0)
+    curves = reach_rating_curves(model, params, bankfull_discharge_m3s=flow)
+    assert (curves.bankfull_discharge_m3s >= 40.0 * (1 - 1e-4)).all()
+    assert (curves.stage_for(0.99 * flow) < 0).all()  # in bank: no land floods
