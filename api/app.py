@@ -114,9 +114,12 @@ class KeyRequest(BaseModel):
 
 
 class RunRequest(BaseModel):
-    """A run of a forecast file already in the service's inbox folder."""
+    """A run of a forecast file already in the service's inbox folder, with the initial
+    levels of reservoirs and lakes DGPC got from CEL (m a.s.l. by id of
+    ``models/reservoirs.yaml``; the others start at their normal level for the month)."""
 
     inbox_file: str
+    reservoir_levels: dict[str, float] | None = None
 
 
 def create_app(settings: Settings, *,
@@ -266,7 +269,8 @@ def create_app(settings: Settings, *,
             raise InputError(f"no file {request.inbox_file!r} in the inbox "
                              f"({settings.inbox_dir}); put the forecast there first.")
         with sessions.begin() as session:
-            run = queue_run(session, path, actor="api", now=datetime.now(UTC))
+            run = queue_run(session, path, actor="api", now=datetime.now(UTC),
+                            reservoir_levels=request.reservoir_levels)
             return _run_json(run)
 
     @app.post("/runs/upload", status_code=202)
@@ -465,7 +469,8 @@ def _run_json(run: Run) -> dict[str, object]:
     return {"id": run.id, "status": run.status, "rain_path": Path(run.rain_path).name,
             "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "error": run.error, "synthetic": run.synthetic, "summary": run.summary}
+            "error": run.error, "synthetic": run.synthetic, "summary": run.summary,
+            "options": run.options}
 
 
 def _headline(cap_xml: str) -> str:

@@ -114,6 +114,11 @@ def runs_submit(
     now: Annotated[bool, typer.Option("--now", help="Execute it here and now, publish its "
                                       "alerts and send due webhooks, instead of leaving it to "
                                       "the service's worker.")] = False,
+    reservoir_level: Annotated[
+        list[str] | None, typer.Option(
+            help="Initial level of a reservoir or lake, ID=METRES a.s.l. (repeat); default: "
+                 "the month's normal level.")
+    ] = None,
 ) -> None:
     """Queue a forecast run in the service / poner en cola una corrida.
 
@@ -128,12 +133,17 @@ def runs_submit(
     from api.store.db import open_store
     from api.webhooks import deliver_due
     from api.worker import RAIN_SUFFIXES, execute_next, inbox_name, queue_run
-    from floodwarn.cli import errors_as_messages
+    from floodwarn.cli import errors_as_messages, parse_reservoir_levels
     from floodwarn.errors import InputError
+    from floodwarn.hydrology.water_bodies import check_reservoir_levels
     from floodwarn.io.rainfall import read_rainfall
+    from floodwarn.parameters import WaterBodies, load_parameters
 
     settings = _settings(data_dir, config)
+    levels = parse_reservoir_levels(reservoir_level or [])
     with errors_as_messages():
+        if levels:
+            check_reservoir_levels(levels, load_parameters(WaterBodies))
         if forecast.suffix.lower() not in RAIN_SUFFIXES:
             raise InputError(f"{forecast}: expected a forecast file named "
                              f"*{', *'.join(RAIN_SUFFIXES)}.")
@@ -149,7 +159,8 @@ def runs_submit(
         # second, and a queued run always finds its file.
         hidden.rename(target)
         with sessions.begin() as session:
-            run_id = queue_run(session, target, actor="cli", now=datetime.now(UTC)).id
+            run_id = queue_run(session, target, actor="cli", now=datetime.now(UTC),
+                               reservoir_levels=levels or None).id
         console.print(f"run {run_id} queued / corrida en cola: {target.name}")
         if now:
             while (ran := execute_next(sessions, settings, settings.terrain)) is not None:

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import httpx
@@ -25,8 +26,10 @@ from api.publish import publish_run_alerts
 from api.settings import Settings
 from api.store.models import AuditEntry, Run, SettlementResult
 from api.webhooks import deliver_due
+from floodwarn.hydrology.water_bodies import check_reservoir_levels
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
+from floodwarn.parameters import WaterBodies, load_parameters
 from floodwarn.pipeline import run_forecast
 
 log = get_logger(__name__)
@@ -40,12 +43,19 @@ def inbox_name(original: str, now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}_{secrets.token_hex(3)}_{Path(original).name}"
 
 
-def queue_run(session: Session, rain_path: Path, *, actor: str, now: datetime) -> Run:
-    run = Run(status="queued", rain_path=str(rain_path), created_at=now)
+def queue_run(session: Session, rain_path: Path, *, actor: str, now: datetime,
+              reservoir_levels: dict[str, float] | None = None) -> Run:
+    """Queue a run of ``rain_path``; ``reservoir_levels`` (m a.s.l. by water-body id) are its
+    water bodies' initial levels, checked here (the others start at their normal level)."""
+    if reservoir_levels:
+        check_reservoir_levels(reservoir_levels, load_parameters(WaterBodies))
+    options = {"reservoir_levels": dict(reservoir_levels)} if reservoir_levels else None
+    run = Run(status="queued", rain_path=str(rain_path), created_at=now, options=options)
     session.add(run)
     session.flush()
     session.add(AuditEntry(at=now, actor=actor, action="queue_run",
-                           detail={"run_id": run.id, "rain_path": str(rain_path)}))
+                           detail={"run_id": run.id, "rain_path": str(rain_path),
+                                   "options": options}))
     return run
 
 
@@ -88,10 +98,11 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, terrain_di
     claimed = _claim_next(sessions, clock())
     if claimed is None:
         return None
-    run_id, rain = claimed
+    run_id, rain, options = claimed
     out_dir = settings.data_dir / "runs" / str(run_id)
     try:
-        result = run_forecast(terrain_dir, rain, out_dir, cache_dir=settings.data_dir / "cache")
+        result = run_forecast(terrain_dir, rain, out_dir, cache_dir=settings.data_dir / "cache",
+                              reservoir_levels=(options or {}).get("reservoir_levels"))
         with sessions.begin() as session:
             run = session.get_one(Run, run_id)
             _store_settlements(session, run_id, out_dir)
@@ -114,7 +125,8 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, terrain_di
     return run_id
 
 
-def _claim_next(sessions: sessionmaker[Session], now: datetime) -> tuple[int, Path] | None:
+def _claim_next(sessions: sessionmaker[Session], now: datetime
+                ) -> tuple[int, Path, dict[str, Any] | None] | None:
     """Mark the oldest queued run as running and return it; None when nothing waits.
 
     The claim is one guarded UPDATE (still queued), so that two workers — the service's and a
@@ -126,12 +138,12 @@ def _claim_next(sessions: sessionmaker[Session], now: datetime) -> tuple[int, Pa
                                   .order_by(Run.id).limit(1)).one_or_none()
             if run is None:
                 return None
-            run_id, rain = run.id, Path(run.rain_path)
+            run_id, rain, options = run.id, Path(run.rain_path), run.options
         with sessions.begin() as session:
             taken = session.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
                                     .values(status="running", started_at=now))
             if taken.rowcount:  # type: ignore[attr-defined]
-                return run_id, rain
+                return run_id, rain, options
 
 
 def _store_settlements(session: Session, run_id: int, out_dir: Path) -> None:

@@ -189,7 +189,7 @@ def forecast_run(
 
     if accumulation not in (None, "step", "since_start"):
         raise typer.BadParameter("accumulation must be 'step' or 'since_start'")
-    levels = _parse_levels(reservoir_level or [])
+    levels = parse_reservoir_levels(reservoir_level or [])
     with errors_as_messages(), _step_progress(FORECAST_JOB_STEPS) as on_step:
         result = run_forecast(
             terrain, rain, out_dir, variable=variable, units=units,
@@ -206,9 +206,9 @@ def forecast_run(
     _print_plausibility(result.record)
 
 
-def _parse_levels(values: list[str]) -> dict[str, float]:
-    """``ID=LEVEL`` pairs of --reservoir-level as a dict (the pipeline checks ids and
-    ranges)."""
+def parse_reservoir_levels(values: list[str]) -> dict[str, float]:
+    """``ID=LEVEL`` pairs of --reservoir-level as a dict (ids and ranges are checked by
+    :func:`floodwarn.hydrology.water_bodies.check_reservoir_levels`)."""
     levels: dict[str, float] = {}
     for value in values:
         body, sep, level = value.partition("=")

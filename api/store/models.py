@@ -57,6 +57,7 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     synthetic: Mapped[bool | None]
     summary: Mapped[dict[str, Any] | None]
+    options: Mapped[dict[str, Any] | None]  # {"reservoir_levels": {id: m a.s.l.}}
 
 
 class SettlementResult(Base):

@@ -78,15 +78,18 @@ class WaterBodyNetwork:
 
     def initial_levels(self, month: int, given: dict[str, float] | None = None) -> np.ndarray:
         """Initial level of every water body (m): ``given`` by id, else the normal level of
-        calendar ``month``. Refuses unknown ids and levels outside a body's table."""
+        calendar ``month``. Levels of bodies off this terrain are left aside; a level outside
+        a body's table is refused."""
         if not 1 <= month <= 12:
             raise InputError(f"month {month} is not 1…12.")
         levels = self.normal_level_m[:, month - 1].astype(np.float64).copy()
         for body_id, level in (given or {}).items():
             if body_id not in self.ids:
-                raise InputError(
-                    f"initial level for unknown water body {body_id!r}; the terrain holds "
-                    f"{', '.join(self.ids) or 'none'} (see models/reservoirs.yaml).")
+                # A known body off this terrain (ids are checked against the parameter file
+                # before a run: check_reservoir_levels): nothing to set.
+                log.info("initial level for a water body off the terrain",
+                         extra={"water_body": body_id})
+                continue
             k = self.ids.index(body_id)
             low, high = float(self.levels_m[k, 0]), float(self.table_top_m[k])
             if not (np.isfinite(level) and low <= level <= high):

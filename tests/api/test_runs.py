@@ -155,3 +155,31 @@ def test_runs_submitted_from_the_command_line(salvadoran_terrain, tmp_path,  # n
     notes.write_text("hola")
     refused = runner.invoke(cli, ["runs", "submit", str(notes), "--data-dir", str(data_dir)])
     assert refused.exit_code == 2 and "expected a forecast file" in refused.output
+
+
+def test_a_run_carries_the_reservoir_levels_dgpc_gives(salvadoran_terrain, tmp_path):  # noqa: F811
+    terrain_dir, _ = salvadoran_terrain
+    settings = Settings(data_dir=tmp_path / "data", terrain_dir=terrain_dir, run_worker=False)
+    app = create_app(settings)
+    with app.state.sessions.begin() as session:
+        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
+    client = TestClient(app, headers={"X-API-Key": key})
+    settings.inbox_dir.mkdir(parents=True)
+    _rain(settings.inbox_dir / "storm.nc")
+    refused = client.post("/runs", json={"inbox_file": "storm.nc",
+                                         "reservoir_levels": {"cerron_grande": 500.0}})
+    assert refused.status_code in (400, 422) and "storage table" in refused.text
+    unknown = client.post("/runs", json={"inbox_file": "storm.nc",
+                                         "reservoir_levels": {"lago_ficticio": 10.0}})
+    assert unknown.status_code in (400, 422) and "cerron_grande" in unknown.text
+    assert client.get("/runs").json() == []  # nothing queued by the refusals
+    queued = client.post("/runs", json={"inbox_file": "storm.nc",
+                                        "reservoir_levels": {"cerron_grande": 240.5}})
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["options"] == {"reservoir_levels": {"cerron_grande": 240.5}}
+    run_id = queued.json()["id"]
+    assert execute_next(app.state.sessions, settings, terrain_dir) == run_id
+    import json
+
+    record = json.loads((settings.data_dir / "runs" / str(run_id) / "run.json").read_text())
+    assert record["inputs"]["reservoir_levels"] == {"cerron_grande": 240.5}

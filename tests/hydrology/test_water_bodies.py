@@ -97,8 +97,8 @@ def test_initial_levels_are_checked(lake_terrain):
     model, _, bodies = lake_terrain
     network = locate_water_bodies(model, bodies)
     assert network.initial_levels(5, {"laguna": 142.0}).tolist() == [142.0]
-    with pytest.raises(InputError, match=r"unknown water body 'cerron'.*laguna"):
-        network.initial_levels(5, {"cerron": 240.0})
+    # A body off this terrain (DGPC sends every reservoir's level) is left aside.
+    assert network.initial_levels(5, {"cerron": 240.0}).tolist() == [141.0]
     with pytest.raises(InputError, match=r"outside its storage table \(140…144 m"):
         network.initial_levels(5, {"laguna": 200.0})
 
