@@ -92,7 +92,10 @@ class TerrainModel:
         """Hash of the grid and the named rasters (e.g. "catchment_id", "hand"): the key of
         any cached product that depends on them, which a rebuilt terrain never reuses."""
         h = hashlib.blake2b(digest_size=16)
-        h.update(self.grid.crs.encode())
+        # The CRS by its EPSG code where it has one: a model built in memory ("EPSG:32616")
+        # and the same model loaded from its files (WKT) are the same model.
+        epsg = self.grid.epsg()
+        h.update((f"EPSG:{epsg}" if epsg else self.grid.crs).encode())
         h.update(np.asarray(self.grid.transform, np.float64).tobytes())
         h.update(np.asarray(self.grid.shape, np.int64).tobytes())
         for name in rasters:
