@@ -149,12 +149,12 @@ def plausibility_report(reaches: dict[str, np.ndarray], upstream_area_km2: np.nd
             worst = int(ids[np.argmax(counts)])
             warnings.append(_warning(
                 "deep_land",
-                f"{deep.sum() * cell_km2:.1f} km² de terreno con más de "
-                f"{bounds.max_land_depth_m:g} m de agua (máx. {np.nanmax(depth):.1f} m; sobre "
-                f"todo junto al tramo {worst}).",
-                f"{deep.sum() * cell_km2:.1f} km² of land under more than "
-                f"{bounds.max_land_depth_m:g} m of water (max {np.nanmax(depth):.1f} m; mostly "
-                f"by reach {worst}).", area_km2=round(float(deep.sum() * cell_km2), 2),
+                f"{int(deep.sum())} celdas ({deep.sum() * cell_km2:.2f} km²) de terreno con "
+                f"más de {bounds.max_land_depth_m:g} m de agua (máx. {np.nanmax(depth):.1f} m; "
+                f"sobre todo junto al tramo {worst}).",
+                f"{int(deep.sum())} cells ({deep.sum() * cell_km2:.2f} km²) of land under more "
+                f"than {bounds.max_land_depth_m:g} m of water (max {np.nanmax(depth):.1f} m; "
+                f"mostly by reach {worst}).", area_km2=round(float(deep.sum() * cell_km2), 2),
                 reach_id=worst))
 
     rising = _rising_at_the_end(reaches, area, large, record)

@@ -93,26 +93,39 @@ def prepared_hydrology(terrain: TerrainModel, routing: RoutingParameters,
     cn_ii, cn_source = curve_numbers(terrain, landcover_path, soil_path)
     idf = load_parameters(IdfParameters)
     with timed_step(log, "regression_geometry", timings):
-        curves, water = reach_geometry(terrain, routing, cache)
+        # The channels' widths, hence the water cells, come from the regression alone.
+        curves, water_or_none = reach_geometry(terrain, routing, cache)
+        assert water_or_none is not None  # the regression geometry always carries them
+        water = water_or_none
         hydro = build_hydrology_model(terrain, routing, cn_ii, curves, bodies)
-    bankfull = np.zeros(len(terrain.reaches))
     # The 2- and 5-year design storms are all the sizing needs.
     sizing_idf = idf.model_copy(update={"return_periods_years": [2, 5]})
-    for sizing in range(1, MAX_SIZING_PASSES + 1):
-        # Larger channels attenuate less and raise the floods that size them: repeat until
-        # the bankfull discharges settle.
-        with timed_step(log, "bankfull_sizing", timings, sizing_pass=sizing) as info:
-            sized = bankfull_discharge(thresholds(hydro, sizing_idf, ia_ratio, 1, cache),
-                                       steady_flow(hydro))
-            changes = np.abs(sized - bankfull) / np.maximum(sized, 1e-3)
-            change = float(np.percentile(changes, 95))
-            info["change_p95"] = round(change, 4)
-            info["change_max"] = round(float(changes.max()), 4)
-            bankfull = sized
-            curves, water = reach_geometry(terrain, routing, cache, bankfull_m3s=bankfull)
-            hydro = build_hydrology_model(terrain, routing, cn_ii, curves, bodies)
-        if change < SIZING_TOLERANCE:
-            break
+    month, specific = design_month()
+    sizing_key = _versioned("sizing|" + thresholds_key(
+        hydro, sizing_idf, ia_ratio, 1, specific, bodies.initial_levels(month)))
+    stored = cache.load("bankfull", sizing_key)
+    if stored is not None:
+        bankfull = stored["q"]
+    else:
+        bankfull = np.zeros(len(terrain.reaches))
+        for sizing in range(1, MAX_SIZING_PASSES + 1):
+            # Larger channels attenuate less and raise the floods that size them: repeat
+            # until the bankfull discharges settle.
+            with timed_step(log, "bankfull_sizing", timings, sizing_pass=sizing) as info:
+                sized = bankfull_discharge(thresholds(hydro, sizing_idf, ia_ratio, 1, cache),
+                                           steady_flow(hydro))
+                changes = np.abs(sized - bankfull) / np.maximum(sized, 1e-3)
+                change = float(np.percentile(changes, 95))
+                info["change_p95"] = round(change, 4)
+                info["change_max"] = round(float(changes.max()), 4)
+                bankfull = sized
+                curves = reach_geometry(terrain, routing, cache, bankfull_m3s=bankfull)[0]
+                hydro = build_hydrology_model(terrain, routing, cn_ii, curves, bodies)
+            if change < SIZING_TOLERANCE:
+                break
+        cache.save("bankfull", sizing_key, {"q": bankfull})
+    curves = reach_geometry(terrain, routing, cache, bankfull_m3s=bankfull)[0]
+    hydro = build_hydrology_model(terrain, routing, cn_ii, curves, bodies)
     return PreparedHydrology(hydro=hydro, curves=curves, water=water, curve_numbers=cn_source,
                              bankfull_m3s=bankfull)
 
@@ -192,10 +205,12 @@ def curve_numbers(terrain: TerrainModel, landcover_path: str | Path | None,
 
 
 def reach_geometry(terrain: TerrainModel, routing: RoutingParameters, cache: ArrayCache, *,
-                   bankfull_m3s: np.ndarray | None = None) -> tuple[RatingCurves, np.ndarray]:
-    """Reach hydraulic geometry (channels holding ``bankfull_m3s`` when given) and the water
-    cells (:func:`water_cells` without the lakes, which are found per run), reused from the
-    cache for the same terrain, parameters and bankfull discharges."""
+                   bankfull_m3s: np.ndarray | None = None
+                   ) -> tuple[RatingCurves, np.ndarray | None]:
+    """Reach hydraulic geometry (channels holding ``bankfull_m3s`` when given), reused from
+    the cache for the same terrain, parameters and bankfull discharges; with the regression's
+    channels (no ``bankfull_m3s``) also the water cells (:func:`water_cells` without the
+    lakes, which are found per run), else None."""
     h = hashlib.blake2b(digest_size=16)
     h.update(terrain.digest("hand", "catchment_id", "conditioned", "flowdir",
                             "accumulation").encode())
@@ -206,14 +221,17 @@ def reach_geometry(terrain: TerrainModel, routing: RoutingParameters, cache: Arr
     key = _versioned(h.hexdigest())
     stored: dict[str, Any] | None = cache.load("reach_geometry", key)
     if stored is not None:
-        water = stored.pop("water_cells").astype(bool)
+        water = stored.pop("water_cells").astype(bool) if "water_cells" in stored else None
         stored["dem_top"] = int(stored["dem_top"])
         return RatingCurves(**stored), water
     curves = reach_rating_curves(terrain, routing, bankfull_discharge_m3s=bankfull_m3s)
-    water = water_cells(terrain, curves,
-                        WaterBodyNetwork.empty(len(terrain.reaches), terrain.grid.shape))
-    cache.save("reach_geometry", key, {**vars(curves), "dem_top": np.array(curves.dem_top),
-                                       "water_cells": water})
+    arrays: dict[str, np.ndarray] = {**vars(curves), "dem_top": np.array(curves.dem_top)}
+    water = None
+    if bankfull_m3s is None:  # the sized channels keep these widths, hence these cells
+        water = water_cells(terrain, curves,
+                            WaterBodyNetwork.empty(len(terrain.reaches), terrain.grid.shape))
+        arrays["water_cells"] = water
+    cache.save("reach_geometry", key, arrays)
     return curves, water
 
 

@@ -45,7 +45,7 @@ def test_forecast_run_writes_hydrographs_reaches_and_run_json(small_terrain, tmp
                                  str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     cached = {p.name.split("_")[0] for p in (tmp_path / "cache").iterdir()}
-    assert cached == {"catchment", "reach", "thresholds"}
+    assert cached == {"bankfull", "catchment", "reach", "thresholds"}
     with rasterio.open(out / "depth.tif") as src:
         depth = src.read(1)
         assert src.tags()["synthetic"] == "true" and src.crs.to_epsg() == 32616
@@ -353,7 +353,7 @@ def test_prepare_computes_what_forecasts_reuse(small_terrain, tmp_path):
                                  "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     prepared = sorted(p.name for p in cache.iterdir())
-    assert {n.split("_")[0] for n in prepared} == {"reach", "thresholds"}
+    assert {n.split("_")[0] for n in prepared} == {"bankfull", "reach", "thresholds"}
     rain = tmp_path / "rain.nc"
     _uniform_rain(rain, "2020-06-01T00:00", 12, 5.0)
     result = runner.invoke(app, ["forecast", "run", "--terrain", str(terrain_dir), "--rain",
