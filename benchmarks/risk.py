@@ -30,28 +30,31 @@ def _best(fn, repeat: int = 3):
 
 
 def depth_and_risk(work: Path) -> None:
-    from floodwarn.hydrology.water_bodies import WaterBodyNetwork
-    from floodwarn.inundation.depth import flood_inundation, water_cells
+    from floodwarn.hydrology.water_bodies import locate_water_bodies
+    from floodwarn.inundation.depth import flood_inundation
+    from floodwarn.io.cache import ArrayCache
     from floodwarn.io.gis_data import load_collective_centres, load_settlements
-    from floodwarn.parameters import LevelRules, load_parameters
+    from floodwarn.parameters import LevelRules, RoutingParameters, WaterBodies, load_parameters
     from floodwarn.pipeline import demo_forecast, demo_terrain
+    from floodwarn.prepared import prepared_hydrology
     from floodwarn.risk.assessment import assess_risk
+    from floodwarn.risk.settlements import within_domain
     from floodwarn.terrain.model import TerrainModel
 
     if not (work / "terrain" / "terrain.json").exists():
         demo_terrain(work)
     model = TerrainModel.load(work / "terrain")
     run = demo_forecast(work, model)
-    from floodwarn.inundation.rating_curves import reach_rating_curves
-    from floodwarn.parameters import RoutingParameters
-
-    # Built once per terrain (cached by forecast runs): not part of the timed step.
-    curves = reach_rating_curves(model, load_parameters(RoutingParameters))
-    water = water_cells(model, curves,
-                        WaterBodyNetwork.empty(len(model.reaches), model.grid.shape))
+    # Prepared once per terrain (the demo's cache): not part of the timed step.
+    bodies = locate_water_bodies(model, load_parameters(WaterBodies))
+    prepared = prepared_hydrology(model, load_parameters(RoutingParameters), bodies,
+                                  ArrayCache(work / "cache"))
+    curves, water = prepared.curves, prepared.water | bodies.surface
     discharge = np.stack([s.discharge_m3s for s in run.simulations])[0]
     hours = np.arange(1, discharge.shape[1] + 1, dtype=np.float64)
     towns, centres = load_settlements(), load_collective_centres()
+    towns = towns[within_domain(model, towns, water)]  # as forecast runs keep them
+    centres = centres[within_domain(model, centres, water)]
     rules = load_parameters(LevelRules)
     rp = run.reach_results["return_period_class"]
     t_depth, flood = _best(lambda: flood_inundation(model, curves, discharge, hours,

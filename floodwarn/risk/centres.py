@@ -47,7 +47,8 @@ def centre_safety(terrain: TerrainModel, flood: Inundation, centres: gpd.GeoData
         if around is None or at is None:
             raise InputError(
                 f"collective centre {centres['id'].iloc[i]} ({centres['name'].iloc[i]}) has no "
-                "land cell of the terrain model around it (outside the domain or in the sea).")
+                "land cell of the terrain model around it (outside the domain, in the sea or "
+                "under a lake); check its position.")
         r0, r1, c0, c1, inside = at
         site[i] = depth[r0:r1, c0:c1][inside].max()
         r0, r1, c0, c1, inside = around

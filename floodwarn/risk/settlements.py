@@ -142,8 +142,8 @@ def settlement_flooding(
             raise InputError(
                 f"settlement {settlements['id'].iloc[i]} ({settlements['name'].iloc[i]}) has no "
                 "land cell of the terrain model within its footprint (outside the terrain "
-                "domain, off the coast or off the grid); check its position or build the "
-                "terrain over it.")
+                "domain, off the coast, under a lake or off the grid); check its position or "
+                "build the terrain over it.")
         r0, r1, c0, c1, inside = window
         d = depth[r0:r1, c0:c1][inside]
         wet = d >= rules.wet_depth_m
