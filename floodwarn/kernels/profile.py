@@ -41,6 +41,17 @@ def _main_stem_upstream(cell: int, flowdir: np.ndarray, accumulation: np.ndarray
     return best
 
 
+@njit(cache=True, inline="always")
+def _add_point(fit: np.ndarray, s: float, z: float) -> None:
+    """Add a profile point (distance ``s``, elevation ``z``) to the running sums of a
+    least-squares line: n, Σs, Σz, Σs², Σsz."""
+    fit[0] += 1.0
+    fit[1] += s
+    fit[2] += z
+    fit[3] += s * s
+    fit[4] += s * z
+
+
 @njit(cache=True, parallel=True)
 def profile_slopes(z: np.ndarray, flowdir: np.ndarray, accumulation: np.ndarray,
                    path_start: np.ndarray, path_cells: np.ndarray, cellsize: float,
@@ -87,23 +98,13 @@ def profile_slopes(z: np.ndarray, flowdir: np.ndarray, accumulation: np.ndarray,
     for r in prange(n):
         first = path_start[r]
         last = path_start[r + 1] - 1
-        # Running sums for the least-squares fit of z against distance s (downstream > 0).
+        # The least-squares fit of z against distance s (downstream > 0).
+        fit = np.zeros(5)
         s = 0.0
-        n_pts = 0.0
-        sum_s = 0.0
-        sum_z = 0.0
-        sum_ss = 0.0
-        sum_sz = 0.0
         for k in range(first, last + 1):
-            cell = path_cells[k]
             if k > first:
                 s += steps[flowdir.flat[path_cells[k - 1]]]
-            zz = z.flat[cell]
-            n_pts += 1.0
-            sum_s += s
-            sum_z += zz
-            sum_ss += s * s
-            sum_sz += s * zz
+            _add_point(fit, s, z.flat[path_cells[k]])
         up_cell = path_cells[first]
         up_s = 0.0
         up_z = z.flat[up_cell]
@@ -127,11 +128,7 @@ def profile_slopes(z: np.ndarray, flowdir: np.ndarray, accumulation: np.ndarray,
                     up_s -= steps[flowdir.flat[nxt]]
                     up_cell = nxt
                     up_z = z.flat[nxt]
-                    n_pts += 1.0
-                    sum_s += up_s
-                    sum_z += up_z
-                    sum_ss += up_s * up_s
-                    sum_sz += up_s * up_z
+                    _add_point(fit, up_s, up_z)
             elif can_down:
                 code = flowdir.flat[down_cell]
                 if code == 0 or code == 255:
@@ -144,15 +141,11 @@ def profile_slopes(z: np.ndarray, flowdir: np.ndarray, accumulation: np.ndarray,
                         down_s += steps[code]
                         down_cell = nxt
                         down_z = z.flat[nxt]
-                        n_pts += 1.0
-                        sum_s += down_s
-                        sum_z += down_z
-                        sum_ss += down_s * down_s
-                        sum_sz += down_s * down_z
+                        _add_point(fit, down_s, down_z)
             turn_up = not turn_up
         window[r] = down_s - up_s
-        var = sum_ss - sum_s * sum_s / n_pts
-        if n_pts >= 2.0 and var > 0.0:
-            gradient = (sum_sz - sum_s * sum_z / n_pts) / var
+        var = fit[3] - fit[1] * fit[1] / fit[0]
+        if fit[0] >= 2.0 and var > 0.0:
+            gradient = (fit[4] - fit[1] * fit[2] / fit[0]) / var
             slope[r] = max(-gradient, 0.0)
     return slope, window
