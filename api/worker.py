@@ -30,7 +30,7 @@ from floodwarn.hydrology.water_bodies import check_reservoir_levels
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
 from floodwarn.parameters import WaterBodies, load_parameters
-from floodwarn.pipeline import run_forecast
+from floodwarn.pipeline import prepare_forecasting, run_forecast
 
 log = get_logger(__name__)
 
@@ -183,7 +183,20 @@ class Worker:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    def _prepare(self) -> None:
+        """Prepare the terrain once (reach geometry, channel sizing, thresholds: what every
+        forecast reuses), so that a forecast landing later reaches committees in seconds."""
+        if not (self.terrain_dir / "terrain.json").exists():
+            return
+        try:
+            seconds = prepare_forecasting(self.terrain_dir,
+                                          cache_dir=self.settings.data_dir / "cache")
+            log.info("terrain prepared", extra={"seconds": seconds})
+        except Exception as exc:  # a run will prepare (or fail with the reason) itself
+            log.error("terrain preparation failed", extra={"error": str(exc)})
+
     def _loop(self) -> None:
+        self._prepare()
         with httpx.Client() as client:
             while not self._stop.is_set():
                 if self.inbox is not None:
