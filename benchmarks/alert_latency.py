@@ -7,8 +7,9 @@ demo terrain, subscribes a webhook receiver on localhost for every municipality,
 forecast files into the inbox the way a feed would (written under a hidden name, then renamed)
 and times, for each, the webhooks that arrive (each one's signature is checked):
 
-1. the Amanda-scale demo storm, on a cache that has never seen this terrain (the first run
-   after a deployment: return-period thresholds and rating curves are computed then);
+1. the Amanda-scale demo storm, landing as soon as the service answers on a cache that has
+   never seen this terrain (the worst case after a deployment: the worker is still preparing
+   reach geometry, channel sizes and return-period thresholds when the file arrives);
 2. a weaker storm (half the rates), on the now prepared cache: the usual case. Its alerts
    are Updates and Cancels of the first ones.
 
@@ -162,7 +163,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     for (name, landed, got, kinds, in_force), label in zip(
-            results, ["cold cache (first run on this terrain)", "prepared cache"], strict=True):
+            results, ["landed while the fresh service prepares", "prepared cache"], strict=True):
         first = min(t for t, _ in got) - landed
         last = max(t for t, _ in got) - landed
         print(f"{name} [{label}]: {len(got)} webhooks "
