@@ -19,6 +19,9 @@ D8_CODES = np.array([1, 2, 4, 8, 16, 32, 64, 128], dtype=np.uint8)
 D8_ROW_STEP = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
 D8_COL_STEP = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
 D8_DIAGONAL = np.array([False, True, False, True, False, True, False, True])
+# The code neighbour k must carry to drain into the centre cell: it points back (k + 4) % 8,
+# e.g. the neighbour to the east drains here when it points west (16).
+D8_INFLOW_CODE = np.array([16, 32, 64, 128, 1, 2, 4, 8], dtype=np.uint8)
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from floodwarn.kernels.d8 import D8_CODES, D8_COL_STEP, D8_ROW_STEP
+from floodwarn.kernels.d8 import D8_CODES, D8_COL_STEP, D8_INFLOW_CODE, D8_ROW_STEP
 
 _UNRESOLVED = np.uint8(254)
 
@@ -94,7 +94,7 @@ def drain_flats(z: np.ndarray, flowdir: np.ndarray) -> int:
         for k in range(8):
             j = (r + D8_ROW_STEP[k]) * nc + c + D8_COL_STEP[k]
             if fd[j] == _UNRESOLVED:
-                fd[j] = D8_CODES[(k + 4) % 8]
+                fd[j] = D8_INFLOW_CODE[k]
                 queue[tail] = j
                 tail += 1
     # Anything still unresolved means the DEM was not filled; report it as not drained.

@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from floodwarn.kernels.d8 import code_offset_table, code_step_length_table
-
-# D8 neighbour offsets (row, col) and the code a neighbour must carry to flow into the centre:
-# the neighbour to the east (0, +1) drains here when it points west (16), and so on.
-_NB_ROW = np.array([0, 1, 1, 1, 0, -1, -1, -1], dtype=np.int64)
-_NB_COL = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
-_NB_INFLOW_CODE = np.array([16, 32, 64, 128, 1, 2, 4, 8], dtype=np.uint8)
+from floodwarn.kernels.d8 import (
+    D8_COL_STEP,
+    D8_INFLOW_CODE,
+    D8_ROW_STEP,
+    code_offset_table,
+    code_step_length_table,
+)
 
 
 @njit(cache=True, inline="always")
@@ -30,12 +30,12 @@ def _main_stem_upstream(cell: int, flowdir: np.ndarray, accumulation: np.ndarray
     best = -1
     best_acc = 0
     for k in range(8):
-        rr = r + _NB_ROW[k]
-        cc = c + _NB_COL[k]
+        rr = r + D8_ROW_STEP[k]
+        cc = c + D8_COL_STEP[k]
         if rr < 0 or rr >= nrows or cc < 0 or cc >= ncols:
             continue
         j = rr * ncols + cc
-        if flowdir.flat[j] == _NB_INFLOW_CODE[k] and accumulation.flat[j] > best_acc:
+        if flowdir.flat[j] == D8_INFLOW_CODE[k] and accumulation.flat[j] > best_acc:
             best_acc = accumulation.flat[j]
             best = j
     return best

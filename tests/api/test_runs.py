@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import xarray as xr
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -23,14 +24,19 @@ def _rain(path, mm_per_hour=20.0, hours=12):
                        "lon": [-89.4, -89.1, -88.8]}).to_netcdf(path)
 
 
+def _analyst_client(settings: Settings) -> tuple[FastAPI, TestClient]:
+    """The service on ``settings`` and a client holding a fresh analyst key."""
+    app = create_app(settings)
+    with app.state.sessions.begin() as session:
+        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
+    return app, TestClient(app, headers={"X-API-Key": key})
+
+
 def test_run_from_the_inbox_succeeds_and_a_bad_file_fails_cleanly(salvadoran_terrain,  # noqa: F811
                                                                   tmp_path):
     terrain_dir, _ = salvadoran_terrain
     settings = Settings(data_dir=tmp_path / "data", terrain_dir=terrain_dir, run_worker=False)
-    app = create_app(settings)
-    with app.state.sessions.begin() as session:
-        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
-    client = TestClient(app, headers={"X-API-Key": key})
+    app, client = _analyst_client(settings)
     settings.inbox_dir.mkdir(parents=True)
     _rain(settings.inbox_dir / "storm.nc")
     queued = client.post("/runs", json={"inbox_file": "storm.nc"})
@@ -63,10 +69,7 @@ def test_uploads_are_checked_before_anything_is_stored(salvadoran_terrain, tmp_p
     terrain_dir, _ = salvadoran_terrain
     settings = Settings(data_dir=tmp_path / "data", terrain_dir=terrain_dir, run_worker=False,
                         max_upload_mb=0.05)
-    app = create_app(settings)
-    with app.state.sessions.begin() as session:
-        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
-    client = TestClient(app, headers={"X-API-Key": key})
+    _, client = _analyst_client(settings)
     good = tmp_path / "storm.nc"
     _rain(good)
     answer = client.post("/runs/upload", files={"forecast": ("storm.nc", good.read_bytes())})
@@ -160,10 +163,7 @@ def test_runs_submitted_from_the_command_line(salvadoran_terrain, tmp_path,  # n
 def test_a_run_carries_the_reservoir_levels_dgpc_gives(salvadoran_terrain, tmp_path):  # noqa: F811
     terrain_dir, _ = salvadoran_terrain
     settings = Settings(data_dir=tmp_path / "data", terrain_dir=terrain_dir, run_worker=False)
-    app = create_app(settings)
-    with app.state.sessions.begin() as session:
-        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
-    client = TestClient(app, headers={"X-API-Key": key})
+    app, client = _analyst_client(settings)
     settings.inbox_dir.mkdir(parents=True)
     _rain(settings.inbox_dir / "storm.nc")
     refused = client.post("/runs", json={"inbox_file": "storm.nc",
