@@ -3,12 +3,15 @@ imports the service, so the command is assembled here)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from floodwarn.cli import app, console
+from floodwarn.errors import InputError
 
 __all__ = ["app"]
 
@@ -48,15 +51,16 @@ def serve(
     Amanda-scale demo storm, so that alerts, map data and the feed appear at once.
     """
     import uvicorn
-    from sqlalchemy import func, select
 
     from api.app import create_app
-    from api.store.models import Run
+    from api.store.runs import run_counts
 
+    # Everything the service writes (store, keys, uploads, outputs) is its owner's alone.
+    os.umask(0o077)
     settings = _settings(data_dir, config)
     application = create_app(settings)
     with application.state.sessions() as session:
-        empty = session.scalar(select(func.count()).select_from(Run)) == 0
+        empty = not run_counts(session)
     _first_admin_key(application.state.sessions, settings)
     if empty and not no_demo:
         import dataclasses
@@ -86,20 +90,19 @@ def _first_admin_key(sessions: Any, settings: Any) -> None:
     can get in: printed once and kept in ``data_dir/admin-key.txt`` (owner-only)."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import func, select
-
-    from api.auth import create_api_key
-    from api.store.models import ApiKey
+    from api.store.access import count_keys, create_api_key
 
     if settings.admin_key:
         return
     with sessions.begin() as session:
-        if session.scalar(select(func.count()).select_from(ApiKey)):
+        if count_keys(session):
             return
-        key = create_api_key(session, role="admin", name="first start", now=datetime.now(UTC))
+        _, key = create_api_key(session, role="admin", name="first start",
+                                now=datetime.now(UTC))
     path = settings.data_dir / "admin-key.txt"
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key + "\n")
     console.print(f"admin key (shown once, also in {path}) / clave de administrador: {key}\n"
                   "use it as the X-API-Key header; create analyst and committee keys with "
                   "POST /keys")
@@ -119,56 +122,68 @@ def runs_submit(
             help="Initial level of a reservoir or lake, ID=METRES a.s.l. (repeat); default: "
                  "the month's normal level.")
     ] = None,
+    amc: Annotated[int | None, typer.Option(help="Antecedent moisture class 1, 2 or 3.")] = None,
+    antecedent_rain_mm: Annotated[
+        float | None, typer.Option(help="Rain of the 5 days before the forecast, mm (AMC).")
+    ] = None,
+    member: Annotated[
+        list[int] | None, typer.Option(help="Ensemble member number to run (repeat); default: "
+                                       "every member.")
+    ] = None,
+    units: Annotated[str | None, typer.Option(help="Override the file's rain units.")] = None,
 ) -> None:
     """Queue a forecast run in the service / poner en cola una corrida.
 
     The file is checked first (what a run would refuse is refused here, with the reason), then
-    copied into the service's inbox and queued; a running `floodwarn serve` executes it.
+    copied into the service's inbox and queued with its options; a running `floodwarn serve`
+    executes it.
     """
-    import shutil
     from datetime import UTC, datetime
 
     import httpx
 
     from api.store.db import open_store
+    from api.submit import (
+        AmcClass,
+        AntecedentRain,
+        ReservoirLevels,
+        RunOptions,
+        submit_file,
+    )
     from api.webhooks import deliver_due
-    from api.worker import RAIN_SUFFIXES, execute_next, inbox_name, queue_run
+    from api.worker import execute_next
     from floodwarn.cli import errors_as_messages, parse_reservoir_levels
-    from floodwarn.errors import InputError
-    from floodwarn.hydrology.water_bodies import check_reservoir_levels
-    from floodwarn.io.rainfall import read_rainfall
-    from floodwarn.parameters import WaterBodies, load_parameters
+    from floodwarn.request import describe_validation_error
 
     settings = _settings(data_dir, config)
     levels = parse_reservoir_levels(reservoir_level or [])
     with errors_as_messages():
-        if levels:
-            check_reservoir_levels(levels, load_parameters(WaterBodies))
-        if forecast.suffix.lower() not in RAIN_SUFFIXES:
-            raise InputError(f"{forecast}: expected a forecast file named "
-                             f"*{', *'.join(RAIN_SUFFIXES)}.")
-        read_rainfall(forecast)
+        try:
+            antecedent = (AmcClass(amc=amc) if amc is not None  # type: ignore[arg-type]
+                          else AntecedentRain(antecedent_rain_mm=antecedent_rain_mm)
+                          if antecedent_rain_mm is not None else None)
+            if amc is not None and antecedent_rain_mm is not None:
+                raise InputError("antecedent moisture: give --amc or --antecedent-rain-mm, "
+                                 "not both.")
+            options = RunOptions(
+                antecedent=antecedent, units=units,
+                reservoir_levels=ReservoirLevels(**levels) if levels else None,
+                members=frozenset(member) if member else None)
+        except ValidationError as exc:
+            raise InputError(describe_validation_error(exc, "options")) from exc
         settings.cap_signer()
         engine, sessions = open_store(settings.store_url)
-        inbox = settings.inbox_dir
-        inbox.mkdir(parents=True, exist_ok=True)
-        target = inbox / inbox_name(forecast.name, datetime.now(UTC))
-        hidden = inbox / f".{target.name}.part"
-        shutil.copyfile(forecast, hidden)
-        # Renamed first, queued at once: the inbox scanner leaves a file alone for its first
-        # second, and a queued run always finds its file.
-        hidden.rename(target)
-        with sessions.begin() as session:
-            run_id = queue_run(session, target, actor="cli", now=datetime.now(UTC),
-                               reservoir_levels=levels or None).id
-        console.print(f"run {run_id} queued / corrida en cola: {target.name}")
+        run = submit_file(sessions, settings, forecast, options=options, actor="cli",
+                          now=datetime.now(UTC))
+        console.print(f"run {run.id} queued / corrida en cola: {Path(run.rain_path).name}")
         if now:
-            while (ran := execute_next(sessions, settings, settings.terrain)) is not None:
-                if ran == run_id:
+            while (ran := execute_next(sessions, settings)) is not None:
+                if ran == run.id:
                     break
             with httpx.Client() as client:
-                sent = deliver_due(sessions, client, now=datetime.now(UTC))
-            _print_runs(sessions, only=run_id)
+                sent = deliver_due(sessions, client, settings.secret_box(),
+                                   now=datetime.now(UTC))
+            _print_runs(sessions, only=run.id)
             console.print(f"webhooks: {sent}")
         engine.dispose()
 

@@ -34,8 +34,10 @@ def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: 
                        now: datetime, signer: CapSigner | None = None) -> list[AlertVersion]:
     """CAP Alert / Update / Cancel messages for a run, stored with the alerts in force.
 
-    Runs on SYNTHETIC terrain or storms issue ``status=Exercise``. Unchanged municipalities
-    get nothing new. A forecast whose warnings would have lapsed already (a replayed past
+    Runs on SYNTHETIC terrain or storms issue ``status=Exercise``. A municipality whose level
+    holds gets an Update only when what committees act on changed materially (the rule in
+    :mod:`floodwarn.alerts.lifecycle`: new communities, shelters, deeper water, onset moved);
+    otherwise nothing new. A forecast whose warnings would have lapsed already (a replayed past
     storm) publishes nothing. With a ``signer`` each message carries an XML signature, stored
     and served exactly as signed. Everything happens in the caller's transaction: a failure
     publishes none.
@@ -76,7 +78,7 @@ def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: 
                                            "identifier": last.identifier}))
             continue
         in_force[muni] = InForce(muni, last.identifier, sender, last.sent, alert.level,
-                                 expires=last.expires)
+                                 expires=last.expires, facts=last.facts)
     status = "Exercise" if record.get("synthetic") else "Actual"
     sent_versions = []
     for n, decision in enumerate(decide(in_force, warnings)):
@@ -119,8 +121,12 @@ def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
         xml = signer.sign(xml)
     version = AlertVersion(alert_id=alert.id, run_id=run_id, identifier=identifier,
                            msg_type=decision.msg_type, level=level, sent=now, expires=expires,
-                           cap_xml=xml.decode("utf-8"))
+                           cap_xml=xml.decode("utf-8"), facts=decision.facts)
     session.add(version)
     session.flush()
+    session.add(AuditEntry(at=now, actor="worker", action="send_message",
+                           detail={"identifier": identifier, "msg_type": decision.msg_type,
+                                   "municipality_id": decision.municipality_id,
+                                   "reason": decision.reason}))
     enqueue_deliveries(session, version, decision.municipality_id, now=now)
     return version

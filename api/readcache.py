@@ -10,18 +10,34 @@ the earliest of their messages expires.
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import geopandas as gpd
+import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.models import Alert, AlertVersion, Run, SettlementResult
+from floodwarn.alerts.atom import FeedEntry, atom_feed
+from floodwarn.alerts.cap import cap_headline
+from floodwarn.errors import NotFoundError
+from floodwarn.io.forecast_outputs import (
+    CENTRES_FILE,
+    EVACUATION_FILE,
+    SETTLEMENTS_FILE,
+    SUMMARY_FILE,
+)
 
 #: Finished runs whose settlement features are kept (the newest are the ones queried).
 MAX_CACHED_RUNS = 16
+#: Seconds a page of the run list is reused (statuses and progress change by the second).
+RUN_LIST_TTL_S = 1.0
 
 _TERMINAL = ("succeeded", "failed")
 
@@ -68,6 +84,7 @@ class AlertsInForce:
     valid_until: datetime | None  # the earliest expiry among the rows
     rows: tuple[dict[str, object], ...]
     everything: bytes  # the JSON list of all rows, for callers who may see every municipality
+    headlines: tuple[str, ...]  # each row's CAP headline (for the feed)
 
     def json_for(self, visible: set[str] | None) -> bytes:
         if visible is None:
@@ -84,9 +101,12 @@ class ReadCache:
         self._clock = clock
         self._runs: OrderedDict[int, SettlementFeatures] = OrderedDict()
         self._alerts: AlertsInForce | None = None
+        self._run_pages: dict[tuple[int, int | None, str], tuple[float, bytes]] = {}
+        self._feeds: dict[str, tuple[AlertsInForce, bytes]] = {}
+        self._outputs: OrderedDict[int, RunOutputs] = OrderedDict()
 
     def settlements(self, run_id: int) -> SettlementFeatures:
-        """The run's settlements; LookupError when there is no such run.
+        """The run's settlements; NotFoundError when there is no such run.
 
         Runs still queued or running have no results yet and are not cached.
         """
@@ -97,7 +117,7 @@ class ReadCache:
         with self._sessions() as session:
             run = session.get(Run, run_id)
             if run is None:
-                raise LookupError(f"no run {run_id}")
+                raise NotFoundError(f"no run {run_id}")
             features = _load_settlements(session, run_id)
             if run.status not in _TERMINAL:
                 return features
@@ -107,7 +127,8 @@ class ReadCache:
         return features
 
     def alerts_in_force(self) -> AlertsInForce:
-        """The alerts in force, rebuilt only after a run published new messages."""
+        """The alerts in force, rebuilt only after a run published new messages (by any
+        process: one indexed query for the newest message id tells)."""
         now = self._clock()
         with self._sessions() as session:
             token = session.scalar(select(func.max(AlertVersion.id))) or 0
@@ -125,8 +146,104 @@ class ReadCache:
                 for alert, last in current)
         expiries = [last.expires for _, last in current if last.expires is not None]
         self._alerts = AlertsInForce(token, min(expiries, default=None), rows,
-                                     json.dumps(list(rows)).encode())
+                                     json.dumps(list(rows)).encode(),
+                                     tuple(cap_headline(last.cap_xml) for _, last in current))
         return self._alerts
+
+    def feed(self, self_url: str, cap_url: Callable[[str], str]) -> bytes:
+        """The Atom feed of the alerts in force, rebuilt only when they changed (a public
+        endpoint: a flood of requests must cost no more than one indexed query each)."""
+        alerts = self.alerts_in_force()
+        cached = self._feeds.get(self_url)
+        if cached is not None and cached[0] is alerts:
+            return cached[1]
+        entries = [FeedEntry(identifier=str(row["identifier"]), title=headline,
+                             summary=f"{row['level']}: {row['municipality_id']}",
+                             updated=datetime.fromisoformat(str(row["sent"])),
+                             cap_url=cap_url(str(row["identifier"])),
+                             area=str(row["municipality_id"]))
+                   for row, headline in zip(alerts.rows, alerts.headlines, strict=True)]
+        body = atom_feed(entries, feed_id="urn:floodwarn:alerts", self_url=self_url,
+                         title="floodwarn — alertas de inundación",
+                         updated=max((e.updated for e in entries), default=self._clock()))
+        if len(self._feeds) > 8:  # a few host names at most; never grow without bound
+            self._feeds.clear()
+        self._feeds[self_url] = (alerts, body)
+        return body
+
+    def runs(self, limit: int, before: int | None,
+             build: Callable[[Session], bytes], *, view: str) -> bytes:
+        """A page of the run list as ``build`` renders it for a ``view`` (what a role may
+        see), reused for :data:`RUN_LIST_TTL_S`: statuses and progress are at most that old."""
+        key = (limit, before, view)
+        now = time.monotonic()
+        hit = self._run_pages.get(key)
+        if hit is not None and now - hit[0] < RUN_LIST_TTL_S:
+            return hit[1]
+        with self._sessions() as session:
+            body = build(session)
+        if len(self._run_pages) > 64:
+            self._run_pages.clear()
+        self._run_pages[key] = (now, body)
+        return body
+
+    def forget_runs(self) -> None:
+        """Drop the cached run list (a run was just submitted here)."""
+        self._run_pages.clear()
+
+    def outputs(self, run_id: int, out_dir: Path) -> RunOutputs:
+        """A succeeded run's centres, evacuation plan and summary, read once."""
+        cached = self._outputs.get(run_id)
+        if cached is not None:
+            self._outputs.move_to_end(run_id)
+            return cached
+        loaded = RunOutputs(run_id, out_dir)
+        self._outputs[run_id] = loaded
+        while len(self._outputs) > MAX_CACHED_RUNS:
+            self._outputs.popitem(last=False)
+        return loaded
+
+
+class RunOutputs:
+    """What the API serves of a succeeded run besides its settlements, each file read once on
+    first use (files never change once the run has finished)."""
+
+    def __init__(self, run_id: int, out_dir: Path) -> None:
+        self.run_id, self.out_dir = run_id, out_dir
+        self._loaded: dict[str, Any] = {}
+
+    def _path(self, name: str) -> Path:
+        path = self.out_dir / name
+        if not path.exists():
+            raise NotFoundError(f"run {self.run_id} has no {name} (no settlements in its "
+                                "terrain domain).")
+        return path
+
+    def _once(self, name: str, load: Callable[[Path], Any]) -> Any:
+        if name not in self._loaded:
+            self._loaded[name] = load(self._path(name))
+        return self._loaded[name]
+
+    def centres(self) -> gpd.GeoDataFrame:
+        return self._once(CENTRES_FILE, gpd.read_file)
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self._once(SUMMARY_FILE, lambda p: json.loads(p.read_text())))
+
+    def evacuation(self) -> tuple[dict[str, object], ...]:
+        def load(path: Path) -> tuple[dict[str, object], ...]:
+            plan = pd.read_csv(path, dtype={"centre_id": str}, keep_default_na=False)
+            return tuple({"settlement_id": int(r.settlement_id),
+                          "centre_id": r.centre_id or None, "people": int(r.people),
+                          "distance_km": None if r.distance_km == "" else float(r.distance_km)}
+                         for r in plan.itertuples())
+        return tuple(self._once(EVACUATION_FILE, load))
+
+    def settlement_municipality(self) -> dict[int, str]:
+        def load(path: Path) -> dict[int, str]:
+            towns = gpd.read_file(path, columns=["id", "municipality_id"], ignore_geometry=True)
+            return dict(zip(towns["id"].astype(int), towns["municipality_id"], strict=True))
+        return dict(self._once(SETTLEMENTS_FILE, load))
 
 
 def in_force_with_latest(session: Session, now: datetime) -> list[tuple[Alert, AlertVersion]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.secrets import SecretBox
 from floodwarn.alerts.signing import CapSigner
 from floodwarn.errors import InputError
 
@@ -26,7 +27,17 @@ class Settings(BaseSettings):
     terrain_dir: Path | None = None  # default: the demo terrain under data_dir
     run_worker: bool = True  # execute queued runs in a background thread
     admin_key: str | None = None  # bootstrap administrator key (FLOODWARN_ADMIN_KEY)
-    max_upload_mb: float = 512.0  # largest forecast file accepted through the API
+    max_upload_mb: float = Field(default=512.0, gt=0)  # largest forecast file accepted
+    # Largest rain array a forecast may declare (members × steps × rows × cols), checked from
+    # the file's header before anything is allocated; None: floodwarn's default.
+    max_rain_cells: int | None = Field(default=None, gt=0)
+    # Webhook secrets are sealed with this Fernet key; unset: a key kept in data_dir/secret.key.
+    secret_key: str | None = None
+    # A running run's lease (s): renewed while the worker lives; after a crash the run is
+    # taken again once it lapses.
+    run_lease_s: float = Field(default=30.0, ge=2)
+    # The worker counts as stalled (/health 503) when it has shown no sign of life this long.
+    worker_stall_s: float = Field(default=900.0, gt=0)
     # CAP messages are signed (XML-DSig) when both are set: PEM private key and its certificate.
     signing_key: Path | None = None
     signing_cert: Path | None = None
@@ -41,6 +52,20 @@ class Settings(BaseSettings):
                 "FLOODWARN_SIGNING_CERT (its PEM certificate); only one is set."
             )
         return CapSigner.from_files(self.signing_key, self.signing_cert)
+
+    def secret_box(self) -> SecretBox:
+        """What seals and opens webhook secrets."""
+        return SecretBox.from_settings(self.secret_key, self.data_dir / "secret.key")
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploads land here while they are checked (outside the inbox the worker scans)."""
+        return self.data_dir / "uploads"
+
+    @property
+    def layers_dir(self) -> Path:
+        """Land cover, soil and antecedent rain files a run's options may name."""
+        return self.data_dir / "layers"
 
     @property
     def inbox_dir(self) -> Path:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.secrets import SecretBox
 from api.store.models import (
     AlertVersion,
     AuditEntry,
@@ -74,10 +76,12 @@ PARALLEL_DELIVERIES = 8
 DELIVERY_TIMEOUT_S = 10.0
 
 
-def deliver_due(sessions: sessionmaker[Session], client: httpx.Client, *, now: datetime,
-                parallel: int = PARALLEL_DELIVERIES) -> dict[str, int]:
-    """Attempt every pending delivery whose time has come, ``parallel`` at a time; returns
-    counts by outcome."""
+def deliver_due(sessions: sessionmaker[Session], client: httpx.Client, box: SecretBox, *,
+                now: datetime, parallel: int = PARALLEL_DELIVERIES,
+                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, int]:
+    """Attempt every pending delivery due at ``now``, ``parallel`` at a time; returns counts
+    by outcome. Each request is signed with ``clock()``'s time at the moment it is sent, so a
+    backlog sent in batches never carries stamps older than a receiver's replay window."""
     with sessions() as session:
         due = session.scalars(select(Delivery.id).where(
             Delivery.status == "pending", Delivery.next_attempt_at <= now)
@@ -87,14 +91,14 @@ def deliver_due(sessions: sessionmaker[Session], client: httpx.Client, *, now: d
         return {k: v for k, v in counts.items() if k != "skipped"}
     with ThreadPoolExecutor(max_workers=min(parallel, len(due)),
                             thread_name_prefix="floodwarn-webhook") as pool:
-        for outcome in pool.map(lambda d: _attempt(sessions, client, d, now), due):
+        for outcome in pool.map(lambda d: _attempt(sessions, client, box, d, now, clock), due):
             counts[outcome] += 1
     counts.pop("skipped")
     return counts
 
 
-def _attempt(sessions: sessionmaker[Session], client: httpx.Client, delivery_id: int,
-             now: datetime) -> str:
+def _attempt(sessions: sessionmaker[Session], client: httpx.Client, box: SecretBox,
+             delivery_id: int, now: datetime, clock: Callable[[], datetime]) -> str:
     """One delivery attempt; the outcome.
 
     The HTTP call happens outside any transaction, and the outcome is written by one guarded
@@ -109,9 +113,10 @@ def _attempt(sessions: sessionmaker[Session], client: httpx.Client, delivery_id:
         sub = session.get_one(Subscription, delivery.subscription_id)
         body = version.cap_xml.encode("utf-8")
         url, attempts = sub.url, delivery.attempts
-        headers = {"Content-Type": "application/cap+xml",
-                   SIGNATURE_HEADER: sign(sub.secret, int(now.timestamp()), body),
-                   IDEMPOTENCY_HEADER: delivery.idempotency_key}
+        secret, key = box.open(sub.secret), delivery.idempotency_key
+    headers = {"Content-Type": "application/cap+xml",
+               SIGNATURE_HEADER: sign(secret, int(clock().timestamp()), body),
+               IDEMPOTENCY_HEADER: key}
     try:
         answer = client.post(url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT_S)
         ok, error = answer.is_success, f"HTTP {answer.status_code}"

@@ -71,20 +71,22 @@ def _timed(fn) -> float:
 
 def forecast_run(work: Path) -> None:
     from floodwarn.io.rainfall import write_rainfall_netcdf
+    from floodwarn.io.terrain_files import load_terrain_model
     from floodwarn.pipeline import demo_terrain, prepare_forecasting, run_forecast
     from floodwarn.rainfall.storm import AMANDA_2020, storm_forecast
-    from floodwarn.terrain.model import TerrainModel
+    from floodwarn.request import ForecastRequest
 
     terrain_dir = work / "terrain"
     if not (terrain_dir / "terrain.json").exists():
         demo_terrain(work)
     rain = write_rainfall_netcdf(storm_forecast(AMANDA_2020), work / "amanda.nc")
     start = time.perf_counter()
-    model = TerrainModel.load(terrain_dir)
+    model = load_terrain_model(terrain_dir)
     load_s = time.perf_counter() - start
+    request = ForecastRequest.build(terrain_dir=terrain_dir, rain_path=rain)
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
-        run_forecast(terrain_dir, rain, work / "run", terrain=model, cache_dir=cache)
+        run_forecast(request, work / "run", terrain=model, cache_dir=cache)
         unprepared = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
@@ -95,8 +97,7 @@ def forecast_run(work: Path) -> None:
         print(f"{'no prepare, empty cache':>32}: rain → all outputs {unprepared:.2f} s")
         for label in ("prepared, new forecast grid", "prepared, known forecast grid"):
             start = time.perf_counter()
-            result = run_forecast(terrain_dir, rain, work / "run", terrain=model,
-                                  cache_dir=cache)
+            result = run_forecast(request, work / "run", terrain=model, cache_dir=cache)
             seconds = time.perf_counter() - start
             t = result.record["timings_s"]
             print(f"{label:>32}: rain → all outputs {seconds:.2f} s after the terrain load; "

@@ -34,16 +34,16 @@ def depth_and_risk(work: Path) -> None:
     from floodwarn.inundation.depth import flood_inundation
     from floodwarn.io.cache import ArrayCache
     from floodwarn.io.gis_data import load_collective_centres, load_settlements
+    from floodwarn.io.terrain_files import load_terrain_model
     from floodwarn.parameters import LevelRules, RoutingParameters, WaterBodies, load_parameters
     from floodwarn.pipeline import demo_forecast, demo_terrain
     from floodwarn.prepared import prepared_hydrology
     from floodwarn.risk.assessment import assess_risk
     from floodwarn.risk.settlements import within_domain
-    from floodwarn.terrain.model import TerrainModel
 
     if not (work / "terrain" / "terrain.json").exists():
         demo_terrain(work)
-    model = TerrainModel.load(work / "terrain")
+    model = load_terrain_model(work / "terrain")
     run = demo_forecast(work, model)
     # Prepared once per terrain (the demo's cache): not part of the timed step.
     bodies = locate_water_bodies(model, load_parameters(WaterBodies))

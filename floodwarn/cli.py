@@ -157,7 +157,7 @@ def forecast_run(
     variable: Annotated[str | None, typer.Option(help="Rain variable / GRIB shortName.")] = None,
     units: Annotated[str | None, typer.Option(help="Override the file's rain units.")] = None,
     accumulation: Annotated[
-        str | None, typer.Option(help="Override: 'step' or 'since_start' accumulation.")
+        str | None, typer.Option(help="Override: 'step', 'since_start' or 'rate'.")
     ] = None,
     antecedent_rain_mm: Annotated[
         float | None, typer.Option(help="Rain of the 5 days before the forecast, mm (AMC).")
@@ -182,24 +182,28 @@ def forecast_run(
                  "cerron_grande=236.4; ids in models/reservoirs.yaml; default: the month's "
                  "normal level.")
     ] = None,
+    member: Annotated[
+        list[int] | None, typer.Option(help="Ensemble member number to run (repeat); default: "
+                                       "every member of the file.")
+    ] = None,
 ) -> None:
     """Run a forecast: rain → runoff → hydrographs → flood depth → settlement levels,
     shelter safety and evacuation plan; prints the run's plausibility warnings."""
     from floodwarn.pipeline import FORECAST_JOB_STEPS, run_forecast
+    from floodwarn.request import ForecastRequest
 
-    if accumulation not in (None, "step", "since_start"):
-        raise typer.BadParameter("accumulation must be 'step' or 'since_start'")
     levels = parse_reservoir_levels(reservoir_level or [])
+    with errors_as_messages():
+        request = ForecastRequest.build(
+            terrain_dir=terrain, rain_path=rain, variable=variable, units=units,
+            accumulation=accumulation, antecedent_rain_mm=antecedent_rain_mm,
+            antecedent_rain_path=antecedent_rain, amc=amc, ia_ratio=ia_ratio,
+            landcover_path=landcover, soil_path=soil, settlements_path=settlements,
+            centres_path=centres, reservoir_levels=levels or None,
+            members=tuple(member) if member else None)
     with errors_as_messages(), _step_progress(FORECAST_JOB_STEPS) as on_step:
-        result = run_forecast(
-            terrain, rain, out_dir, variable=variable, units=units,
-            accumulation=accumulation,  # type: ignore[arg-type]
-            antecedent_rain_mm=antecedent_rain_mm, antecedent_rain_path=antecedent_rain,
-            amc=amc, ia_ratio=ia_ratio,
-            landcover_path=landcover, soil_path=soil,
-            cache_dir=cache_dir or _default_cache_dir(), settlements_path=settlements,
-            centres_path=centres, reservoir_levels=levels or None, on_step=on_step,
-        )
+        result = run_forecast(request, out_dir, cache_dir=cache_dir or _default_cache_dir(),
+                              on_step=on_step)
     _print_forecast_summary(result.record, result.out_dir)
     if result.risk is not None:
         _print_worst_hit(result.risk, synthetic=result.record["synthetic"])
@@ -354,10 +358,10 @@ def terrain_info(
     model_dir: Annotated[Path, typer.Argument(help="Terrain model directory.")],
 ) -> None:
     """Show what a terrain model directory holds."""
-    from floodwarn.terrain.model import TerrainModel
+    from floodwarn.io.terrain_files import load_terrain_model
 
     with errors_as_messages():
-        model = TerrainModel.load(model_dir)
+        model = load_terrain_model(model_dir)
     _print_terrain_summary(model.metadata, model_dir)
 
 

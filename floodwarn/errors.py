@@ -30,3 +30,12 @@ class DownloadError(FloodwarnError, OSError):
 
 class TerrainModelError(FloodwarnError, RuntimeError):
     """A terrain model on disk is incomplete or inconsistent with itself."""
+
+
+class NotFoundError(FloodwarnError, LookupError):
+    """A thing asked for by its id (a run, a message, a key) does not exist."""
+
+
+class ServiceUnavailableError(FloodwarnError, RuntimeError):
+    """The service cannot do this now (its data folder is read-only or full, its store is
+    unreachable); asking again later may work."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from floodwarn.errors import InputError
 from floodwarn.hydrology.catchment_rain import (
     antecedent_rain_mm as antecedent_rain_mm_per_catchment,
 )
-from floodwarn.hydrology.runoff import season_of
+from floodwarn.hydrology.runoff import check_curve_number_sources, check_ia_ratio, season_of
 from floodwarn.hydrology.simulation import (
     HydrologyModel,
     Simulation,
@@ -37,7 +37,6 @@ from floodwarn.hydrology.thresholds import (
 )
 from floodwarn.hydrology.water_bodies import (
     WaterBodyNetwork,
-    check_reservoir_levels,
     locate_water_bodies,
 )
 from floodwarn.inundation.depth import Inundation, flood_inundation
@@ -57,6 +56,7 @@ from floodwarn.io.forecast_outputs import REACHES_FILE as FORECAST_REACHES_FILE
 from floodwarn.io.gis_data import load_collective_centres, load_settlements
 from floodwarn.io.rainfall import read_rainfall
 from floodwarn.io.raster import write_cog
+from floodwarn.io.terrain_files import load_terrain_model, save_terrain_model
 from floodwarn.logs import get_logger, timed_step
 from floodwarn.parameters import (
     BaseFlow,
@@ -70,7 +70,8 @@ from floodwarn.parameters import (
 from floodwarn.plausibility import francou_rodier_k, plausibility_report
 from floodwarn.prepared import catchment_weights, prepared_hydrology
 from floodwarn.prepared import thresholds as cached_thresholds
-from floodwarn.rainfall.forecast import Accumulation, RainfallForecast
+from floodwarn.rainfall.forecast import RainfallForecast
+from floodwarn.request import ForecastRequest
 from floodwarn.risk.assessment import RiskAssessment, assess_risk
 from floodwarn.risk.settlements import within_domain
 from floodwarn.terrain.model import BUILD_STEPS, TerrainModel, build_terrain_model
@@ -126,7 +127,7 @@ def build_terrain(
     del dem
     model.metadata["timings_s"] = {**timings, **model.metadata["timings_s"]}
     notify("write")
-    model.save(out_dir)
+    save_terrain_model(model, out_dir)
     return TerrainJobResult(model=model, out_dir=Path(out_dir), seconds=time.perf_counter() - start)
 
 
@@ -177,58 +178,40 @@ class ForecastJobResult:
 
 
 def run_forecast(
-    terrain_dir: str | Path,
-    rain_path: str | Path,
+    request: ForecastRequest,
     out_dir: str | Path,
     *,
-    variable: str | None = None,
-    units: str | None = None,
-    accumulation: Accumulation | None = None,
-    antecedent_rain_mm: float | None = None,
-    antecedent_rain_path: str | Path | None = None,
-    amc: int | None = None,
-    ia_ratio: float = 0.2,
-    landcover_path: str | Path | None = None,
-    soil_path: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    settlements_path: str | Path | None = None,
-    centres_path: str | Path | None = None,
-    reservoir_levels: dict[str, float] | None = None,
     terrain: TerrainModel | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> ForecastJobResult:
     """Rain forecast → runoff → routed hydrographs per reach, with return-period classes.
 
+    ``request`` (checked when it was built) names the terrain model, the rain file and the
+    options; ``terrain`` may pass the model already loaded from ``request.terrain_dir``.
+
     Writes to ``out_dir``: ``hydrographs.nc`` (discharge, member × reach × time),
     ``reaches.gpkg`` (peak, time of peak, return-period class and thresholds per reach;
-    ensemble medians and exceedance probabilities) and ``run.json`` (inputs, versions,
-    timings, ``rain_total_mm_mean``, runoff totals and ``mass_balance``).
+    ensemble medians and exceedance probabilities) and ``run.json`` (the request, inputs,
+    versions, timings, ``rain_total_mm_mean``, runoff totals and ``mass_balance``).
 
     Antecedent moisture: ``amc`` for every catchment, or the class from the 5-day rain given
     as one depth (``antecedent_rain_mm``) or as a rain file of the days before the forecast
-    (``antecedent_rain_path``, any format the forecast may have); at most one of the three.
-    Without any, AMC II.
+    (``antecedent_rain_path``, any format the forecast may have). Without any, AMC II.
 
     Base flow comes from ``models/base_flow.yaml`` for the forecast's month. Reservoirs and
     lakes (``models/reservoirs.yaml``) start at ``reservoir_levels`` (m a.s.l. by water-body
     id; DGPC asks CEL for them before a storm), the others at their seasonal normal level.
 
-    Members are simulated one by one by :func:`floodwarn.hydrology.simulation.simulate`, a
-    pure function over the shared, read-only terrain and hydrology models.
+    Members (all, or ``request.members``) are simulated one by one by
+    :func:`floodwarn.hydrology.simulation.simulate`, a pure function over the shared,
+    read-only terrain and hydrology models.
     """
-    # Options are checked before anything is loaded or written.
-    if ia_ratio not in (0.2, 0.05):
-        raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
-    if amc is not None and amc not in (1, 2, 3):
-        raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
-    given = [n for n, v in (("--amc", amc), ("--antecedent-rain-mm", antecedent_rain_mm),
-                            ("--antecedent-rain", antecedent_rain_path)) if v is not None]
-    if len(given) > 1:
-        raise InputError(f"antecedent moisture: give one of {given}, not several.")
-    if (landcover_path is None) != (soil_path is None):
-        raise InputError("curve numbers from rasters need both --landcover and --soil.")
-    if reservoir_levels:
-        check_reservoir_levels(reservoir_levels, load_parameters(WaterBodies))
+    terrain_dir, rain_path = request.terrain_dir, request.rain_path
+    amc, ia_ratio = request.amc, request.ia_ratio
+    antecedent_rain_mm = request.antecedent_rain_mm
+    antecedent_rain_path = request.antecedent_rain_path
+    reservoir_levels = request.reservoir_levels_m
     start = time.perf_counter()
     notify = on_step or (lambda _step: None)
     timings: dict[str, float] = {}
@@ -237,20 +220,18 @@ def run_forecast(
 
     notify("load_terrain")
     with timed_step(log, "load_terrain", timings, path=str(terrain_dir)):
-        model = terrain if terrain is not None else TerrainModel.load(terrain_dir)
+        model = terrain if terrain is not None else load_terrain_model(terrain_dir)
     notify("read_rain")
     with timed_step(log, "read_rain", timings, path=str(rain_path)):
-        forecast = read_rainfall(
-            rain_path, variable=variable, units=units, accumulation=accumulation
-        )
+        forecast = read_request_rain(request)
 
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):
         routing = load_parameters(RoutingParameters)
         bodies = locate_water_bodies(model, load_parameters(WaterBodies))
         prepared = prepared_hydrology(model, routing, bodies, cache,
-                                      landcover_path=landcover_path, soil_path=soil_path,
-                                      ia_ratio=ia_ratio)
+                                      landcover_path=request.landcover_path,
+                                      soil_path=request.soil_path, ia_ratio=ia_ratio)
         hydro, curves, water = prepared.hydro, prepared.curves, prepared.water
         cn_source = prepared.curve_numbers
         month = int(str(forecast.step_start[0])[5:7])
@@ -320,7 +301,8 @@ def run_forecast(
     notify("risk")
     with timed_step(log, "risk", timings):
         level_rules = load_parameters(LevelRules)
-        towns, shelters, outside = _risk_layers(model, settlements_path, centres_path, water)
+        towns, shelters, outside = _risk_layers(model, request.settlements_path,
+                                                request.centres_path, water)
         risk = None
         if len(towns):
             members = None
@@ -343,13 +325,8 @@ def run_forecast(
             simulations,
             cn_source,
             season=season,
-            ia_ratio=ia_ratio,
-            amc=amc,
-            antecedent_rain_mm=antecedent_rain_mm,
-            antecedent_rain_path=antecedent_rain_path,
-            terrain_dir=terrain_dir,
-            rain_path=rain_path,
-            reservoir_levels=reservoir_levels,
+            request=request.to_json(),
+            members_run=[int(m) for m in forecast.members],
         )
         record["base_flow"] = {"specific_l_s_km2": specific_base_flow, "month": month,
                                "version": base_flow.version,
@@ -434,12 +411,12 @@ def prepare_forecasting(
     design-storm return-period thresholds (for each forecast time step in ``step_hours``),
     into ``cache_dir``. Run after ``terrain build``; forecasts then only add
     their own work. Returns the seconds each product took."""
-    if (landcover_path is None) != (soil_path is None):
-        raise InputError("curve numbers from rasters need both --landcover and --soil.")
+    check_curve_number_sources(landcover_path, soil_path)
+    check_ia_ratio(ia_ratio)
     if not step_hours or min(step_hours) < 1:
         raise InputError("forecast time steps must be whole hours ≥ 1.")
     timings: dict[str, float] = {}
-    model = terrain if terrain is not None else TerrainModel.load(terrain_dir)
+    model = terrain if terrain is not None else load_terrain_model(terrain_dir)
     cache = ArrayCache(cache_dir)
     routing = load_parameters(RoutingParameters)
     bodies = locate_water_bodies(model, load_parameters(WaterBodies))
@@ -642,6 +619,30 @@ def _forecast_record(
     }
 
 
+def read_request_rain(request: ForecastRequest, *, max_cells: int | None = None
+                      ) -> RainfallForecast:
+    """The request's rain, read with its options (variable, units, accumulation) and limited
+    to its members; ``max_cells`` caps the array size a file may declare."""
+    forecast = read_rainfall(request.rain_path, variable=request.variable, units=request.units,
+                             accumulation=request.accumulation, max_cells=max_cells)
+    return select_members(forecast, request.members)
+
+
+def select_members(forecast: RainfallForecast, members: tuple[int, ...] | None
+                   ) -> RainfallForecast:
+    """The forecast restricted to the ensemble ``members`` asked for (all when None), in the
+    order asked; a member the file does not hold is named in the error."""
+    if members is None:
+        return forecast
+    present = [int(m) for m in forecast.members]
+    missing = [m for m in members if m not in present]
+    if missing:
+        raise InputError(f"members {missing} are not in the forecast "
+                         f"{forecast.metadata.get('source', '')}; it holds members {present}.")
+    index = np.array([present.index(m) for m in members])
+    return replace(forecast, rain_mm=forecast.rain_mm[index], members=forecast.members[index])
+
+
 def demo_forecast(
     out_dir: str | Path, terrain: TerrainModel, *, on_step: Callable[[str], None] | None = None
 ) -> ForecastJobResult:
@@ -655,7 +656,8 @@ def demo_forecast(
 
     out_dir = Path(out_dir)
     rain = write_rainfall_netcdf(storm_forecast(AMANDA_2020), out_dir / "amanda_2020_storm.nc")
-    return run_forecast(out_dir / "terrain", rain, out_dir / "forecast", terrain=terrain,
+    request = ForecastRequest.build(terrain_dir=out_dir / "terrain", rain_path=rain)
+    return run_forecast(request, out_dir / "forecast", terrain=terrain,
                         cache_dir=out_dir / "cache", on_step=on_step)
 
 

@@ -19,7 +19,7 @@ import rasterio
 from typer.testing import CliRunner
 
 from floodwarn.cli import app
-from floodwarn.terrain import TerrainModel
+from floodwarn.io.terrain_files import load_terrain_model
 
 runner = CliRunner()
 
@@ -138,7 +138,7 @@ def test_terrain_build_and_info(srtm_tile, tmp_path):
     meta = json.loads((out / "terrain.json").read_text())
     assert meta["parameters"]["stream_area_km2"] == 2
     assert meta["epsg"] == 32619
-    model = TerrainModel.load(out)
+    model = load_terrain_model(out)
     assert len(model.reaches) == meta["statistics"]["reaches"]
     info = runner.invoke(app, ["terrain", "info", str(out)])
     assert info.exit_code == 0 and "reaches" in info.output
@@ -211,9 +211,8 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
     assert bodies["coatepeque"]["peak_outflow_m3s"] == 0.0  # no surface outlet
     from floodwarn.hydrology.water_bodies import locate_water_bodies
     from floodwarn.parameters import WaterBodies, load_parameters
-    from floodwarn.terrain.model import TerrainModel
 
-    model = TerrainModel.load(tmp_path / "demo" / "terrain")
+    model = load_terrain_model(tmp_path / "demo" / "terrain")
     lakes = locate_water_bodies(model, load_parameters(WaterBodies)).surface
     with rasterio.open(forecast / "depth.tif") as src:
         depth = src.read(1)

@@ -10,6 +10,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from floodwarn.cli import app
+from floodwarn.io.terrain_files import save_terrain_model
 from floodwarn.terrain.model import build_terrain_model
 from tests.conftest import fractal_dem, utm_grid
 
@@ -28,7 +29,7 @@ def small_terrain(tmp_path_factory):
     out = tmp_path_factory.mktemp("terrain")
     dem = fractal_dem(200, seed=4, relief_m=300.0, tilt=0.5)
     model = build_terrain_model(dem, utm_grid((200, 200)), stream_area_km2=0.5)
-    model.save(out)
+    save_terrain_model(model, out)
     return out, model
 
 
@@ -206,7 +207,7 @@ def salvadoran_terrain(tmp_path_factory):
                 crs="EPSG:32616")
     model = build_terrain_model(fractal_dem(200, seed=4, relief_m=300.0, tilt=0.5), grid,
                                 stream_area_km2=0.5)
-    model.save(out)
+    save_terrain_model(model, out)
     return out, model
 
 

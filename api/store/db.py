@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def open_store(url: str) -> tuple[Engine, sessionmaker[Session]]:
     """An engine for ``url`` migrated to the latest schema, and its session factory.
 
-    SQLite files get their folder created, foreign keys enforced and WAL journaling, so the
-    API and the run worker can read and write at once.
+    SQLite files get their folder created (owner-only), foreign keys enforced and WAL
+    journaling, so the API and the run worker can read and write at once; the database and
+    its journal files are readable by their owner only (they hold keys' hashes, audit logs
+    and sealed webhook secrets).
     """
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not database.exists():
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
@@ -32,6 +38,10 @@ def open_store(url: str) -> tuple[Engine, sessionmaker[Session]]:
             cursor.close()
 
     migrate(engine)
+    if database is not None:
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            if path.exists():
+                path.chmod(0o600)
     return engine, sessionmaker(engine, expire_on_commit=False)
 
 

@@ -44,7 +44,12 @@ class Base(DeclarativeBase):
 
 
 class Run(Base):
-    """One forecast run: queued → running → succeeded | failed (with why)."""
+    """One forecast run: queued → running → succeeded | failed (with why).
+
+    A running run belongs to ``worker`` until ``lease_until``; a worker renews the lease while
+    it works, so a run whose lease has lapsed was left by a crash and is taken again (at most
+    ``MAX_RUN_ATTEMPTS`` times, see :mod:`api.store.runs`).
+    """
 
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,7 +62,12 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     synthetic: Mapped[bool | None]
     summary: Mapped[dict[str, Any] | None]
-    options: Mapped[dict[str, Any] | None]  # {"reservoir_levels": {id: m a.s.l.}}
+    options: Mapped[dict[str, Any] | None]  # the caller's ForecastOptions (JSON)
+    request: Mapped[dict[str, Any] | None]  # the whole ForecastRequest (JSON)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    progress: Mapped[dict[str, Any] | None]  # {"step": …, "done": n, "total": n, "at": …}
 
 
 class SettlementResult(Base):
@@ -96,9 +106,12 @@ class AlertVersion(Base):
     sent: Mapped[datetime]
     expires: Mapped[datetime | None]  # None for Cancel messages
     cap_xml: Mapped[str] = mapped_column(Text)
+    facts: Mapped[dict[str, Any] | None]  # what the warning said (the update rule compares)
 
 
 class Subscription(Base):
+    """A committee's webhook; ``secret`` is sealed (see :mod:`api.secrets`), never clear."""
+
     __tablename__ = "subscriptions"
     id: Mapped[int] = mapped_column(primary_key=True)
     municipality_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -155,3 +168,4 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     revoked: Mapped[bool] = mapped_column(default=False)
+    revoked_at: Mapped[datetime | None]

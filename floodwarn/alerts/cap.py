@@ -272,3 +272,11 @@ def validate_cap(xml: bytes) -> None:
     schema = _schema()
     if not schema.validate(doc):
         raise InputError(f"CAP message invalid against CAP 1.2: {schema.error_log.last_error}")
+
+
+def cap_headline(xml: str | bytes) -> str:
+    """The headline of a CAP message's first ``info`` block (Spanish: written first)."""
+    from lxml import etree
+
+    doc = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
+    return doc.findtext(f"{{{CAP_NS}}}info/{{{CAP_NS}}}headline") or ""

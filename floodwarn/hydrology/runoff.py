@@ -31,6 +31,32 @@ def season_of(month: int) -> str:
     return "growing" if month in GROWING_MONTHS else "dormant"
 
 
+#: Antecedent moisture classes of NEH-4 (dry, average, wet) and the initial abstraction ratios
+#: λ whose curve-number conversion is published (Hawkins et al. 2002): the only values a run
+#: may choose.
+AMC_CLASSES = (1, 2, 3)
+IA_RATIOS = (0.2, 0.05)
+
+
+def check_amc(amc: int) -> None:
+    """Refuse an antecedent moisture class other than 1, 2 or 3."""
+    if amc not in AMC_CLASSES:
+        raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
+
+
+def check_ia_ratio(ia_ratio: float) -> None:
+    """Refuse an initial abstraction ratio without a published curve-number conversion."""
+    if ia_ratio not in IA_RATIOS:
+        raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
+
+
+def check_curve_number_sources(landcover: object | None, soil: object | None) -> None:
+    """Curve numbers come from the shipped table or from both rasters, never from one."""
+    if (landcover is None) != (soil is None):
+        raise InputError("curve numbers from rasters need both land cover (--landcover) and "
+                         "soil (--soil) rasters, or neither.")
+
+
 def antecedent_moisture_class(antecedent_rain_mm: np.ndarray, season: str) -> np.ndarray:
     """AMC I, II or III (as 1, 2, 3) from the rain of the preceding five days.
 
@@ -82,11 +108,10 @@ def retention_mm(cn: np.ndarray, ia_ratio: float = 0.2) -> np.ndarray:
     cn = np.asarray(cn, np.float64)
     if np.any((cn < 1) | (cn > 100) | ~np.isfinite(cn)):
         raise InputError("curve numbers must lie in 1…100.")
+    check_ia_ratio(ia_ratio)
     s_in = 1000.0 / cn - 10.0
     if ia_ratio == 0.05:
         s_in = 1.33 * s_in**1.15
-    elif ia_ratio != 0.2:
-        raise InputError(f"initial abstraction ratio {ia_ratio} unsupported; use 0.2 or 0.05.")
     return s_in * 25.4
 
 

@@ -19,6 +19,7 @@ from floodwarn.errors import InputError
 from floodwarn.hydrology.routing import catchment_lag_hours, catchment_land_slope_percent
 from floodwarn.hydrology.runoff import (
     antecedent_moisture_class,
+    check_amc,
     curve_number_for_amc,
     incremental_runoff,
 )
@@ -183,8 +184,7 @@ def simulate(
     if not (np.isfinite(base_flow_l_s_km2) and base_flow_l_s_km2 >= 0):
         raise InputError(f"base flow {base_flow_l_s_km2} L/s/km² must be a number ≥ 0.")
     if amc is not None:
-        if amc not in (1, 2, 3):
-            raise InputError(f"antecedent moisture class {amc} unknown; use 1, 2 or 3.")
+        check_amc(amc)
         amc_class = np.full(model.n_reaches, amc, np.int8)
     elif antecedent_rain_mm is not None:
         amc_class = antecedent_moisture_class(

@@ -2,20 +2,25 @@
 
 Readers only find values, units, times and grid as the file states them and hand them to
 :func:`floodwarn.rainfall.forecast.canonical_forecast`; conversions and checks live there.
+Before any data array is decoded each reader checks the size the file *declares* against a
+cell budget (:data:`MAX_RAIN_CELLS`), so a small hostile file cannot make the process allocate
+gigabytes; every decoder failure becomes a :class:`~floodwarn.errors.DataFileError` naming
+the file (by its name only: messages reach users of the service, folders do not).
 """
 
 from __future__ import annotations
 
 import glob
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from floodwarn.errors import CRSError, DataFileError, InputError
+from floodwarn.errors import CRSError, DataFileError, FloodwarnError, InputError
 from floodwarn.rainfall.forecast import (
     Accumulation,
     RainfallForecast,
@@ -31,6 +36,79 @@ MEMBER_DIMS = ("number", "member", "realization", "ensemble", "ens")
 Y_DIMS = ("latitude", "lat", "y", "rlat")
 X_DIMS = ("longitude", "lon", "x", "rlon")
 GRIB_SHORT_NAMES = ("tp", "prate")  # total precipitation (accumulated), rate (average)
+
+#: Largest forecast read, in cells (members × steps × rows × columns as the file declares
+#: them), unless the caller passes ``max_cells``. Reading costs about 25 bytes per cell at its
+#: peak (the file's float32, float64 working copies, the float32 result), so 50 million cells
+#: is ≈ 1.2 GB. Real forecasts for El Salvador are far smaller: a 51-member ensemble × 40 steps
+#: on a 0.1° grid over the country and its upstream basins (≈ 35 × 25 cells) is 1.8 million;
+#: the demo storm on a ≈ 1 km grid (0.01°, 330 × 220) for 72 hourly steps is 5.2 million; a
+#: 3-km WRF run over Central America (≈ 600 × 600) for 72 h is 26 million. Larger files are
+#: global or continental grids: crop them to the country (see :data:`CROP_BOX`).
+MAX_RAIN_CELLS = 50_000_000
+
+#: El Salvador and the upstream basins of its rivers (Lempa, Paz, Goascorán) with a margin:
+#: west, south, east, north in degrees — the demo storm's grid.
+CROP_BOX = (-90.5, 12.8, -87.2, 15.0)
+
+#: Characters that make a path a pattern (:mod:`glob`) when no file has that exact name.
+GLOB_CHARACTERS = "*?["
+
+
+class RainReader(Protocol):
+    """What every reader in :data:`RAIN_READERS` accepts."""
+
+    def __call__(self, path: Path, *, variable: str | None = None, units: str | None = None,
+                 max_cells: int | None = None) -> RawRainfall: ...
+
+
+def _name(path: str | Path) -> str:
+    """How messages name a file: its name, never the folders above it."""
+    return Path(path).name or str(path)
+
+
+def _reason(exc: BaseException, path: str | Path) -> str:
+    """A decoder's message, shortened, with the file's full path replaced by its name."""
+    text = str(exc) or type(exc).__name__
+    text = text.replace(str(Path(path).resolve()), _name(path)).replace(str(path), _name(path))
+    parent = str(Path(path).parent)
+    if parent not in ("", ".", "/"):
+        text = text.replace(parent, "…")
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:197] + "…"
+
+
+def _budget(max_cells: int | None) -> int:
+    if max_cells is None:
+        return MAX_RAIN_CELLS
+    if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells <= 0:
+        raise InputError(f"max_cells must be a positive whole number of cells; got "
+                         f"{max_cells!r} (default {MAX_RAIN_CELLS:,}).")
+    return max_cells
+
+
+def _check_cells(name: str, shape: Sequence[int], axes: str, max_cells: int | None,
+                 crop: str) -> None:
+    """Refuse a declared array larger than the budget, before anything is read."""
+    budget = _budget(max_cells)
+    cells = math.prod(int(n) for n in shape)
+    if cells > budget:
+        raise InputError(
+            f"{name}: declares {' × '.join(f'{int(n):,}' for n in shape)} ({axes}) = "
+            f"{cells:,} cells of rain, more than the budget of {budget:,} cells; nothing was "
+            f"read. Crop the forecast to El Salvador and its basins (lon {CROP_BOX[0]} to "
+            f"{CROP_BOX[2]}, lat {CROP_BOX[1]} to {CROP_BOX[3]}, e.g. {crop}), or, if the "
+            "machine has the memory (≈ 25 bytes a cell), raise the budget (max_cells; the "
+            "service's FLOODWARN_MAX_RAIN_CELLS)."
+        )
+
+
+_CROP_NETCDF = (f"cdo sellonlatbox,{CROP_BOX[0]},{CROP_BOX[2]},{CROP_BOX[1]},{CROP_BOX[3]} "
+                "in.nc out.nc")
+_CROP_GRIB = (f"wgrib2 in.grib2 -small_grib {CROP_BOX[0]}:{CROP_BOX[2]} "
+              f"{CROP_BOX[1]}:{CROP_BOX[3]} out.grib2")
+_CROP_GEOTIFF = (f"gdal_translate -projwin {CROP_BOX[0]} {CROP_BOX[3]} {CROP_BOX[2]} "
+                 f"{CROP_BOX[1]} in.tif out.tif")
 
 
 def _pick(names: tuple[str, ...], available: Any) -> str | None:
@@ -87,97 +165,192 @@ def _netcdf_accumulation(name: str, attrs: dict[str, Any], has_bounds: bool) -> 
     return None
 
 
-def read_netcdf(path: Path, *, variable: str | None = None) -> RawRainfall:
-    """Read a CF NetCDF rain forecast with xarray (lat/lon or projected, optional members)."""
+def _netcdf_header_check(path: Path, variable: str | None, max_cells: int | None) -> None:
+    """Check what a NetCDF file declares, reading its header only (no data).
+
+    A classic file (CDF-1/CDF-2) is first parsed by scipy, in Python: netCDF-C crashes the
+    process (segmentation fault) on some corrupt classic headers, and reads bytes missing past
+    the end as zeros, i.e. as no rain (:func:`_netcdf3_complete`). Then netCDF4 reads the
+    header: every dimension must fit the budget (xarray loads 1-D coordinates when it opens a
+    file), as must the rain variable (named, or the first of :data:`RAIN_VARIABLES`).
+    """
+    import netCDF4
+
+    name = _name(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise DataFileError(f"{name}: cannot be opened ({_reason(exc, path)}).") from exc
+    if magic in (b"CDF\x01", b"CDF\x02"):
+        _netcdf3_complete(path)
+    try:
+        with netCDF4.Dataset(path, "r") as nc:
+            for dim_name, dim in nc.dimensions.items():
+                _check_cells(name, (len(dim),), f"dimension {dim_name!r}", max_cells,
+                             _CROP_NETCDF)
+            rain = variable if variable is not None else _pick(RAIN_VARIABLES, nc.variables)
+            if rain is not None and rain in nc.variables:
+                var = nc.variables[rain]
+                _check_cells(name, var.shape, f"variable {rain!r}: {', '.join(var.dimensions)}",
+                             max_cells, _CROP_NETCDF)
+            if not nc.variables:
+                raise DataFileError(f"{name}: holds no variables; it is empty or truncated — "
+                                    "download it again.")
+            declared = sum(int(v.size) * np.dtype(v.dtype).itemsize
+                           for v in nc.variables.values()) if magic == b"CDF\x05" else 0
+    except FloodwarnError:
+        raise
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise DataFileError(
+            f"{name}: cannot be read as NetCDF ({_reason(exc, path)}); the file may be "
+            "truncated, corrupt or not NetCDF — download it again."
+        ) from exc
+    size = path.stat().st_size
+    if size < declared:  # CDF-5, which scipy does not parse: at least as long as its data
+        raise DataFileError(
+            f"{name}: is truncated: its header declares {declared:,} bytes of data but the "
+            f"file holds {size:,} bytes; download it again."
+        )
+
+
+def _netcdf3_complete(path: Path) -> None:
+    """Refuse a corrupt or truncated classic (CDF-1/CDF-2) NetCDF file. scipy parses the header
+    in Python and maps the file (no data is read): it fails where the header is inconsistent
+    or a variable runs past the end of the file."""
+    import struct
+
+    from scipy.io import netcdf_file
+
+    try:
+        with netcdf_file(path, "r", mmap=True):
+            pass
+    except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError,
+            struct.error) as exc:
+        raise DataFileError(
+            f"{_name(path)}: is truncated or corrupt: its NetCDF header does not match the "
+            f"file's {path.stat().st_size:,} bytes ({_reason(exc, path)}); download it again."
+        ) from exc
+
+
+def read_netcdf(path: Path, *, variable: str | None = None, units: str | None = None,
+                max_cells: int | None = None) -> RawRainfall:
+    """Read a CF NetCDF rain forecast with xarray (lat/lon or projected, optional members).
+
+    The header is checked first (:func:`_netcdf_header_check`: declared sizes against
+    ``max_cells``, default :data:`MAX_RAIN_CELLS`); ``units`` replaces the variable's units
+    attribute (which is then not needed). Any failure of the decoders (HDF5, netCDF-C, time
+    decoding) is a :class:`DataFileError` naming the file.
+    """
     import xarray as xr
 
-    source = str(path)
+    path = Path(path)
+    source = _name(path)
+    _netcdf_header_check(path, variable, max_cells)
     try:
-        ds = xr.open_dataset(path, decode_times=True)
-    except (OSError, ValueError) as exc:
+        ds = xr.open_dataset(path, engine="netcdf4", decode_times=True)
+    except (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError) as exc:
         raise DataFileError(
-            f"{source}: cannot be read as NetCDF ({exc}); the file may be truncated or not "
-            "NetCDF — download it again."
+            f"{source}: cannot be read as NetCDF ({_reason(exc, path)}); the file may be "
+            "truncated, corrupt or not NetCDF — download it again."
         ) from exc
     with ds:
-        name = variable or _pick(RAIN_VARIABLES, ds.data_vars)
-        if name is None or name not in ds.data_vars:
-            raise InputError(
-                f"{source}: no rain variable {'named ' + repr(variable) if variable else ''}"
-                f" found; variables are {sorted(map(str, ds.data_vars))}. Name it with "
-                f"--variable (floodwarn looks for {list(RAIN_VARIABLES)})."
-            )
-        var = ds[name]
-        if "units" not in var.attrs:
-            raise InputError(
-                f"{source}: variable {name!r} has no 'units' attribute; add one (mm, kg m-2, m, "
-                "kg m-2 s-1, mm h-1)."
-            )
-        dims = var.dims
-        t_name = _pick(TIME_DIMS, dims)
-        if t_name is None:
-            raise InputError(
-                f"{source}: variable {name!r} has dimensions {list(dims)} and no time axis "
-                f"(one of {list(TIME_DIMS)}); a forecast needs one."
-            )
-        y_name = _pick(Y_DIMS, dims)
-        x_name = _pick(X_DIMS, dims)
-        if y_name is None or x_name is None:
-            raise InputError(f"{source}: variable {name!r} has dimensions {list(dims)}; "
-                             f"expected spatial axes among {list(Y_DIMS)} and {list(X_DIMS)}.")
-        m_name = _pick(MEMBER_DIMS, dims)
-        extra = set(dims) - {t_name, y_name, x_name} - ({m_name} if m_name else set())
-        squeezable = [d for d in extra if var.sizes[d] == 1]
-        if len(squeezable) != len(extra):
-            raise InputError(f"{source}: variable {name!r} has unexpected dimensions "
-                             f"{sorted(map(str, extra))}; select one level first.")
-        var = var.squeeze(squeezable)
-        order = ([m_name] if m_name else []) + [t_name, y_name, x_name]
-        values = var.transpose(*order).values.astype(np.float64)
-        if not m_name:
-            values = values[None]
-        times = ds[t_name].values
-        reference = None
-        if t_name == "step":
-            if "time" not in ds.coords or ds["time"].size != 1:
-                raise InputError(f"{source}: forecast steps without a single reference time.")
-            reference = np.datetime64(ds["time"].values.reshape(-1)[0], "s")
-            times = reference + times
-        elif "forecast_reference_time" in ds.coords and ds["forecast_reference_time"].size == 1:
-            reference = np.datetime64(ds["forecast_reference_time"].values.reshape(-1)[0], "s")
-        bounds_name = ds[t_name].attrs.get("bounds")
-        step_start = None
-        if bounds_name and bounds_name in ds.variables:
-            step_start = ds[bounds_name].values[:, 0]
-        x = ds[x_name].values.astype(np.float64)
-        y = ds[y_name].values.astype(np.float64)
-        crs = _netcdf_crs(ds, var, x_name, source)
-        if crs == "EPSG:4326":
-            x, values = _lon_to_180(x, values, axis=3)
-        accumulation = _netcdf_accumulation(name, dict(var.attrs), step_start is not None)
-        if str(var.attrs.get("units", "")).replace("**", "").strip() in ("kg m-2 s-1",):
-            accumulation = "rate"
-        return RawRainfall(
-            values=values,
-            step_end=np.asarray(times),
-            x=x,
-            y=y,
-            crs=crs,
-            units=str(var.attrs["units"]),
-            variable=name,
-            source=source,
-            accumulation=accumulation,
-            step_start=step_start,
-            reference_time=reference,
-            members=ds[m_name].values if m_name else None,
-            attrs={**dict(ds.attrs), **dict(var.attrs)},
+        try:
+            return _netcdf_rain(ds, path, variable=variable, units=units, max_cells=max_cells)
+        except FloodwarnError:
+            raise
+        except (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError) as exc:
+            raise DataFileError(
+                f"{source}: its data cannot be decoded ({_reason(exc, path)}); the file is "
+                "probably truncated or corrupt — download it again."
+            ) from exc
+
+
+def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None,
+                 max_cells: int | None) -> RawRainfall:
+    source = _name(path)
+    name = variable or _pick(RAIN_VARIABLES, ds.data_vars)
+    if name is None or name not in ds.data_vars:
+        raise InputError(
+            f"{source}: no rain variable {'named ' + repr(variable) if variable else ''}"
+            f" found; variables are {sorted(map(str, ds.data_vars))}. Name it with "
+            f"--variable (floodwarn looks for {list(RAIN_VARIABLES)})."
         )
+    var = ds[name]
+    stated_units = units if units is not None else var.attrs.get("units")
+    if stated_units is None:
+        raise InputError(
+            f"{source}: variable {name!r} has no 'units' attribute; add one (mm, kg m-2, m, "
+            "kg m-2 s-1, mm h-1) or state them (units='mm' / --units mm)."
+        )
+    dims = var.dims
+    t_name = _pick(TIME_DIMS, dims)
+    if t_name is None:
+        raise InputError(
+            f"{source}: variable {name!r} has dimensions {list(dims)} and no time axis "
+            f"(one of {list(TIME_DIMS)}); a forecast needs one."
+        )
+    y_name = _pick(Y_DIMS, dims)
+    x_name = _pick(X_DIMS, dims)
+    if y_name is None or x_name is None:
+        raise InputError(f"{source}: variable {name!r} has dimensions {list(dims)}; "
+                         f"expected spatial axes among {list(Y_DIMS)} and {list(X_DIMS)}.")
+    m_name = _pick(MEMBER_DIMS, dims)
+    extra = set(dims) - {t_name, y_name, x_name} - ({m_name} if m_name else set())
+    squeezable = [d for d in extra if var.sizes[d] == 1]
+    if len(squeezable) != len(extra):
+        raise InputError(f"{source}: variable {name!r} has unexpected dimensions "
+                         f"{sorted(map(str, extra))}; select one level first.")
+    var = var.squeeze(squeezable)
+    order = ([m_name] if m_name else []) + [t_name, y_name, x_name]
+    _check_cells(source, [var.sizes[d] for d in order], ", ".join(map(str, order)), max_cells,
+                 _CROP_NETCDF)
+    values = var.transpose(*order).values.astype(np.float64, copy=False)
+    if not m_name:
+        values = values[None]
+    times = ds[t_name].values
+    reference = None
+    if t_name == "step":
+        if "time" not in ds.coords or ds["time"].size != 1:
+            raise InputError(f"{source}: forecast steps without a single reference time.")
+        reference = np.datetime64(ds["time"].values.reshape(-1)[0], "s")
+        times = reference + times
+    elif "forecast_reference_time" in ds.coords and ds["forecast_reference_time"].size == 1:
+        reference = np.datetime64(ds["forecast_reference_time"].values.reshape(-1)[0], "s")
+    bounds_name = ds[t_name].attrs.get("bounds")
+    step_start = None
+    if bounds_name and bounds_name in ds.variables:
+        step_start = ds[bounds_name].values[:, 0]
+    x = ds[x_name].values.astype(np.float64)
+    y = ds[y_name].values.astype(np.float64)
+    crs = _netcdf_crs(ds, var, x_name, source)
+    if crs == "EPSG:4326":
+        x, values = _lon_to_180(x, values, axis=3)
+    accumulation = _netcdf_accumulation(name, dict(var.attrs), step_start is not None)
+    if str(stated_units).replace("**", "").strip() in ("kg m-2 s-1",):
+        accumulation = "rate"
+    return RawRainfall(
+        values=values,
+        step_end=np.asarray(times),
+        x=x,
+        y=y,
+        crs=crs,
+        units=str(stated_units),
+        variable=name,
+        source=str(path),
+        accumulation=accumulation,
+        step_start=step_start,
+        reference_time=reference,
+        members=ds[m_name].values if m_name else None,
+        attrs={**dict(ds.attrs), **dict(var.attrs)},
+    )
 
 
 # -------------------------------------------------------------------------------------- GRIB
 
 
-def read_grib(path: Path, *, variable: str | None = None) -> RawRainfall:
+def read_grib(path: Path, *, variable: str | None = None, units: str | None = None,
+              max_cells: int | None = None) -> RawRainfall:
     """Read GRIB1/GRIB2 precipitation messages with ecCodes, chaining their step ranges.
 
     Each message covers an interval [startStep, endStep] after its reference time (GFS mixes
@@ -186,6 +359,13 @@ def read_grib(path: Path, *, variable: str | None = None) -> RawRainfall:
     extends it. cfgrib cannot represent such mixed step ranges in one array, so ecCodes is read
     directly (the same library cfgrib wraps). Only regular lat/lon grids are accepted.
 
+    The file is read in two passes over its messages: first their headers (shortName, grid,
+    Ni × Nj, which must agree with the number of points), so that the rain messages' declared
+    size — messages × Nj × Ni — is checked against ``max_cells`` (default
+    :data:`MAX_RAIN_CELLS`) before any values are decoded; then their values. Every ecCodes
+    failure (corrupt or truncated message, ``DecodingError`` …) is a :class:`DataFileError`
+    naming the file and the message. ``units`` replaces the units the messages state.
+
     References
     ----------
     WMO (2023) Manual on Codes, vol. I.2, FM 92 GRIB edition 2 (product definition templates
@@ -193,9 +373,11 @@ def read_grib(path: Path, *, variable: str | None = None) -> RawRainfall:
     """
     import eccodes
 
-    source = str(path)
+    path = Path(path)
+    source = _name(path)
     wanted = (variable,) if variable else GRIB_SHORT_NAMES
-    found: dict[str, list[dict[str, Any]]] = {}
+    kept: dict[str, list[tuple[int, Any]]] = {}  # shortName → (message number, handle)
+    n_messages = 0
     try:
         with open(path, "rb") as fh:
             while True:
@@ -203,72 +385,128 @@ def read_grib(path: Path, *, variable: str | None = None) -> RawRainfall:
                     gid = eccodes.codes_grib_new_from_file(fh)
                 except eccodes.CodesInternalError as exc:
                     raise DataFileError(
-                        f"{source}: GRIB message {sum(map(len, found.values())) + 1} is corrupt "
-                        f"or truncated ({exc}); download the file again."
+                        f"{source}: GRIB message {n_messages + 1} is corrupt or truncated "
+                        f"({_reason(exc, path)}); download the file again."
                     ) from exc
                 if gid is None:
                     break
-                try:
-                    short = eccodes.codes_get(gid, "shortName")
-                    if short not in wanted:
-                        continue
-                    grid_type = eccodes.codes_get(gid, "gridType")
-                    if grid_type != "regular_ll":
-                        raise InputError(
-                            f"{source}: {short} is on a {grid_type} grid; floodwarn reads "
-                            "regular lat/lon GRIB grids (regrid with cdo or wgrib2 first)."
-                        )
-                    ni = eccodes.codes_get(gid, "Ni")
-                    nj = eccodes.codes_get(gid, "Nj")
-                    vals = eccodes.codes_get_values(gid).astype(np.float64).reshape(nj, ni)
-                    if eccodes.codes_get(gid, "bitmapPresent"):
-                        missing = eccodes.codes_get(gid, "missingValue")
-                        vals[vals == missing] = np.nan
-                    lats = eccodes.codes_get_array(gid, "latitudes").reshape(nj, ni)[:, 0]
-                    lons = eccodes.codes_get_array(gid, "longitudes").reshape(nj, ni)[0, :]
-                    try:
-                        number = int(eccodes.codes_get(gid, "number"))
-                    except eccodes.KeyValueNotFoundError:
-                        number = 0
-                    date = eccodes.codes_get(gid, "dataDate")
-                    hhmm = eccodes.codes_get(gid, "dataTime")
-                    found.setdefault(short, []).append({
-                        "member": number,
-                        "reference": np.datetime64(
-                            f"{str(date)[:4]}-{str(date)[4:6]}-{str(date)[6:8]}T"
-                            f"{hhmm // 100:02d}:{hhmm % 100:02d}", "s"),
-                        "start_h": int(eccodes.codes_get(gid, "startStep", ktype=int)),
-                        "end_h": int(eccodes.codes_get(gid, "endStep", ktype=int)),
-                        "step_units": eccodes.codes_get(gid, "stepUnits", ktype=str),
-                        "units": eccodes.codes_get(gid, "units"),
-                        "step_type": eccodes.codes_get(gid, "stepType"),
-                        "values": vals, "lats": lats, "lons": lons,
-                    })
-                finally:
+                n_messages += 1
+                short = _grib_header(eccodes, gid, source, n_messages, wanted)
+                if short is None:
                     eccodes.codes_release(gid)
-    except FileNotFoundError as exc:
-        raise DataFileError(f"{source}: file not found.") from exc
-    name = next((n for n in wanted if n in found), None)
-    if name is None:
-        raise InputError(
-            f"{source}: no precipitation message ({'/'.join(wanted)}) in this GRIB file; name "
-            "the shortName with --variable."
-        )
-    return _chain_grib_messages(found[name], name, source)
+                else:
+                    kept.setdefault(short, []).append((n_messages, gid))
+        if n_messages == 0:
+            raise DataFileError(f"{source}: holds no GRIB message; it is empty or not GRIB "
+                                "(check the download).")
+        name = next((n for n in wanted if n in kept), None)
+        if name is None:
+            raise InputError(
+                f"{source}: no precipitation message ({'/'.join(wanted)}) among its "
+                f"{n_messages} GRIB messages; name the shortName with --variable."
+            )
+        chosen = kept[name]
+        grids = {(eccodes.codes_get(g, "Nj"), eccodes.codes_get(g, "Ni")) for _, g in chosen}
+        if len(grids) != 1:
+            raise InputError(f"{source}: its {name} messages are on {len(grids)} different "
+                             f"grids (Nj × Ni: {sorted(grids)}); give one grid per file.")
+        nj, ni = grids.pop()
+        _check_cells(source, (len(chosen), nj, ni), f"{name} messages × Nj × Ni", max_cells,
+                     _CROP_GRIB)
+        messages = [_grib_message(eccodes, gid, source, number, path)
+                    for number, gid in chosen]
+    except FloodwarnError:
+        raise
+    except OSError as exc:
+        raise DataFileError(f"{source}: cannot be opened ({_reason(exc, path)}).") from exc
+    finally:
+        for handles in kept.values():
+            for _, gid in handles:
+                eccodes.codes_release(gid)
+    raw = _chain_grib_messages(messages, name, str(path))
+    return raw if units is None else replace(raw, units=units)
+
+
+def _grib_header(eccodes: Any, gid: Any, source: str, number: int,
+                 wanted: tuple[str, ...]) -> str | None:
+    """The shortName of a wanted message whose header is sound, else None (not wanted)."""
+    try:
+        short = str(eccodes.codes_get(gid, "shortName"))
+        if short not in wanted:
+            return None
+        grid_type = eccodes.codes_get(gid, "gridType")
+        if grid_type != "regular_ll":
+            eccodes.codes_release(gid)
+            raise InputError(
+                f"{source}: {short} (message {number}) is on a {grid_type} grid; floodwarn "
+                "reads regular lat/lon GRIB grids (regrid with cdo or wgrib2 first)."
+            )
+        ni = int(eccodes.codes_get(gid, "Ni"))
+        nj = int(eccodes.codes_get(gid, "Nj"))
+        points = int(eccodes.codes_get(gid, "numberOfDataPoints"))
+        coded = max(int(eccodes.codes_get(gid, "numberOfValues")),
+                    int(eccodes.codes_get(gid, "numberOfCodedValues")))
+    except eccodes.CodesInternalError as exc:
+        eccodes.codes_release(gid)
+        raise DataFileError(f"{source}: GRIB message {number} has a corrupt header "
+                            f"({exc}); download the file again.") from exc
+    if ni <= 0 or nj <= 0 or ni * nj != points or coded > points:
+        eccodes.codes_release(gid)
+        raise DataFileError(
+            f"{source}: GRIB message {number} has a corrupt header (grid Ni {ni} × Nj {nj}, "
+            f"{points} points, {coded} coded values); download the file again.")
+    return short
+
+
+def _grib_message(eccodes: Any, gid: Any, source: str, number: int,
+                  path: Path) -> dict[str, Any]:
+    """Decode one message (its header already checked) into the fields chaining needs."""
+    try:
+        ni = eccodes.codes_get(gid, "Ni")
+        nj = eccodes.codes_get(gid, "Nj")
+        vals = eccodes.codes_get_values(gid).astype(np.float64).reshape(nj, ni)
+        if eccodes.codes_get(gid, "bitmapPresent"):
+            missing = eccodes.codes_get(gid, "missingValue")
+            vals[vals == missing] = np.nan
+        lats = eccodes.codes_get_array(gid, "latitudes").reshape(nj, ni)[:, 0]
+        lons = eccodes.codes_get_array(gid, "longitudes").reshape(nj, ni)[0, :]
+        try:
+            member = int(eccodes.codes_get(gid, "number"))
+        except eccodes.KeyValueNotFoundError:
+            member = 0
+        date = str(eccodes.codes_get(gid, "dataDate"))
+        hhmm = int(eccodes.codes_get(gid, "dataTime"))
+        return {
+            "member": member,
+            "reference": np.datetime64(
+                f"{date[:4]}-{date[4:6]}-{date[6:8]}T{hhmm // 100:02d}:{hhmm % 100:02d}", "s"),
+            "start_h": int(eccodes.codes_get(gid, "startStep", ktype=int)),
+            "end_h": int(eccodes.codes_get(gid, "endStep", ktype=int)),
+            "step_units": eccodes.codes_get(gid, "stepUnits", ktype=str),
+            "units": eccodes.codes_get(gid, "units"),
+            "step_type": eccodes.codes_get(gid, "stepType"),
+            "values": vals, "lats": lats, "lons": lons,
+        }
+    except (eccodes.CodesInternalError, ValueError, OverflowError) as exc:
+        raise DataFileError(
+            f"{source}: GRIB message {number} cannot be decoded ({_reason(exc, path)}); the "
+            "file is corrupt — download it again."
+        ) from exc
 
 
 def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str) -> RawRainfall:
+    where = _name(source)
     refs = {m["reference"] for m in messages}
     if len(refs) != 1:
-        raise InputError(f"{source}: messages from {len(refs)} forecast runs ({sorted(refs)}); "
+        raise InputError(f"{where}: messages from {len(refs)} forecast runs ({sorted(refs)}); "
                          "give one run per file.")
     reference = refs.pop()
     units = {m["units"] for m in messages}
     if len(units) != 1:
-        raise InputError(f"{source}: {name} messages have mixed units {sorted(units)}.")
+        raise InputError(f"{where}: {name} messages have mixed units {sorted(units)}.")
     bad_units = {m["step_units"] for m in messages} - {"h", "1"}
     if bad_units:
-        raise InputError(f"{source}: step units {sorted(bad_units)}; floodwarn reads hourly "
+        raise InputError(f"{where}: step units {sorted(bad_units)}; floodwarn reads hourly "
                          "step ranges.")
     is_rate = messages[0]["step_type"] == "avg"
     members = sorted({m["member"] for m in messages})
@@ -283,7 +521,7 @@ def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str)
         for m in own:
             if m["start_h"] not in totals:
                 raise InputError(
-                    f"{source}: member {member}: {name} over hours {m['start_h']}-{m['end_h']} "
+                    f"{where}: member {member}: {name} over hours {m['start_h']}-{m['end_h']} "
                     f"does not continue any earlier interval (known ends {sorted(totals)}); "
                     "the file is missing a message."
                 )
@@ -293,7 +531,7 @@ def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str)
         ends_by_member.append((origin, ends))
         cumulative_by_member.append(np.stack([totals[h] for h in ends]))
     if len({(o, tuple(e)) for o, e in ends_by_member}) != 1:
-        raise InputError(f"{source}: ensemble members cover different step ranges.")
+        raise InputError(f"{where}: ensemble members cover different step ranges.")
     origin, ends = ends_by_member[0]
     values = np.stack(cumulative_by_member)
     hours = np.array(ends, dtype="timedelta64[h]")
@@ -323,7 +561,7 @@ def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str)
 _TIME_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})[T_-]?(\d{2})(?::?(\d{2}))?")
 
 
-def _time_from(tags: dict[str, str], name: str, source: str) -> tuple[np.datetime64, Any]:
+def _time_from(tags: dict[str, str], name: str) -> tuple[np.datetime64, Any]:
     start = tags.get("step_start")
     for key in ("valid_time", "step_end", "TIFFTAG_DATETIME"):
         if key in tags:
@@ -332,32 +570,106 @@ def _time_from(tags: dict[str, str], name: str, source: str) -> tuple[np.datetim
             try:
                 return np.datetime64(text.rstrip("Z"), "s"), start
             except ValueError as exc:
-                raise InputError(f"{source}: tag {key}={tags[key]!r} is not an ISO time.") from exc
+                raise InputError(f"{name}: tag {key}={tags[key]!r} is not an ISO time.") from exc
     match = _TIME_IN_NAME.search(name)
     if match is None:
         raise InputError(
-            f"{source}: no time in the tags (valid_time) or in the file name {name!r}; name "
+            f"{name}: no time in the tags (valid_time) or in the file name; name "
             "files like rain_20200531T0600.tif (end of the step, UTC)."
         )
     y, mo, d, h, mi = match.groups()
     return np.datetime64(f"{y}-{mo}-{d}T{h}:{mi or '00'}", "s"), start
 
 
-def read_geotiff_stack(path: Path, *, units: str | None = None) -> RawRainfall:
-    """Read one GeoTIFF per time step (a folder or a glob); times from tags or file names.
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _is_pattern(path: str | Path) -> bool:
+    """A pattern: a path with glob characters that names no existing file or folder."""
+    return any(ch in str(path) for ch in GLOB_CHARACTERS) and not Path(path).exists()
+
+
+def _geotiff_files(path: str | Path) -> list[Path]:
+    """The GeoTIFFs of a folder, a single file, or a pattern (a path that does not exist)."""
+    p = Path(path)
+    name = _name(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir()
+                       if f.suffix.lower() in GEOTIFF_SUFFIXES and f.is_file())
+        if not files:
+            raise DataFileError(f"{name}: the folder holds no GeoTIFF files "
+                                f"({', '.join(GEOTIFF_SUFFIXES)}).")
+        return files
+    if p.is_file():
+        return [p]
+    if not _is_pattern(path):
+        raise DataFileError(f"{name}: no such file or folder.")
+    matches = sorted(Path(m) for m in glob.glob(str(path)) if Path(m).is_file())
+    if not matches:
+        raise DataFileError(f"{name}: no such file, and as a pattern it matches no file.")
+    others = [m.name for m in matches if m.suffix.lower() not in GEOTIFF_SUFFIXES]
+    if others:
+        raise InputError(
+            f"{name}: as a pattern it matches files that are not GeoTIFFs ({others[:3]}); a "
+            "pattern selects a stack of GeoTIFFs — give a NetCDF or GRIB file by its name."
+        )
+    return matches
+
+
+def _unreadable_geotiff(path: Path, exc: BaseException) -> DataFileError:
+    return DataFileError(f"{path.name}: cannot be read as GeoTIFF ({_reason(exc, path)}); it "
+                         "may be truncated or corrupt — download it again.")
+
+
+def _geotiff_errors() -> tuple[type[BaseException], ...]:
+    """What rasterio/GDAL raise for a file they cannot read."""
+    import rasterio.errors
+    from rasterio._err import CPLE_BaseError
+
+    return (rasterio.errors.RasterioError, CPLE_BaseError, OSError, ValueError)
+
+
+def read_geotiff_stack(path: str | Path, *, variable: str | None = None, units: str | None = None,
+                       max_cells: int | None = None) -> RawRainfall:
+    """Read one GeoTIFF per time step (a folder, one file, or a pattern); times from tags or
+    file names.
 
     Each file holds the rain of one step (bands = ensemble members). Its time is the end of the
     step, from the tag ``valid_time`` (or ``step_end``/``TIFFTAG_DATETIME``) or from the file
     name (``…20200531T0600…``); an optional ``step_start`` tag gives the start. Units come from
-    the ``units`` tag, or ``units`` when the files have none.
+    the ``units`` tag; ``units`` replaces them. ``path`` is a pattern only when no file or
+    folder has that name (:func:`_is_pattern`). Every file's header is read first: the stack's
+    declared size — bands × files × height × width — is checked against ``max_cells`` (default
+    :data:`MAX_RAIN_CELLS`) before any pixel is read. GDAL failures are a
+    :class:`DataFileError` naming the file. A band has no variable name: ``variable`` must be
+    None.
     """
     import rasterio
 
-    source = str(path)
-    files = (sorted(Path(path).glob("*.tif")) + sorted(Path(path).glob("*.tiff"))
-             if Path(path).is_dir() else sorted(Path(p) for p in glob.glob(str(path))))
-    if not files:
-        raise DataFileError(f"{source}: no GeoTIFF files found.")
+    name = _name(path)
+    if variable is not None:
+        raise InputError(f"{name}: GeoTIFF rain has no variables (one band per member); drop "
+                         f"the variable {variable!r} (--variable).")
+    files = _geotiff_files(path)
+    broken = _geotiff_errors()
+    shapes = []
+    for f in files:
+        try:
+            with rasterio.open(f) as ds:
+                shapes.append((ds.count, ds.height, ds.width))
+        except broken as exc:
+            raise _unreadable_geotiff(f, exc) from exc
+    if len(set(shapes)) == 1:
+        bands, height, width = shapes[0]
+        _check_cells(name, (bands, len(files), height, width),
+                     "bands × files × rows × columns", max_cells, _CROP_GEOTIFF)
+    else:
+        _check_cells(name, (sum(b * h * w for b, h, w in shapes),), "cells in all its files",
+                     max_cells, _CROP_GEOTIFF)
+        counts = sorted({b for b, _, _ in shapes})
+        if len(counts) > 1:
+            raise InputError(f"{name}: its GeoTIFFs have different numbers of bands (members) "
+                             f"{counts}; every step of a stack must hold the same members.")
     stack, ends, starts, file_units = [], [], [], set()
     grid = None
     for f in files:
@@ -370,36 +682,38 @@ def read_geotiff_stack(path: Path, *, units: str | None = None) -> RawRainfall:
                 if ds.nodata is not None:
                     arr[arr == ds.nodata] = np.nan
                 this_grid = (ds.transform, ds.crs.to_wkt() if ds.crs else None, ds.shape)
-        except rasterio.errors.RasterioIOError as exc:
-            raise DataFileError(f"{f}: cannot be read as GeoTIFF ({exc}); it may be truncated.") \
-                from exc
+        except broken as exc:
+            raise _unreadable_geotiff(f, exc) from exc
         if this_grid[1] is None:
-            raise CRSError(f"{f}: the GeoTIFF has no CRS; set one (gdal_edit.py -a_srs).")
+            raise CRSError(f"{f.name}: the GeoTIFF has no CRS; set one (gdal_edit.py -a_srs).")
         if grid is None:
             grid = this_grid
         elif grid != this_grid:
-            raise InputError(f"{f}: its grid differs from {files[0].name}'s; every step of a "
-                             "stack must share one grid.")
-        end, start = _time_from(tags, f.name, str(f))
+            raise InputError(f"{f.name}: its grid differs from {files[0].name}'s; every step of "
+                             "a stack must share one grid.")
+        end, start = _time_from(tags, f.name)
         ends.append(end)
         starts.append(start)
-        file_units.add(tags.get("units", units))
+        file_units.add(units if units is not None else tags.get("units"))
         stack.append(arr)
     if None in file_units:
-        raise InputError(f"{source}: the GeoTIFFs have no 'units' tag; tag them or pass --units "
+        raise InputError(f"{name}: the GeoTIFFs have no 'units' tag; tag them or pass --units "
                          "(mm for depth per step).")
     if len(file_units) != 1:
-        raise InputError(f"{source}: files have different units {sorted(map(str, file_units))}.")
+        raise InputError(f"{name}: files have different units {sorted(map(str, file_units))}.")
     assert grid is not None
     transform, crs, (nrow, ncol) = grid
     if transform.b != 0 or transform.d != 0:
-        raise InputError(f"{source}: rotated GeoTIFF grids are not supported.")
+        raise InputError(f"{name}: rotated GeoTIFF grids are not supported.")
     x = transform.c + transform.a * (np.arange(ncol) + 0.5)
     y = transform.f + transform.e * (np.arange(nrow) + 0.5)
     values = np.stack(stack, axis=1)  # (member, time, y, x)
     step_start = None
     if all(s is not None for s in starts):
-        step_start = np.array([np.datetime64(str(s).rstrip("Z"), "s") for s in starts])
+        try:
+            step_start = np.array([np.datetime64(str(s).rstrip("Z"), "s") for s in starts])
+        except ValueError as exc:
+            raise InputError(f"{name}: a step_start tag is not an ISO time ({exc}).") from exc
     order = np.argsort(np.array(ends))
     return RawRainfall(
         values=values[:, order],
@@ -410,23 +724,55 @@ def read_geotiff_stack(path: Path, *, units: str | None = None) -> RawRainfall:
         crs=str(crs),
         units=str(file_units.pop()),
         variable="band 1",
-        source=source,
+        source=str(path),
         accumulation="step",
     )
 
 
 # -------------------------------------------------------------------------------- dispatcher
 
-READERS: dict[str, Callable[..., RawRainfall]] = {
+#: Rain file suffix (lower case) → its reader: the one table :func:`read_rainfall` dispatches
+#: on, and what callers (upload, inbox, CLI) should accept.
+RAIN_READERS: dict[str, RainReader] = {
     ".nc": read_netcdf,
     ".nc4": read_netcdf,
     ".netcdf": read_netcdf,
     ".grib": read_grib,
+    ".grib1": read_grib,
     ".grib2": read_grib,
     ".grb": read_grib,
     ".grb2": read_grib,
-    ".grib1": read_grib,
+    ".tif": read_geotiff_stack,  # one GeoTIFF is a stack of one step
+    ".tiff": read_geotiff_stack,
 }
+#: The suffixes of the rain files :func:`read_rainfall` reads (a folder or a pattern of
+#: GeoTIFFs is read too).
+RAIN_FILE_SUFFIXES: tuple[str, ...] = tuple(RAIN_READERS)
+_FORMAT_NAMES = {read_netcdf: "NetCDF", read_grib: "GRIB", read_geotiff_stack: "GeoTIFF"}
+
+
+def _formats() -> str:
+    by_format: dict[str, list[str]] = {}
+    for suffix, reader in RAIN_READERS.items():
+        by_format.setdefault(_FORMAT_NAMES[reader], []).append(suffix)
+    return "; ".join(f"{fmt} ({', '.join(suffixes)})" for fmt, suffixes in by_format.items())
+
+
+def _reader_for(path: str | Path) -> RainReader:
+    """The reader of ``path``: a folder or a pattern is a GeoTIFF stack; a file is read by its
+    suffix, whatever characters its name holds (``x[1].nc`` is that file, not a pattern)."""
+    p = Path(path)
+    if p.is_dir() or _is_pattern(path):
+        return read_geotiff_stack
+    suffix = p.suffix.lower()
+    if suffix not in RAIN_READERS:
+        raise InputError(f"{_name(p)}: unknown rain forecast format {suffix!r}; floodwarn reads "
+                         f"{_formats()}, and folders or patterns of GeoTIFFs.")
+    if not p.exists():
+        raise DataFileError(f"{_name(p)}: no such file.")
+    if not p.is_file():
+        raise DataFileError(f"{_name(p)}: is not a regular file.")
+    return RAIN_READERS[suffix]
 
 
 def read_rainfall(
@@ -435,31 +781,27 @@ def read_rainfall(
     variable: str | None = None,
     units: str | None = None,
     accumulation: Accumulation | None = None,
+    max_cells: int | None = None,
 ) -> RainfallForecast:
-    """Read a rain forecast file (NetCDF, GRIB1/2, a folder or glob of GeoTIFFs), canonical.
+    """Read a rain forecast file, canonical: NetCDF, GRIB1/2 or GeoTIFF by its suffix
+    (:data:`RAIN_FILE_SUFFIXES`), or a folder of GeoTIFFs, or a pattern of GeoTIFFs.
 
-    ``units`` overrides the file's units; ``accumulation`` ("step", "since_start") overrides
-    what the file states or what is inferred from it.
+    A path that exists is always read as that file or folder, whatever characters its name
+    holds; it is a pattern (``rain_*.tif``) only when nothing by that exact name exists.
+    ``units`` replaces the file's units and confirms them: a forecast that looks like metres
+    labelled mm is then read as stated (see
+    :func:`~floodwarn.rainfall.forecast.check_rain_magnitude`); implausibly large rain is
+    refused whatever the units. ``accumulation`` ("step", "since_start") overrides what the
+    file states or what is inferred from it. ``max_cells`` caps the array size (members ×
+    steps × rows × columns) a file may declare, checked before any data is read (default
+    :data:`MAX_RAIN_CELLS`).
     """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if p.is_dir() or suffix in (".tif", ".tiff") or any(ch in str(path) for ch in "*?["):
-        raw = read_geotiff_stack(p, units=units)
-    elif suffix in READERS:
-        if not p.exists():
-            raise DataFileError(f"{p}: file not found.")
-        raw = READERS[suffix](p, variable=variable)
-    else:
-        raise InputError(
-            f"{p}: unknown rain forecast format {suffix!r}; floodwarn reads NetCDF "
-            f"({', '.join(k for k, v in READERS.items() if v is read_netcdf)}), GRIB "
-            f"({', '.join(k for k, v in READERS.items() if v is read_grib)}) and GeoTIFF stacks."
-        )
-    if units is not None:
-        raw = replace(raw, units=units)
+    _budget(max_cells)
+    reader = _reader_for(path)
+    raw = reader(Path(path), variable=variable, units=units, max_cells=max_cells)
     if accumulation is not None:
         raw = replace(raw, accumulation=accumulation)
-    return canonical_forecast(raw)
+    return canonical_forecast(raw, units_confirmed=units is not None)
 
 
 def write_rainfall_netcdf(forecast: RainfallForecast, path: str | Path) -> Path:

@@ -79,12 +79,14 @@ def reaches_geodataframe(model: TerrainModel) -> gpd.GeoDataFrame:
     )
 
 
-def save_terrain_model(model: TerrainModel, directory: Path) -> dict[str, float]:
-    """Write every raster as a COG, the reaches as GeoPackage and the metadata as JSON.
+def save_terrain_model(model: TerrainModel, directory: str | Path) -> dict[str, float]:
+    """Write every raster as a COG, the reaches as GeoPackage and the metadata as JSON;
+    returns the timings (s) of each file.
 
     Files are written under temporary names and renamed when complete; ``terrain.json`` goes
     last, so a directory with a ``terrain.json`` holds a complete model.
     """
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     (directory / METADATA_FILE).unlink(missing_ok=True)
@@ -122,8 +124,10 @@ def save_terrain_model(model: TerrainModel, directory: Path) -> dict[str, float]
     return timings
 
 
-def load_terrain_model(directory: Path) -> TerrainModel:
-    """Read a terrain model directory written by :func:`save_terrain_model`."""
+def load_terrain_model(directory: str | Path) -> TerrainModel:
+    """Read a terrain model directory written by :func:`save_terrain_model` (or
+    ``floodwarn terrain build``)."""
+    directory = Path(directory)
     meta_path = directory / METADATA_FILE
     if not directory.is_dir():
         raise DataFileError(

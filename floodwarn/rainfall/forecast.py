@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -53,8 +54,21 @@ UNITS: dict[str, tuple[float, str]] = {
 MAX_FILLED_SHARE = 0.01
 #: Negative depths down to this (mm) are rounding noise of packing or de-accumulation: set to 0.
 NEGATIVE_TOLERANCE_MM = 0.05
-#: A depth above this in one hour is not rain but a unit error (world record ≈ 305 mm/h).
+#: No step may average more than this (mm/h): the record 305 mm in 42 min (Holt, Missouri,
+#: 1947) is ≈ 305 mm over its hour, and a forecast grid cell averages far below a rain gauge.
 MAX_PLAUSIBLE_MM_PER_HOUR = 400.0
+#: No cell may get more than this (mm) per 24 h of forecast (at least one day's worth): the
+#: 24-h world record, 1,825 mm at Foc-Foc, La Réunion, 7–8 January 1966. Pro rata it also
+#: stays above the 48-h to 96-h records (2,493 mm; 4,936 mm at Commerson, 2007).
+MAX_PLAUSIBLE_MM_PER_DAY = 1825.0
+#: A forecast whose wettest cell gets less than this (mm) in total …
+MIN_WETTEST_TOTAL_MM = 1.0
+#: … while more than this share of its cells (all members) get at least :data:`WET_TOTAL_MM`
+#: looks like metres labelled mm (see :func:`canonical_forecast`).
+MAX_DRIZZLE_WET_SHARE = 0.2
+#: A cell counts as wet from this total (mm): 1 mm if the values were metres, and above the
+#: packing noise (µm) some GRIB/NetCDF encoders leave in dry cells.
+WET_TOTAL_MM = 0.001
 
 
 def normalise_units(units: str) -> str:
@@ -130,6 +144,11 @@ class RainfallForecast:
         )
 
 
+def _file_name(source: str) -> str:
+    """How errors name a source: its file (or folder) name, never the folders above it."""
+    return Path(source).name or source
+
+
 def _utc_seconds(times: np.ndarray, what: str, source: str) -> np.ndarray:
     t = np.asarray(times)
     if t.size == 0:
@@ -174,8 +193,9 @@ def _interval_starts(raw: RawRainfall, end: np.ndarray) -> np.ndarray:
         start[0] = raw.reference_time.astype("datetime64[s]")
     else:
         raise InputError(
-            f"{raw.source}: one time step and no interval start (no time bounds, no forecast "
-            "reference time): cannot tell how long the step lasts. Add CF time bounds."
+            f"{_file_name(raw.source)}: one time step and no interval start (no time bounds, "
+            "no forecast reference time): cannot tell how long the step lasts. Add CF time "
+            "bounds."
         )
     return start
 
@@ -201,7 +221,104 @@ def _infer_accumulation(raw: RawRainfall, kind: str) -> Accumulation:
     return "step"
 
 
-def canonical_forecast(raw: RawRainfall) -> RainfallForecast:
+#: What a field far too large for its declared units most likely is, by (factor to mm, kind)
+#: of those units; other units get a general hint.
+TOO_LARGE_HINTS: dict[tuple[float, str], str] = {
+    (1000.0, "depth"): "the values look like millimetres labelled as metres (×1000): set the "
+                       "units to 'mm' (fix the file's units attribute, or units='mm' / "
+                       "--units mm)",
+    (1000.0, "rate"): "the values look like mm s-1 labelled as m s-1 (×1000): set the units to "
+                      "'mm s-1' (fix the file's units attribute, or units='mm s-1' / "
+                      "--units 'mm s-1')",
+    (1.0, "rate"): "the values look like mm per hour labelled per second (×3600): set the "
+                   "units to 'mm h-1' (fix the file's units attribute, or units='mm h-1' / "
+                   "--units 'mm h-1')",
+}
+
+
+def _mm(depth: float) -> str:
+    """A depth for a message: 3,000 rather than 3e+03; 0.108 rather than 0.1080000001."""
+    return f"{depth:,.0f}" if abs(depth) >= 100 else f"{depth:.3g}"
+
+
+def _too_large_hint(units: str, units_confirmed: bool) -> str:
+    factor, kind = UNITS[normalise_units(units)]
+    hint = TOO_LARGE_HINTS.get((factor, kind), (
+        f"the units {units!r} cannot be right for these values: check the file's units and "
+        "scale_factor (tenths or hundredths of mm?), or whether the file is corrupt"))
+    return hint + (f" (the units {units!r} were given by the caller)." if units_confirmed
+                   else ".")
+
+
+def check_rain_magnitude(depth_mm: np.ndarray, step_start: np.ndarray, step_end: np.ndarray,
+                         *, units: str, source: str, units_confirmed: bool = False) -> None:
+    """Refuse rain too large to be real, or so small that it is probably metres read as mm.
+
+    ``depth_mm`` (member, time, y, x) is the converted depth per step (mm, ≥ 0); ``units`` the
+    units it was converted from (a key of :data:`UNITS` once normalised); ``source`` the
+    file's name for the messages. The rules:
+
+    1. Too large (always checked, ``units_confirmed`` or not): a step whose wettest cell
+       averages more than :data:`MAX_PLAUSIBLE_MM_PER_HOUR` mm/h, or a cell whose total over
+       the forecast exceeds :data:`MAX_PLAUSIBLE_MM_PER_DAY` mm per 24 h of forecast (a
+       forecast shorter than a day is allowed one day's worth). Both bounds lie above the
+       world records, so only a unit error or corrupt data exceed them; the hint names the
+       likely mix-up for the declared units (e.g. millimetres labelled as metres, ×1000).
+    2. Too small (only for units worth 1 mm — mm, kg m-2, kg m-2 s-1, mm s-1 — and only when
+       the caller did not state the units): the wettest cell's forecast total is below
+       :data:`MIN_WETTEST_TOTAL_MM` while more than :data:`MAX_DRIZZLE_WET_SHARE` of the cells
+       (over all members) get at least :data:`WET_TOTAL_MM`. Metres labelled mm look exactly
+       like this (a 420 mm storm becomes 0.42 "mm", widespread), and it would run "green"
+       everywhere. Genuine forecasts rarely do: a dry-season run over El Salvador is exactly 0
+       in most cells, or has showers of several mm somewhere. A forecast that really is
+       widespread drizzle is read once the caller confirms its units (``units_confirmed``).
+
+    References
+    ----------
+    WMO World Weather and Climate Extremes Archive (https://wmo.asu.edu): 305 mm in 42 min
+    (Holt, Missouri, 22 June 1947); 1,825 mm in 24 h (Foc-Foc, La Réunion, 7–8 January 1966).
+    """
+    hours = (step_end - step_start).astype("timedelta64[s]").astype(np.float64) / 3600.0
+    rate = depth_mm.max(axis=(0, 2, 3)) / hours  # wettest cell's mean rate per step, mm/h
+    if float(rate.max()) > MAX_PLAUSIBLE_MM_PER_HOUR:
+        t = int(rate.argmax())
+        m, r, c = np.unravel_index(int(depth_mm[:, t].argmax()), depth_mm[:, t].shape)
+        raise InputError(
+            f"{source}: {_mm(depth_mm[m, t, r, c])} mm in the {hours[t]:g}-h step ending "
+            f"{step_end[t]} ({rate[t]:,.0f} mm/h) at member {m}, row {r}, col {c} is beyond any "
+            f"recorded rain (world record 305 mm in 42 min; limit "
+            f"{MAX_PLAUSIBLE_MM_PER_HOUR:.0f} mm/h): {_too_large_hint(units, units_confirmed)}"
+        )
+    totals = depth_mm.sum(axis=1)  # (member, y, x), mm over the whole forecast
+    total_hours = float(hours.sum())
+    wettest = float(totals.max())
+    limit = MAX_PLAUSIBLE_MM_PER_DAY * max(1.0, total_hours / 24.0)
+    if wettest > limit:
+        m, r, c = np.unravel_index(int(totals.argmax()), totals.shape)
+        raise InputError(
+            f"{source}: {_mm(wettest)} mm in total over the forecast's {total_hours:g} h at "
+            f"member {m}, row {r}, col {c} is beyond any recorded rain (world record 1,825 mm "
+            f"in 24 h; limit {limit:,.0f} mm): {_too_large_hint(units, units_confirmed)}"
+        )
+    factor, kind = UNITS[normalise_units(units)]
+    if units_confirmed or factor != 1.0 or wettest >= MIN_WETTEST_TOTAL_MM:
+        return
+    wet_share = float(np.count_nonzero(totals >= WET_TOTAL_MM)) / totals.size
+    if wet_share > MAX_DRIZZLE_WET_SHARE:
+        metres = "m" if kind == "depth" else "m s-1"
+        confirm = "mm" if kind == "depth" else units
+        raise InputError(
+            f"{source}: the wettest cell gets only {wettest:.3g} mm over the whole forecast "
+            f"({total_hours:g} h), yet {wet_share:.0%} of the cells get rain (≥ {WET_TOTAL_MM:g}"
+            f" mm): the values look like metres labelled {units!r} — {wettest:.3g} m would be "
+            f"{wettest * 1000:,.0f} mm. If they are metres, set the units to {metres!r} (fix "
+            f"the file's units attribute, or units={metres!r} / --units '{metres}'). If the "
+            f"forecast really is this dry, confirm its units explicitly: units={confirm!r} / "
+            f"--units '{confirm}'."
+        )
+
+
+def canonical_forecast(raw: RawRainfall, *, units_confirmed: bool = False) -> RainfallForecast:
     """Convert a reader's :class:`RawRainfall` to mm per step, UTC, validated.
 
     Units are looked up in :data:`UNITS` (depths in mm, kg m⁻² or m; rates in kg m⁻² s⁻¹,
@@ -210,15 +327,28 @@ def canonical_forecast(raw: RawRainfall) -> RainfallForecast:
     Missing values up to :data:`MAX_FILLED_SHARE` of the data are filled with that step's mean
     over the member's valid cells (logged as a warning with the count); more is an error.
     Negative depths down to −:data:`NEGATIVE_TOLERANCE_MM` are rounding and set to 0; below
-    that they are an error, as is any depth above :data:`MAX_PLAUSIBLE_MM_PER_HOUR` per hour.
+    that they are an error.
+
+    Magnitudes are checked in both directions, since a factor of 1000 either way is the usual
+    unit mistake (see :func:`check_rain_magnitude`):
+
+    - too large, always: a step averaging more than :data:`MAX_PLAUSIBLE_MM_PER_HOUR`, or a
+      cell's total above :data:`MAX_PLAUSIBLE_MM_PER_DAY` per 24 h of forecast;
+    - too small, for units in mm (factor 1: mm, kg m⁻², kg m⁻² s⁻¹, mm s⁻¹) unless
+      ``units_confirmed`` (the caller stated the units): the wettest cell's total below
+      :data:`MIN_WETTEST_TOTAL_MM` while more than :data:`MAX_DRIZZLE_WET_SHARE` of the cells
+      get at least :data:`WET_TOTAL_MM` — metres labelled mm, which would run "green".
 
     References
     ----------
     CF Conventions 1.10, §4.4 (time), §7.1 (cell boundaries), §7.3 (cell methods).
     ECMWF (2023) IFS documentation, Part IV: total precipitation is accumulated from the start
     of the forecast, in m of water equivalent.
+    WMO World Weather and Climate Extremes Archive (https://wmo.asu.edu): greatest point
+    rainfall in 42 min, 305 mm (Holt, Missouri, 22 June 1947); in 24 h, 1,825 mm (Foc-Foc,
+    La Réunion, 7–8 January 1966, tropical cyclone Denise).
     """
-    source = raw.source
+    source = _file_name(raw.source)
     units_key = normalise_units(raw.units)
     if units_key not in UNITS:
         raise InputError(
@@ -267,14 +397,15 @@ def canonical_forecast(raw: RawRainfall) -> RainfallForecast:
         values = np.where(missing, step_mean, values)
         log.warning(
             "rainfall gaps filled",
-            extra={"source": source, "values_filled": filled, "share": round(share, 6),
+            extra={"source": raw.source, "values_filled": filled, "share": round(share, 6),
                    "with": "the step's mean over valid cells"},
         )
 
     if accumulation == "since_start":
-        depth = np.diff(values, axis=1, prepend=0.0) * factor
+        depth = np.diff(values, axis=1, prepend=0.0)
+        depth *= factor
     elif accumulation == "rate":
-        depth = values * factor * seconds[None, :, None, None]
+        depth = values * (factor * seconds)[None, :, None, None]
     else:
         depth = values * factor
 
@@ -288,28 +419,23 @@ def canonical_forecast(raw: RawRainfall) -> RainfallForecast:
                "since the start?" if accumulation == "since_start" else "")
             + f" (tolerance {NEGATIVE_TOLERANCE_MM} mm for rounding)."
         )
-    depth = np.maximum(depth, 0.0)
-    per_hour = depth / (seconds[None, :, None, None] / 3600.0)
-    if float(per_hour.max()) > MAX_PLAUSIBLE_MM_PER_HOUR:
-        m, t, r, c = np.unravel_index(int(per_hour.argmax()), per_hour.shape)
-        raise InputError(
-            f"{source}: {per_hour.max():.0f} mm/h at member {m}, step ending {end[t]}, row {r}, "
-            f"col {c} is beyond any recorded rain (world record ≈ 305 mm/h): the units "
-            f"{raw.units!r} are probably wrong (metres read as mm?)."
-        )
+    np.maximum(depth, 0.0, out=depth)
+    check_rain_magnitude(depth, start, end, units=raw.units, source=source,
+                         units_confirmed=units_confirmed)
     members = raw.members if raw.members is not None else np.arange(values.shape[0])
     metadata = {
-        "source": source,
+        "source": raw.source,
         "variable": raw.variable,
         "units": raw.units,
         "accumulation": accumulation,
         "values_filled": filled,
+        "units_confirmed": units_confirmed,
         "synthetic": bool(raw.attrs.get("floodwarn_synthetic", False)),
         "reference_time": None if raw.reference_time is None else str(raw.reference_time),
     }
     log.info(
         "rainfall forecast read",
-        extra={"source": source, "members": values.shape[0], "steps": values.shape[1],
+        extra={"source": raw.source, "members": values.shape[0], "steps": values.shape[1],
                "grid": f"{len(raw.y)}x{len(raw.x)}", "units": raw.units,
                "accumulation": accumulation, "max_step_mm": round(float(depth.max()), 2)},
     )

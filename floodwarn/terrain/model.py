@@ -1,6 +1,8 @@
 """The terrain model: everything derived once per DEM that forecasts and risk reuse.
 
-It is read-only once built, so many forecast members and basins can share one copy.
+It is read-only once built, so many forecast members and basins can share one copy. Its files
+are read and written at the edge, by ``floodwarn.io.terrain_files`` (``load_terrain_model``,
+``save_terrain_model``): this module does no I/O.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,19 +113,6 @@ class TerrainModel:
     def drain_cells(self) -> np.ndarray:
         """Flat index of the stream cell each cell drains to (-1 where none), recomputed."""
         return compute_hand(self.conditioned, self.flowdir, self.reach_id).drain_cell
-
-    def save(self, directory: str | Path) -> dict[str, float]:
-        """Write the model as COGs, ``reaches.gpkg`` and ``terrain.json``; returns timings (s)."""
-        from floodwarn.io.terrain_files import save_terrain_model
-
-        return save_terrain_model(self, Path(directory))
-
-    @classmethod
-    def load(cls, directory: str | Path) -> TerrainModel:
-        """Read a model written by :meth:`save` (or ``floodwarn terrain build``)."""
-        from floodwarn.io.terrain_files import load_terrain_model
-
-        return load_terrain_model(Path(directory))
 
 
 def jit_cache_stats() -> dict[str, int]:

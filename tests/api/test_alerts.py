@@ -10,10 +10,10 @@ from lxml import etree
 from sqlalchemy import select
 
 from api.app import create_app
-from api.auth import create_api_key
 from api.publish import publish_run_alerts
 from api.settings import Settings
-from api.store.models import Alert, AlertVersion, Run
+from api.store.access import create_api_key
+from api.store.models import Alert, AlertVersion, AuditEntry, Run
 from floodwarn.alerts.cap import CAP_NS, validate_cap
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
@@ -70,7 +70,7 @@ def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
     assert refs.split(",")[1] in {v.identifier for v in first}
 
     with sessions.begin() as session:
-        key = create_api_key(session, role="analyst", name="analista", now=NOW)
+        _, key = create_api_key(session, role="analyst", name="analista", now=NOW)
     client = TestClient(app, headers={"X-API-Key": key})
     assert client.get("/health").json()["status"] == "ok"
     in_force = client.get("/alerts").json()
@@ -103,7 +103,7 @@ def test_run_outputs_through_the_api(run_dir, tmp_path):
         session.add(Run(id=1, status="succeeded", rain_path="storm.nc", out_dir=str(run_dir),
                         created_at=NOW))
         session.add(Run(id=2, status="failed", rain_path="bad.nc", created_at=NOW))
-        key = create_api_key(session, role="analyst", name="analista", now=NOW)
+        _, key = create_api_key(session, role="analyst", name="analista", now=NOW)
     client = TestClient(app, headers={"X-API-Key": key})
     centres = client.get("/runs/1/centres").json()
     assert {f["properties"]["status"] for f in centres["features"]} <= {
@@ -174,7 +174,7 @@ def test_warnings_lapse_at_expiry_are_extended_by_later_forecasts_and_past_storm
     with sessions.begin() as session:
         session.add_all([Run(id=i, status="succeeded", rain_path="storm.nc",
                              out_dir=str(run_dir), created_at=NOW) for i in range(1, 6)])
-        key = create_api_key(session, role="analyst", name="analista", now=NOW)
+        _, key = create_api_key(session, role="analyst", name="analista", now=NOW)
         first = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
                                    now=NOW)
     expires = first[0].expires
@@ -218,3 +218,38 @@ def test_warnings_lapse_at_expiry_are_extended_by_later_forecasts_and_past_storm
         actions = [e.action for e in session.scalars(select(AuditEntry))]
     assert actions.count("alert_expired") == len(first)
     assert actions.count("publish_skipped") == 1
+
+
+def test_same_level_update_when_the_onset_moves_earlier(run_dir, tmp_path):
+    """A later forecast keeps every level but brings the water 4 h earlier: committees get an
+    Update saying so; the same forecast again sends nothing; a 1 h shift sends nothing."""
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False))
+    sessions = app.state.sessions
+    with sessions.begin() as session:
+        session.add_all([Run(id=i, status="succeeded", rain_path="storm.nc",
+                             out_dir=str(run_dir), created_at=NOW) for i in range(1, 5)])
+    with sessions.begin() as session:
+        first = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
+                                   now=NOW)
+    assert first and all(v.facts and v.facts["communities"] for v in first)
+    towns = gpd.read_file(run_dir / SETTLEMENTS_FILE)
+    at_risk = towns["level"] != "verde"
+    towns.loc[at_risk, "hours_to_flooding"] = towns.loc[at_risk, "hours_to_flooding"] - 1.0
+    towns.to_file(run_dir / SETTLEMENTS_FILE, driver="GPKG")
+    with sessions.begin() as session:
+        assert publish_run_alerts(session, run_id=2, out_dir=run_dir, sender="fw@test",
+                                  now=NOW + timedelta(hours=1)) == []
+    towns.loc[at_risk, "hours_to_flooding"] = towns.loc[at_risk, "hours_to_flooding"] - 3.0
+    towns.to_file(run_dir / SETTLEMENTS_FILE, driver="GPKG")
+    with sessions.begin() as session:
+        update = publish_run_alerts(session, run_id=3, out_dir=run_dir, sender="fw@test",
+                                    now=NOW + timedelta(hours=2))
+        assert [v.msg_type for v in update] == ["Update"] * len(first)
+        assert [v.level for v in update] == [v.level for v in first]
+    with sessions() as session:
+        reasons = [e.detail["reason"] for e in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "send_message"))][-len(update):]
+    assert all("earlier" in reason for reason in reasons), reasons
+    with sessions.begin() as session:
+        assert publish_run_alerts(session, run_id=4, out_dir=run_dir, sender="fw@test",
+                                  now=NOW + timedelta(hours=3)) == []

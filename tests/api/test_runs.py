@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import create_api_key
 from api.settings import Settings
+from api.store.access import create_api_key
 from api.store.models import Run
-from api.worker import execute_next, scan_inbox
+from api.submit import scan_inbox
+from api.worker import execute_next
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
 
 
@@ -28,7 +29,7 @@ def _analyst_client(settings: Settings) -> tuple[FastAPI, TestClient]:
     """The service on ``settings`` and a client holding a fresh analyst key."""
     app = create_app(settings)
     with app.state.sessions.begin() as session:
-        key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
+        _, key = create_api_key(session, role="analyst", name="analista", now=datetime.now(UTC))
     return app, TestClient(app, headers={"X-API-Key": key})
 
 
@@ -42,7 +43,7 @@ def test_run_from_the_inbox_succeeds_and_a_bad_file_fails_cleanly(salvadoran_ter
     queued = client.post("/runs", json={"inbox_file": "storm.nc"})
     assert queued.status_code == 202 and queued.json()["status"] == "queued"
     run_id = queued.json()["id"]
-    assert execute_next(app.state.sessions, settings, terrain_dir) == run_id
+    assert execute_next(app.state.sessions, settings) == run_id
     run = client.get(f"/runs/{run_id}").json()
     assert run["status"] == "succeeded", run["error"]
     assert (settings.data_dir / "runs" / str(run_id) / "run.json").exists()
@@ -55,14 +56,14 @@ def test_run_from_the_inbox_succeeds_and_a_bad_file_fails_cleanly(salvadoran_ter
 
     # A file that is not a forecast: the run fails with the reason, alerts stay as they were.
     (settings.inbox_dir / "broken.nc").write_bytes(b"not a netcdf file")
-    assert scan_inbox(app.state.sessions, settings.inbox_dir, now=datetime.now(UTC),
+    assert scan_inbox(app.state.sessions, settings, now=datetime.now(UTC),
                       settle_s=0) == [run_id + 1]  # storm.nc was queued already
     before = client.get("/alerts").json()
-    assert execute_next(app.state.sessions, settings, terrain_dir) == run_id + 1
+    assert execute_next(app.state.sessions, settings) == run_id + 1
     failed = client.get(f"/runs/{run_id + 1}").json()
     assert failed["status"] == "failed" and "NetCDF" in failed["error"]
     assert client.get("/alerts").json() == before
-    assert execute_next(app.state.sessions, settings, terrain_dir) is None
+    assert execute_next(app.state.sessions, settings) is None
 
 
 def test_uploads_are_checked_before_anything_is_stored(salvadoran_terrain, tmp_path):  # noqa: F811
@@ -91,7 +92,7 @@ def test_uploads_are_checked_before_anything_is_stored(salvadoran_terrain, tmp_p
     refused.append(("furlongs.nc", (tmp_path / "furlongs.nc").read_bytes()))  # bad units
     for name, content in refused:
         answer = client.post("/runs/upload", files={"forecast": (name, content)})
-        assert answer.status_code in (400, 422), (name, answer.status_code)
+        assert answer.status_code in (413, 422), (name, answer.status_code)
         assert answer.json()["detail"]
     # Nothing from the refused uploads reached the inbox, the staging area or the store.
     assert len(list(settings.inbox_dir.iterdir())) == 1
@@ -113,15 +114,16 @@ def test_inbox_waits_for_files_to_settle_and_ignores_hidden_ones(tmp_path):
     (inbox / "empty.nc").write_bytes(b"")
     now = datetime.now(UTC)
     # Just written: still being copied as far as the scanner can tell.
-    assert scan_inbox(app.state.sessions, inbox, now=now) == []
+    assert scan_inbox(app.state.sessions, settings, now=now, settle_s=1.0) == []
     an_hour_ago = time.time() - 3600
     for path in inbox.iterdir():
         os.utime(path, (an_hour_ago, an_hour_ago))
-    queued = scan_inbox(app.state.sessions, inbox, now=now)
+    queued = scan_inbox(app.state.sessions, settings, now=now, settle_s=1.0)
     assert len(queued) == 1  # neither the hidden temporary file nor the empty one
     with app.state.sessions() as session:
         assert session.get(Run, queued[0]).rain_path == str(copying)
-    assert scan_inbox(app.state.sessions, inbox, now=now) == []  # never queued twice
+    # Never queued twice.
+    assert scan_inbox(app.state.sessions, settings, now=now, settle_s=1.0) == []
 
 
 def test_runs_submitted_from_the_command_line(salvadoran_terrain, tmp_path,  # noqa: F811
@@ -166,20 +168,20 @@ def test_a_run_carries_the_reservoir_levels_dgpc_gives(salvadoran_terrain, tmp_p
     app, client = _analyst_client(settings)
     settings.inbox_dir.mkdir(parents=True)
     _rain(settings.inbox_dir / "storm.nc")
-    refused = client.post("/runs", json={"inbox_file": "storm.nc",
-                                         "reservoir_levels": {"cerron_grande": 500.0}})
-    assert refused.status_code in (400, 422) and "storage table" in refused.text
-    unknown = client.post("/runs", json={"inbox_file": "storm.nc",
-                                         "reservoir_levels": {"lago_ficticio": 10.0}})
-    assert unknown.status_code in (400, 422) and "cerron_grande" in unknown.text
+    refused = client.post("/runs", json={"inbox_file": "storm.nc", "options": {
+        "reservoir_levels": {"cerron_grande": 500.0}}})
+    assert refused.status_code == 422 and "less than or equal to 247" in refused.text
+    unknown = client.post("/runs", json={"inbox_file": "storm.nc", "options": {
+        "reservoir_levels": {"lago_ficticio": 10.0}}})
+    assert unknown.status_code == 422 and "lago_ficticio" in unknown.text
     assert client.get("/runs").json() == []  # nothing queued by the refusals
-    queued = client.post("/runs", json={"inbox_file": "storm.nc",
-                                        "reservoir_levels": {"cerron_grande": 240.5}})
+    queued = client.post("/runs", json={"inbox_file": "storm.nc", "options": {
+        "reservoir_levels": {"cerron_grande": 240.5}}})
     assert queued.status_code == 202, queued.text
     assert queued.json()["options"] == {"reservoir_levels": {"cerron_grande": 240.5}}
     run_id = queued.json()["id"]
-    assert execute_next(app.state.sessions, settings, terrain_dir) == run_id
+    assert execute_next(app.state.sessions, settings) == run_id
     import json
 
     record = json.loads((settings.data_dir / "runs" / str(run_id) / "run.json").read_text())
-    assert record["inputs"]["reservoir_levels"] == {"cerron_grande": 240.5}
+    assert record["inputs"]["request"]["reservoir_levels"] == {"cerron_grande": 240.5}

@@ -30,11 +30,16 @@ NOW = datetime(2020, 6, 1, 6, tzinfo=UTC)
 
 
 class Receiver:
-    """A committee's endpoint: verifies signatures, applies each idempotency key once, and
-    answers 503 for its first ``down_for`` requests (an outage)."""
+    """A committee's endpoint: verifies signatures with ``secret``, answers 503 for its first
+    ``down_for`` requests (an outage), counts every receipt of each idempotency key
+    (``applied``) and acts on a key's first receipt only (``acted``). While ``hold`` is set, a
+    request waits for ``release`` before it is answered (a sender killed mid-delivery)."""
 
-    def __init__(self, down_for: int):
+    def __init__(self, down_for: int = 0, secret: str = SECRET):
         self.down_for, self.requests, self.applied, self.bad_signatures = down_for, 0, {}, 0
+        self.keys_seen: list[str] = []
+        self.acted: list[str] = []
+        self.hold, self.release, self.arrived = (threading.Event() for _ in range(3))
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,13 +50,19 @@ class Receiver:
                     self.send_response(503)
                     self.end_headers()
                     return
-                if not verify(SECRET, self.headers[SIGNATURE_HEADER], body):
+                if not verify(secret, self.headers[SIGNATURE_HEADER], body):
                     receiver.bad_signatures += 1
                     self.send_response(401)
                     self.end_headers()
                     return
                 key = self.headers[IDEMPOTENCY_HEADER]
+                receiver.keys_seen.append(key)
+                if receiver.hold.is_set():
+                    receiver.arrived.set()
+                    receiver.release.wait(60)
                 receiver.applied[key] = receiver.applied.get(key, 0) + 1
+                if key not in receiver.acted:
+                    receiver.acted.append(key)
                 self.send_response(200)
                 self.end_headers()
 
@@ -63,6 +74,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
 
 
@@ -86,26 +98,27 @@ def receiver():
 def test_delivered_once_after_an_outage_and_a_restart(run_dir, receiver, tmp_path):  # noqa: F811
     settings = Settings(data_dir=tmp_path / "data")
     _engine, sessions = open_store(settings.store_url)
+    box = settings.secret_box()
     towns = gpd.read_file(run_dir / "settlements.gpkg")
     with sessions.begin() as session:
         session.add(Run(id=1, status="succeeded", rain_path="x.nc", created_at=NOW))
         for muni in sorted(set(towns["municipality_id"])):
-            session.add(Subscription(municipality_id=muni, url=receiver.url, secret=SECRET,
-                                     created_at=NOW))
+            session.add(Subscription(municipality_id=muni, url=receiver.url,
+                                     secret=box.seal(SECRET), created_at=NOW))
     with sessions.begin() as session:
         versions = publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test",
                                       now=NOW)
     assert versions
     with httpx.Client() as client:
-        first = deliver_due(sessions, client, now=NOW)
+        first = deliver_due(sessions, client, box, now=NOW)
         assert first["retry"] >= 1  # the receiver is down
         _engine.dispose()
         # "Restart": a new process would open the same store and find the pending outbox.
         _engine, sessions = open_store(settings.store_url)
         for hour in range(1, 6):
-            deliver_due(sessions, client, now=NOW + timedelta(hours=hour))
+            deliver_due(sessions, client, box, now=NOW + timedelta(hours=hour))
         # Due again much later: nothing is sent twice.
-        assert deliver_due(sessions, client, now=NOW + timedelta(days=1)) == {
+        assert deliver_due(sessions, client, box, now=NOW + timedelta(days=1)) == {
             "delivered": 0, "retry": 0, "failed": 0}
     with sessions() as session:
         deliveries = session.scalars(select(Delivery)).all()
@@ -118,13 +131,13 @@ def test_delivered_once_after_an_outage_and_a_restart(run_dir, receiver, tmp_pat
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from api.auth import create_api_key
+    from api.store.access import create_api_key
 
     app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False))
     with app.state.sessions.begin() as session:
-        analyst = create_api_key(session, role="analyst", name="analista", now=NOW)
-        other = create_api_key(session, role="committee", name="otro comité", now=NOW,
-                               municipality_id="SV-NOT-THIS-ONE")
+        _, analyst = create_api_key(session, role="analyst", name="analista", now=NOW)
+        _, other = create_api_key(session, role="committee", name="otro comité", now=NOW,
+                                  municipality_id="SV-NOT-THIS-ONE")
     client = TestClient(app, headers={"X-API-Key": analyst})
     logs = [client.get(f"/alerts/{v.identifier}/deliveries").json() for v in versions]
     entries = [entry for log in logs for entry in log]

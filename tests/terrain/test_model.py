@@ -10,8 +10,9 @@ import pytest
 
 from floodwarn.errors import CRSError, InputError, TerrainModelError
 from floodwarn.io.dem import read_dem
+from floodwarn.io.terrain_files import load_terrain_model, save_terrain_model
 from floodwarn.kernels.d8 import D8_COL_STEP, D8_ROW_STEP
-from floodwarn.terrain import Grid, TerrainModel, build_terrain_model
+from floodwarn.terrain import Grid, build_terrain_model
 from floodwarn.terrain.checks import steepest_descent_agreement
 from tests.conftest import fractal_dem, utm_grid
 
@@ -128,8 +129,8 @@ def test_agrees_with_pyflwdir(real_model):
 
 
 def test_save_and_load_round_trip(real_model, tmp_path):
-    real_model.save(tmp_path / "m")
-    loaded = TerrainModel.load(tmp_path / "m")
+    save_terrain_model(real_model, tmp_path / "m")
+    loaded = load_terrain_model(tmp_path / "m")
     for name in ("conditioned", "flowdir", "accumulation", "hand", "reach_id", "catchment_id"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(real_model, name))
     assert loaded.grid.shape == real_model.grid.shape
@@ -160,13 +161,13 @@ def test_save_and_load_round_trip(real_model, tmp_path):
 
 
 def test_incomplete_model_directory_is_refused(real_model, tmp_path):
-    real_model.save(tmp_path / "m")
+    save_terrain_model(real_model, tmp_path / "m")
     (tmp_path / "m" / "hand.tif").unlink()
     with pytest.raises(TerrainModelError, match=r"missing hand\.tif"):
-        TerrainModel.load(tmp_path / "m")
+        load_terrain_model(tmp_path / "m")
     (tmp_path / "m" / "terrain.json").unlink()
     with pytest.raises(TerrainModelError, match=r"terrain\.json is missing"):
-        TerrainModel.load(tmp_path / "m")
+        load_terrain_model(tmp_path / "m")
 
 
 def test_geographic_grid_is_refused():

@@ -1,0 +1,137 @@
+"""What every router shares: the service (settings, store, caches, worker) and the caller."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi import Path as PathParam
+from fastapi.security import APIKeyHeader
+from pydantic import Field, WithJsonSchema
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import KEY_HEADER, Caller
+from api.readcache import ReadCache
+from api.secrets import SecretBox
+from api.settings import Settings
+from api.store.access import authenticate
+from floodwarn.errors import InputError
+from floodwarn.io.gis_data import load_municipalities, place_key
+
+if TYPE_CHECKING:
+    from api.worker import Worker
+
+#: Seconds a verified key is trusted without asking the store again. A key revoked through
+#: the API stops at once (the cache forgets it); one revoked in the store by other means
+#: within this time.
+KEY_CACHE_S = 5.0
+
+
+@dataclass
+class Service:
+    """The running service: one per app, shared by every request."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    read_cache: ReadCache
+    secret_box: SecretBox
+    clock: Callable[[], datetime]
+    worker: Worker | None = None
+    #: key → (time verified, key id, caller)
+    key_cache: dict[str, tuple[float, int, Caller]] = field(default_factory=dict)
+
+    def forget_key(self, key_id: int) -> None:
+        """Drop every cached verification of key ``key_id`` (it was just revoked)."""
+        for key, (_, cached_id, _) in list(self.key_cache.items()):
+            if cached_id == key_id:
+                self.key_cache.pop(key, None)
+
+
+async def get_service(request: Request) -> Service:
+    """The app's service (async: a dependency that does no I/O must not cost a hop to the
+    thread pool on every request)."""
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+#: The API key, declared as the schema's security scheme (public routes do not use it).
+api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False,
+                              description="An API key made by an administrator (POST /keys).")
+
+
+async def get_caller(service: ServiceDep,
+                     api_key: Annotated[str | None, Security(api_key_header)] = None) -> Caller:
+    """The caller behind the request's API key (401 without a valid one).
+
+    Async, so that a cached key costs no hop to the thread pool.
+    """
+    now = time.monotonic()
+    if api_key and (hit := service.key_cache.get(api_key)) is not None \
+            and now - hit[0] < KEY_CACHE_S:
+        return hit[2]
+    with service.sessions() as session:
+        key_id, who = authenticate(session, api_key, KEY_HEADER)
+    service.key_cache[str(api_key)] = (now, key_id, who)
+    return who
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+#: The 262 municipality ids (geoBoundaries ADM2) and 14 department codes (ISO 3166-2:SV), as
+#: enumerations in the API's schema; a value outside them is answered with what was probably
+#: meant (see :func:`municipality_id`).
+MUNICIPALITY_IDS = tuple(sorted(load_municipalities()["id"]))
+DEPARTMENT_CODES = tuple(sorted(set(load_municipalities()["department_code"])))
+
+
+def _enumerated(values: tuple[str, ...], description: str) -> Any:
+    return WithJsonSchema({"type": "string", "enum": list(values), "description": description})
+
+
+MunicipalityId = Annotated[str, Field(max_length=64), _enumerated(
+    MUNICIPALITY_IDS, "Municipality id (geoBoundaries ADM2), e.g. SLV-ADM2-79315794B34056060 "
+    "(Metapán)")]
+DepartmentCode = Annotated[str, Field(max_length=64), _enumerated(
+    DEPARTMENT_CODES, "Department, ISO 3166-2 code, e.g. SV-SS (San Salvador)")]
+#: Ids are positive and fit the store's integer column (larger ones are simply not found).
+RunId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="Run id")]
+KeyId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="API key id")]
+
+
+def municipality_id(value: str) -> str:
+    """``value`` if it is one of the 262 municipality ids; otherwise an InputError that, when
+    ``value`` is a name, gives the ids of every municipality of that name (17 share 8 names,
+    so a name alone cannot pick one)."""
+    municipalities = load_municipalities()
+    if value in set(municipalities["id"]):
+        return value
+    key = place_key(value)
+    named = municipalities.loc[(municipalities["name"].map(place_key) == key)
+                               | (municipalities["boundary_name"].map(place_key) == key)]
+    ids = ", ".join(f"{m.id} ({m.name}, {m.department})" for m in named.itertuples())
+    hint = f"; {value!r} is a name, not an id: {ids}" if len(named) else ""
+    raise InputError(f"unknown municipality id {value!r}: use a geoBoundaries ADM2 id such as "
+                     f"SLV-ADM2-79315794B34056060 (Metapán){hint}.")
+
+
+def department_name(code: str) -> str:
+    """The department of ISO 3166-2 ``code`` (SV-SS); an InputError naming the code when a
+    name is given instead."""
+    municipalities = load_municipalities()
+    departments = dict(zip(municipalities["department_code"], municipalities["department"],
+                           strict=True))
+    if code in departments:
+        return departments[code]
+    by_name = {place_key(name): c for c, name in departments.items()}
+    hint = (f"; {code!r} is a name, its code is {by_name[place_key(code)]}"
+            if place_key(code) in by_name else "")
+    raise InputError(f"unknown department code {code!r}: use an ISO 3166-2 code such as SV-SS "
+                     f"(San Salvador){hint}.")
