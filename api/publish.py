@@ -31,7 +31,8 @@ EXPIRY_AFTER_FORECAST_END = timedelta(hours=12)
 
 
 def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: str,
-                       now: datetime, signer: CapSigner | None = None) -> list[AlertVersion]:
+                       now: datetime, signer: CapSigner | None = None,
+                       towns: gpd.GeoDataFrame | None = None) -> list[AlertVersion]:
     """CAP Alert / Update / Cancel messages for a run, stored with the alerts in force.
 
     Runs on SYNTHETIC terrain or storms issue ``status=Exercise``. A municipality whose level
@@ -46,7 +47,8 @@ def publish_run_alerts(session: Session, *, run_id: int, out_dir: Path, sender: 
     if not (out_dir / SETTLEMENTS_FILE).exists():
         raise InputError(f"{out_dir}: the run has no risk outputs (no settlements in its "
                          "terrain domain); nothing to publish.")
-    towns = gpd.read_file(out_dir / SETTLEMENTS_FILE)
+    if towns is None:  # the caller may have read them already
+        towns = gpd.read_file(out_dir / SETTLEMENTS_FILE)
     centres = gpd.read_file(out_dir / CENTRES_FILE)
     plan = pd.read_csv(out_dir / EVACUATION_FILE, dtype={"centre_id": str},
                        keep_default_na=False)

@@ -198,11 +198,11 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, *,
                     log.warning("run taken over while it executed; its result is discarded",
                                 extra={"run_id": run_id})
                     return run_id
-                _store_settlements(session, run_id, out_dir)
+                towns = _store_settlements(session, run_id, out_dir)
                 if has_risk:
                     publish_run_alerts(session, run_id=run_id, out_dir=out_dir,
                                        sender=settings.sender, now=clock(),
-                                       signer=settings.cap_signer())
+                                       signer=settings.cap_signer(), towns=towns)
         except Exception as exc:
             log.error("run failed", extra={"run_id": run_id, "error": str(exc)})
             with sessions.begin() as session:
@@ -213,10 +213,13 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, *,
     return run_id
 
 
-def _store_settlements(session: Session, run_id: int, out_dir: Path) -> None:
+def _store_settlements(session: Session, run_id: int, out_dir: Path
+                       ) -> gpd.GeoDataFrame | None:
+    """Store a run's settlement results; returns the settlements read (None: the run's domain
+    holds none)."""
     path = out_dir / SETTLEMENTS_FILE
     if not path.exists():
-        return
+        return None
     towns = gpd.read_file(path)
     metrics = ("max_depth_m", "mean_depth_m", "flooded_share", "people_exposed",
                "hours_to_flooding", "return_period_years", "evacuees", "unmet_evacuees")
@@ -231,6 +234,7 @@ def _store_settlements(session: Session, run_id: int, out_dir: Path) -> None:
                                      name=str(row.name), municipality_id=str(row.municipality_id),
                                      department=str(row.department), level=str(row.level),
                                      metrics=values))
+    return towns
 
 
 class Worker:

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from floodwarn.errors import InputError
-from floodwarn.hydrology.runoff import check_amc, check_ia_ratio
+from floodwarn.hydrology.runoff import check_amc, check_curve_number_sources, check_ia_ratio
 from floodwarn.hydrology.water_bodies import check_reservoir_levels
 from floodwarn.parameters import WaterBodies, load_parameters
 from floodwarn.rainfall.forecast import Accumulation
@@ -136,8 +136,7 @@ class ForecastRequest(ForecastOptions):
                  if value is not None]
         if len(given) > 1:
             raise ValueError(f"antecedent moisture: give one of {given}, not several")
-        if (self.landcover_path is None) != (self.soil_path is None):
-            raise ValueError("curve numbers from rasters need both landcover and soil")
+        check_curve_number_sources(self.landcover_path, self.soil_path)
         return self
 
     @classmethod
@@ -168,7 +167,7 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
     """One line per problem: the field and the reason (pydantic's own wording)."""
     problems = []
     for error in exc.errors():
-        place = ".".join(str(part) for part in error["loc"]) or what
+        place = ".".join(str(part) for part in error["loc"])
         reason = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{place}: {reason}")
+        problems.append(f"{place}: {reason}" if place else reason)
     return f"{what}: " + "; ".join(problems)
