@@ -110,8 +110,11 @@ def _send(session: Session, decision: Decision, alerts: dict[str, Alert],
     else:
         warning = decision.warning
         assert warning is not None
+        note = (f"Actualización — {decision.reason_es}. / Update — {decision.reason}."
+                if decision.msg_type == "Update" and decision.reason else None)
         xml = cap_message(warning, identifier=identifier, sender=sender, sent=now,
-                          status=status, msg_type=decision.msg_type, references=references)
+                          status=status, msg_type=decision.msg_type, references=references,
+                          note=note)
         alert = alerts.get(decision.municipality_id) or Alert(
             municipality_id=decision.municipality_id, in_force=True, level=warning.level)
         alert.level = warning.level

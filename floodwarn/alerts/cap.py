@@ -170,12 +170,14 @@ def cap_message(
     msg_type: str,
     references: tuple[tuple[str, str, datetime], ...] = (),
     cancelled: tuple[str, str] | None = None,
+    note: str | None = None,
 ) -> bytes:
     """One CAP 1.2 alert message, UTF-8 XML, validated against the OASIS schema.
 
     ``msg_type`` Alert, Update (``references`` the messages it replaces) or Cancel (the
     danger has passed: an AllClear info block for ``cancelled`` = (municipality, department)
     and ``warning`` None). ``status`` Actual, or Exercise for synthetic terrain or storms.
+    ``note`` (CAP 1.2 §3.2.1 ``note``) says what an Update changes.
     """
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise InputError(f"CAP msgType {msg_type!r} unknown; use Alert, Update or Cancel.")
@@ -195,6 +197,8 @@ def cap_message(
     sub(alert, "status", status)
     sub(alert, "msgType", msg_type)
     sub(alert, "scope", "Public")
+    if note:
+        sub(alert, "note", note)
     if references:
         sub(alert, "references", " ".join(f"{s},{i},{cap_time(t)}" for s, i, t in references))
     for lang, code in (("es", "es-SV"), ("en", "en-US")):

@@ -94,7 +94,8 @@ class InForce:
 
 @dataclass(frozen=True)
 class Decision:
-    """A message to send: ``reason`` says why, for the audit log and operators; ``facts`` are
+    """A message to send: ``reason`` says why, for the audit log, operators and (an Update's,
+    with ``reason_es``) the committees reading its CAP note; ``facts`` are
     the :func:`material_facts` of ``warning`` (None for Cancel), to keep with the message and
     pass back as ``InForce.facts`` next time."""
 
@@ -104,6 +105,7 @@ class Decision:
     previous: InForce | None  # the message an Update or Cancel replaces
     reason: str = ""
     facts: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    reason_es: str = ""  # an Update's reason in Spanish (its CAP note says what changed)
 
 
 def depth_bands_m(rules: LevelRules) -> tuple[float, ...]:
@@ -200,15 +202,32 @@ def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
+#: Spanish wording of each reason (committees read the CAP note in Spanish first).
+_REASONS_ES = {
+    "new communities at risk": "comunidades nuevas en riesgo",
+    "community level raised": "nivel de comunidad elevado",
+    "deeper water": "agua más profunda",
+    "flooding sooner": "inundación más pronto",
+    "flooding later": "inundación más tarde",
+    "shelters changed": "albergues cambiados",
+    "level raised": "nivel elevado",
+    "level lowered": "nivel reducido",
+    "danger lasts beyond the expiry in force": "el peligro dura más allá de la expiración "
+                                               "vigente",
+    "cannot compare with the message in force": "no se puede comparar con el mensaje vigente",
+}
+
+
 def _fact_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, onset_earlier_h: float,
-                  onset_later_h: float) -> list[str]:
-    """Why the facts of the message in force (``old``) no longer hold (module docstring)."""
+                  onset_later_h: float) -> list[tuple[str, str]]:
+    """Why the facts of the message in force (``old``) no longer hold (module docstring), as
+    (reason, details) pairs; reasons are keys of :data:`_REASONS_ES`."""
     before = _read_facts(old)
     after = _read_facts(new)
     assert after is not None
     if before is None:
-        return [f"cannot compare with the message in force (its facts are not format "
-                f"{FACTS_VERSION}); sending the current picture"]
+        return [("cannot compare with the message in force",
+                 f"its facts are not format {FACTS_VERSION}; sending the current picture")]
     was, was_shelters = before
     now, shelters = after
     added = [n for n in now if n not in was]
@@ -218,26 +237,31 @@ def _fact_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, onset_earli
         if LEVELS.index(b.level) > LEVELS.index(a.level):
             raised.append(f"{name} {a.level} → {b.level}")
         if b.depth_band_m > a.depth_band_m:
-            deeper.append(f"{name} ≥{b.depth_band_m:g} m (was ≥{a.depth_band_m:g} m)")
+            deeper.append(f"{name} ≥{b.depth_band_m:g} m (≥{a.depth_band_m:g} m)")
         if b.onset is None:
             continue
         if a.onset is None:
-            earlier.append(f"{name} now expected {b.onset.isoformat(timespec='minutes')}")
+            earlier.append(f"{name} {b.onset.isoformat(timespec='minutes')}")
         elif _hours(a.onset - b.onset) >= onset_earlier_h:
-            earlier.append(f"{name} {_hours(a.onset - b.onset):.0f} h earlier")
+            earlier.append(f"{name} −{_hours(a.onset - b.onset):.0f} h")
         elif _hours(b.onset - a.onset) >= onset_later_h:
-            later.append(f"{name} {_hours(b.onset - a.onset):.0f} h later")
+            later.append(f"{name} +{_hours(b.onset - a.onset):.0f} h")
     reasons = []
     for label, items in (("new communities at risk", added), ("community level raised", raised),
                          ("deeper water", deeper), ("flooding sooner", earlier),
                          ("flooding later", later)):
         if items:
-            reasons.append(f"{label}: {', '.join(items)}")
+            reasons.append((label, ", ".join(items)))
     if shelters != was_shelters:
         change = [f"+{s}" for s in sorted(shelters - was_shelters)] + \
                  [f"−{s}" for s in sorted(was_shelters - shelters)]
-        reasons.append(f"shelters changed: {', '.join(change)}")
+        reasons.append(("shelters changed", ", ".join(change)))
     return reasons
+
+
+def _said(reasons: list[tuple[str, str]], language: str) -> str:
+    return "; ".join(f"{_REASONS_ES[label] if language == 'es' else label}: {details}"
+                     for label, details in reasons)
 
 
 def decide(in_force: dict[str, InForce], warnings: dict[str, MunicipalWarning], *,
@@ -259,19 +283,19 @@ def decide(in_force: dict[str, InForce], warnings: dict[str, MunicipalWarning], 
             out.append(Decision("Alert", muni, new, None, reason=f"new {new.level} warning",
                                 facts=facts))
             continue
-        reasons = []
+        reasons: list[tuple[str, str]] = []
         if new.level != old.level:
             way = "raised" if LEVELS.index(new.level) > LEVELS.index(old.level) else "lowered"
-            reasons.append(f"level {way}: {old.level} → {new.level}")
+            reasons.append((f"level {way}", f"{old.level} → {new.level}"))
         if old.facts is not None:
             reasons += _fact_changes(old.facts, facts, onset_earlier_h=onset_earlier_h,
                                      onset_later_h=onset_later_h)
         if old.expires is not None and new.expires > old.expires:
-            reasons.append(f"danger lasts beyond the expiry in force "
-                           f"({old.expires.isoformat(timespec='minutes')})")
+            reasons.append(("danger lasts beyond the expiry in force",
+                            old.expires.isoformat(timespec="minutes")))
         if reasons:
-            out.append(Decision("Update", muni, new, old, reason="; ".join(reasons),
-                                facts=facts))
+            out.append(Decision("Update", muni, new, old, reason=_said(reasons, "en"),
+                                reason_es=_said(reasons, "es"), facts=facts))
     return out
 
 

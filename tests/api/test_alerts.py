@@ -246,10 +246,15 @@ def test_same_level_update_when_the_onset_moves_earlier(run_dir, tmp_path):
                                     now=NOW + timedelta(hours=2))
         assert [v.msg_type for v in update] == ["Update"] * len(first)
         assert [v.level for v in update] == [v.level for v in first]
+        for version in update:  # the committee reads what changed, Spanish first
+            validate_cap(version.cap_xml.encode())
+            note = etree.fromstring(version.cap_xml.encode()).findtext(f"{{{CAP_NS}}}note")
+            assert note.startswith("Actualización — inundación más pronto: ")
+            assert " −4 h" in note and "/ Update — flooding sooner: " in note
     with sessions() as session:
         reasons = [e.detail["reason"] for e in session.scalars(
             select(AuditEntry).where(AuditEntry.action == "send_message"))][-len(update):]
-    assert all("earlier" in reason for reason in reasons), reasons
+    assert all("flooding sooner" in reason for reason in reasons), reasons
     with sessions.begin() as session:
         assert publish_run_alerts(session, run_id=4, out_dir=run_dir, sender="fw@test",
                                   now=NOW + timedelta(hours=3)) == []
