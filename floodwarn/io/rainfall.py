@@ -6,14 +6,16 @@ Before any data array is decoded each reader checks the size the file *declares*
 cell budget (:data:`MAX_RAIN_CELLS`), so a small hostile file cannot make the process allocate
 gigabytes; every decoder failure becomes a :class:`~floodwarn.errors.DataFileError` naming
 the file (by its name only: messages reach users of the service, folders do not).
+
+:func:`read_rainfall` is the one way in: it picks the reader by suffix from
+:data:`RAIN_READERS`. The NetCDF and GRIB readers live here; the GeoTIFF stack reader
+(:func:`~floodwarn.io.rainfall_geotiff.read_geotiff_stack`) and the limits every reader shares
+(the cell budget, file names in messages, patterns) live in :mod:`floodwarn.io.rainfall_geotiff`,
+which imports nothing from this module.
 """
 
 from __future__ import annotations
 
-import glob
-import math
-import re
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +23,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from floodwarn.errors import CRSError, DataFileError, FloodwarnError, InputError
+from floodwarn.io.rain_limits import (
+    CROP_BOX,
+    cell_budget,
+    check_declared_cells,
+    decoder_reason,
+    file_name,
+    is_pattern,
+)
+from floodwarn.io.rainfall_geotiff import read_geotiff_stack
 from floodwarn.rainfall.forecast import (
     Accumulation,
     RainfallForecast,
@@ -37,23 +48,6 @@ Y_DIMS = ("latitude", "lat", "y", "rlat")
 X_DIMS = ("longitude", "lon", "x", "rlon")
 GRIB_SHORT_NAMES = ("tp", "prate")  # total precipitation (accumulated), rate (average)
 
-#: Largest forecast read, in cells (members × steps × rows × columns as the file declares
-#: them), unless the caller passes ``max_cells``. Reading costs about 25 bytes per cell at its
-#: peak (the file's float32, float64 working copies, the float32 result), so 50 million cells
-#: is ≈ 1.2 GB. Real forecasts for El Salvador are far smaller: a 51-member ensemble × 40 steps
-#: on a 0.1° grid over the country and its upstream basins (≈ 35 × 25 cells) is 1.8 million;
-#: the demo storm on a ≈ 1 km grid (0.01°, 330 × 220) for 72 hourly steps is 5.2 million; a
-#: 3-km WRF run over Central America (≈ 600 × 600) for 72 h is 26 million. Larger files are
-#: global or continental grids: crop them to the country (see :data:`CROP_BOX`).
-MAX_RAIN_CELLS = 50_000_000
-
-#: El Salvador and the upstream basins of its rivers (Lempa, Paz, Goascorán) with a margin:
-#: west, south, east, north in degrees — the demo storm's grid.
-CROP_BOX = (-90.5, 12.8, -87.2, 15.0)
-
-#: Characters that make a path a pattern (:mod:`glob`) when no file has that exact name.
-GLOB_CHARACTERS = "*?["
-
 
 class RainReader(Protocol):
     """What every reader in :data:`RAIN_READERS` accepts."""
@@ -62,53 +56,10 @@ class RainReader(Protocol):
                  max_cells: int | None = None) -> RawRainfall: ...
 
 
-def _name(path: str | Path) -> str:
-    """How messages name a file: its name, never the folders above it."""
-    return Path(path).name or str(path)
-
-
-def _reason(exc: BaseException, path: str | Path) -> str:
-    """A decoder's message, shortened, with the file's full path replaced by its name."""
-    text = str(exc) or type(exc).__name__
-    text = text.replace(str(Path(path).resolve()), _name(path)).replace(str(path), _name(path))
-    parent = str(Path(path).parent)
-    if parent not in ("", ".", "/"):
-        text = text.replace(parent, "…")
-    text = " ".join(text.split())
-    return text if len(text) <= 200 else text[:197] + "…"
-
-
-def _budget(max_cells: int | None) -> int:
-    if max_cells is None:
-        return MAX_RAIN_CELLS
-    if isinstance(max_cells, bool) or not isinstance(max_cells, int) or max_cells <= 0:
-        raise InputError(f"max_cells must be a positive whole number of cells; got "
-                         f"{max_cells!r} (default {MAX_RAIN_CELLS:,}).")
-    return max_cells
-
-
-def _check_cells(name: str, shape: Sequence[int], axes: str, max_cells: int | None,
-                 crop: str) -> None:
-    """Refuse a declared array larger than the budget, before anything is read."""
-    budget = _budget(max_cells)
-    cells = math.prod(int(n) for n in shape)
-    if cells > budget:
-        raise InputError(
-            f"{name}: declares {' × '.join(f'{int(n):,}' for n in shape)} ({axes}) = "
-            f"{cells:,} cells of rain, more than the budget of {budget:,} cells; nothing was "
-            f"read. Crop the forecast to El Salvador and its basins (lon {CROP_BOX[0]} to "
-            f"{CROP_BOX[2]}, lat {CROP_BOX[1]} to {CROP_BOX[3]}, e.g. {crop}), or, if the "
-            "machine has the memory (≈ 25 bytes a cell), raise the budget (max_cells; the "
-            "service's FLOODWARN_MAX_RAIN_CELLS)."
-        )
-
-
 _CROP_NETCDF = (f"cdo sellonlatbox,{CROP_BOX[0]},{CROP_BOX[2]},{CROP_BOX[1]},{CROP_BOX[3]} "
                 "in.nc out.nc")
 _CROP_GRIB = (f"wgrib2 in.grib2 -small_grib {CROP_BOX[0]}:{CROP_BOX[2]} "
               f"{CROP_BOX[1]}:{CROP_BOX[3]} out.grib2")
-_CROP_GEOTIFF = (f"gdal_translate -projwin {CROP_BOX[0]} {CROP_BOX[3]} {CROP_BOX[2]} "
-                 f"{CROP_BOX[1]} in.tif out.tif")
 
 
 def _pick(names: tuple[str, ...], available: Any) -> str | None:
@@ -176,24 +127,25 @@ def _netcdf_header_check(path: Path, variable: str | None, max_cells: int | None
     """
     import netCDF4
 
-    name = _name(path)
+    name = file_name(path)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
     except OSError as exc:
-        raise DataFileError(f"{name}: cannot be opened ({_reason(exc, path)}).") from exc
+        raise DataFileError(f"{name}: cannot be opened ({decoder_reason(exc, path)}).") from exc
     if magic in (b"CDF\x01", b"CDF\x02"):
         _netcdf3_complete(path)
     try:
         with netCDF4.Dataset(path, "r") as nc:
             for dim_name, dim in nc.dimensions.items():
-                _check_cells(name, (len(dim),), f"dimension {dim_name!r}", max_cells,
+                check_declared_cells(name, (len(dim),), f"dimension {dim_name!r}", max_cells,
                              _CROP_NETCDF)
             rain = variable if variable is not None else _pick(RAIN_VARIABLES, nc.variables)
             if rain is not None and rain in nc.variables:
                 var = nc.variables[rain]
-                _check_cells(name, var.shape, f"variable {rain!r}: {', '.join(var.dimensions)}",
-                             max_cells, _CROP_NETCDF)
+                check_declared_cells(name, var.shape,
+                                     f"variable {rain!r}: {', '.join(var.dimensions)}",
+                                     max_cells, _CROP_NETCDF)
             if not nc.variables:
                 raise DataFileError(f"{name}: holds no variables; it is empty or truncated — "
                                     "download it again.")
@@ -203,7 +155,7 @@ def _netcdf_header_check(path: Path, variable: str | None, max_cells: int | None
         raise
     except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise DataFileError(
-            f"{name}: cannot be read as NetCDF ({_reason(exc, path)}); the file may be "
+            f"{name}: cannot be read as NetCDF ({decoder_reason(exc, path)}); the file may be "
             "truncated, corrupt or not NetCDF — download it again."
         ) from exc
     size = path.stat().st_size
@@ -228,8 +180,9 @@ def _netcdf3_complete(path: Path) -> None:
     except (OSError, ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError,
             struct.error) as exc:
         raise DataFileError(
-            f"{_name(path)}: is truncated or corrupt: its NetCDF header does not match the "
-            f"file's {path.stat().st_size:,} bytes ({_reason(exc, path)}); download it again."
+            f"{file_name(path)}: is truncated or corrupt: its NetCDF header does not match the "
+            f"file's {path.stat().st_size:,} bytes ({decoder_reason(exc, path)}); download it "
+            "again."
         ) from exc
 
 
@@ -245,13 +198,13 @@ def read_netcdf(path: Path, *, variable: str | None = None, units: str | None = 
     import xarray as xr
 
     path = Path(path)
-    source = _name(path)
+    source = file_name(path)
     _netcdf_header_check(path, variable, max_cells)
     try:
         ds = xr.open_dataset(path, engine="netcdf4", decode_times=True)
     except (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError) as exc:
         raise DataFileError(
-            f"{source}: cannot be read as NetCDF ({_reason(exc, path)}); the file may be "
+            f"{source}: cannot be read as NetCDF ({decoder_reason(exc, path)}); the file may be "
             "truncated, corrupt or not NetCDF — download it again."
         ) from exc
     with ds:
@@ -261,14 +214,14 @@ def read_netcdf(path: Path, *, variable: str | None = None, units: str | None = 
             raise
         except (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError) as exc:
             raise DataFileError(
-                f"{source}: its data cannot be decoded ({_reason(exc, path)}); the file is "
+                f"{source}: its data cannot be decoded ({decoder_reason(exc, path)}); the file is "
                 "probably truncated or corrupt — download it again."
             ) from exc
 
 
 def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None,
                  max_cells: int | None) -> RawRainfall:
-    source = _name(path)
+    source = file_name(path)
     name = variable or _pick(RAIN_VARIABLES, ds.data_vars)
     if name is None or name not in ds.data_vars:
         raise InputError(
@@ -303,8 +256,8 @@ def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None
                          f"{sorted(map(str, extra))}; select one level first.")
     var = var.squeeze(squeezable)
     order = ([m_name] if m_name else []) + [t_name, y_name, x_name]
-    _check_cells(source, [var.sizes[d] for d in order], ", ".join(map(str, order)), max_cells,
-                 _CROP_NETCDF)
+    check_declared_cells(source, [var.sizes[d] for d in order], ", ".join(map(str, order)),
+                         max_cells, _CROP_NETCDF)
     values = var.transpose(*order).values.astype(np.float64, copy=False)
     if not m_name:
         values = values[None]
@@ -374,7 +327,7 @@ def read_grib(path: Path, *, variable: str | None = None, units: str | None = No
     import eccodes
 
     path = Path(path)
-    source = _name(path)
+    source = file_name(path)
     wanted = (variable,) if variable else GRIB_SHORT_NAMES
     kept: dict[str, list[tuple[int, Any]]] = {}  # shortName → (message number, handle)
     n_messages = 0
@@ -386,7 +339,7 @@ def read_grib(path: Path, *, variable: str | None = None, units: str | None = No
                 except eccodes.CodesInternalError as exc:
                     raise DataFileError(
                         f"{source}: GRIB message {n_messages + 1} is corrupt or truncated "
-                        f"({_reason(exc, path)}); download the file again."
+                        f"({decoder_reason(exc, path)}); download the file again."
                     ) from exc
                 if gid is None:
                     break
@@ -411,14 +364,14 @@ def read_grib(path: Path, *, variable: str | None = None, units: str | None = No
             raise InputError(f"{source}: its {name} messages are on {len(grids)} different "
                              f"grids (Nj × Ni: {sorted(grids)}); give one grid per file.")
         nj, ni = grids.pop()
-        _check_cells(source, (len(chosen), nj, ni), f"{name} messages × Nj × Ni", max_cells,
+        check_declared_cells(source, (len(chosen), nj, ni), f"{name} messages × Nj × Ni", max_cells,
                      _CROP_GRIB)
         messages = [_grib_message(eccodes, gid, source, number, path)
                     for number, gid in chosen]
     except FloodwarnError:
         raise
     except OSError as exc:
-        raise DataFileError(f"{source}: cannot be opened ({_reason(exc, path)}).") from exc
+        raise DataFileError(f"{source}: cannot be opened ({decoder_reason(exc, path)}).") from exc
     finally:
         for handles in kept.values():
             for _, gid in handles:
@@ -489,13 +442,13 @@ def _grib_message(eccodes: Any, gid: Any, source: str, number: int,
         }
     except (eccodes.CodesInternalError, ValueError, OverflowError) as exc:
         raise DataFileError(
-            f"{source}: GRIB message {number} cannot be decoded ({_reason(exc, path)}); the "
+            f"{source}: GRIB message {number} cannot be decoded ({decoder_reason(exc, path)}); the "
             "file is corrupt — download it again."
         ) from exc
 
 
 def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str) -> RawRainfall:
-    where = _name(source)
+    where = file_name(source)
     refs = {m["reference"] for m in messages}
     if len(refs) != 1:
         raise InputError(f"{where}: messages from {len(refs)} forecast runs ({sorted(refs)}); "
@@ -556,179 +509,6 @@ def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str)
     )
 
 
-# ------------------------------------------------------------------------------ GeoTIFF stack
-
-_TIME_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})[T_-]?(\d{2})(?::?(\d{2}))?")
-
-
-def _time_from(tags: dict[str, str], name: str) -> tuple[np.datetime64, Any]:
-    start = tags.get("step_start")
-    for key in ("valid_time", "step_end", "TIFFTAG_DATETIME"):
-        if key in tags:
-            text = tags[key].replace(" ", "T").replace(":", "-", 2) if key == "TIFFTAG_DATETIME" \
-                else tags[key]
-            try:
-                return np.datetime64(text.rstrip("Z"), "s"), start
-            except ValueError as exc:
-                raise InputError(f"{name}: tag {key}={tags[key]!r} is not an ISO time.") from exc
-    match = _TIME_IN_NAME.search(name)
-    if match is None:
-        raise InputError(
-            f"{name}: no time in the tags (valid_time) or in the file name; name "
-            "files like rain_20200531T0600.tif (end of the step, UTC)."
-        )
-    y, mo, d, h, mi = match.groups()
-    return np.datetime64(f"{y}-{mo}-{d}T{h}:{mi or '00'}", "s"), start
-
-
-GEOTIFF_SUFFIXES = (".tif", ".tiff")
-
-
-def _is_pattern(path: str | Path) -> bool:
-    """A pattern: a path with glob characters that names no existing file or folder."""
-    return any(ch in str(path) for ch in GLOB_CHARACTERS) and not Path(path).exists()
-
-
-def _geotiff_files(path: str | Path) -> list[Path]:
-    """The GeoTIFFs of a folder, a single file, or a pattern (a path that does not exist)."""
-    p = Path(path)
-    name = _name(path)
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir()
-                       if f.suffix.lower() in GEOTIFF_SUFFIXES and f.is_file())
-        if not files:
-            raise DataFileError(f"{name}: the folder holds no GeoTIFF files "
-                                f"({', '.join(GEOTIFF_SUFFIXES)}).")
-        return files
-    if p.is_file():
-        return [p]
-    if not _is_pattern(path):
-        raise DataFileError(f"{name}: no such file or folder.")
-    matches = sorted(Path(m) for m in glob.glob(str(path)) if Path(m).is_file())
-    if not matches:
-        raise DataFileError(f"{name}: no such file, and as a pattern it matches no file.")
-    others = [m.name for m in matches if m.suffix.lower() not in GEOTIFF_SUFFIXES]
-    if others:
-        raise InputError(
-            f"{name}: as a pattern it matches files that are not GeoTIFFs ({others[:3]}); a "
-            "pattern selects a stack of GeoTIFFs — give a NetCDF or GRIB file by its name."
-        )
-    return matches
-
-
-def _unreadable_geotiff(path: Path, exc: BaseException) -> DataFileError:
-    return DataFileError(f"{path.name}: cannot be read as GeoTIFF ({_reason(exc, path)}); it "
-                         "may be truncated or corrupt — download it again.")
-
-
-def _geotiff_errors() -> tuple[type[BaseException], ...]:
-    """What rasterio/GDAL raise for a file they cannot read."""
-    import rasterio.errors
-    from rasterio._err import CPLE_BaseError
-
-    return (rasterio.errors.RasterioError, CPLE_BaseError, OSError, ValueError)
-
-
-def read_geotiff_stack(path: str | Path, *, variable: str | None = None, units: str | None = None,
-                       max_cells: int | None = None) -> RawRainfall:
-    """Read one GeoTIFF per time step (a folder, one file, or a pattern); times from tags or
-    file names.
-
-    Each file holds the rain of one step (bands = ensemble members). Its time is the end of the
-    step, from the tag ``valid_time`` (or ``step_end``/``TIFFTAG_DATETIME``) or from the file
-    name (``…20200531T0600…``); an optional ``step_start`` tag gives the start. Units come from
-    the ``units`` tag; ``units`` replaces them. ``path`` is a pattern only when no file or
-    folder has that name (:func:`_is_pattern`). Every file's header is read first: the stack's
-    declared size — bands × files × height × width — is checked against ``max_cells`` (default
-    :data:`MAX_RAIN_CELLS`) before any pixel is read. GDAL failures are a
-    :class:`DataFileError` naming the file. A band has no variable name: ``variable`` must be
-    None.
-    """
-    import rasterio
-
-    name = _name(path)
-    if variable is not None:
-        raise InputError(f"{name}: GeoTIFF rain has no variables (one band per member); drop "
-                         f"the variable {variable!r} (--variable).")
-    files = _geotiff_files(path)
-    broken = _geotiff_errors()
-    shapes = []
-    for f in files:
-        try:
-            with rasterio.open(f) as ds:
-                shapes.append((ds.count, ds.height, ds.width))
-        except broken as exc:
-            raise _unreadable_geotiff(f, exc) from exc
-    if len(set(shapes)) == 1:
-        bands, height, width = shapes[0]
-        _check_cells(name, (bands, len(files), height, width),
-                     "bands × files × rows × columns", max_cells, _CROP_GEOTIFF)
-    else:
-        _check_cells(name, (sum(b * h * w for b, h, w in shapes),), "cells in all its files",
-                     max_cells, _CROP_GEOTIFF)
-        counts = sorted({b for b, _, _ in shapes})
-        if len(counts) > 1:
-            raise InputError(f"{name}: its GeoTIFFs have different numbers of bands (members) "
-                             f"{counts}; every step of a stack must hold the same members.")
-    stack, ends, starts, file_units = [], [], [], set()
-    grid = None
-    for f in files:
-        try:
-            with rasterio.open(f) as ds:
-                tags = ds.tags()
-                for b in range(1, ds.count + 1):
-                    tags = {**ds.tags(b), **tags}
-                arr = ds.read().astype(np.float64)
-                if ds.nodata is not None:
-                    arr[arr == ds.nodata] = np.nan
-                this_grid = (ds.transform, ds.crs.to_wkt() if ds.crs else None, ds.shape)
-        except broken as exc:
-            raise _unreadable_geotiff(f, exc) from exc
-        if this_grid[1] is None:
-            raise CRSError(f"{f.name}: the GeoTIFF has no CRS; set one (gdal_edit.py -a_srs).")
-        if grid is None:
-            grid = this_grid
-        elif grid != this_grid:
-            raise InputError(f"{f.name}: its grid differs from {files[0].name}'s; every step of "
-                             "a stack must share one grid.")
-        end, start = _time_from(tags, f.name)
-        ends.append(end)
-        starts.append(start)
-        file_units.add(units if units is not None else tags.get("units"))
-        stack.append(arr)
-    if None in file_units:
-        raise InputError(f"{name}: the GeoTIFFs have no 'units' tag; tag them or pass --units "
-                         "(mm for depth per step).")
-    if len(file_units) != 1:
-        raise InputError(f"{name}: files have different units {sorted(map(str, file_units))}.")
-    assert grid is not None
-    transform, crs, (nrow, ncol) = grid
-    if transform.b != 0 or transform.d != 0:
-        raise InputError(f"{name}: rotated GeoTIFF grids are not supported.")
-    x = transform.c + transform.a * (np.arange(ncol) + 0.5)
-    y = transform.f + transform.e * (np.arange(nrow) + 0.5)
-    values = np.stack(stack, axis=1)  # (member, time, y, x)
-    step_start = None
-    if all(s is not None for s in starts):
-        try:
-            step_start = np.array([np.datetime64(str(s).rstrip("Z"), "s") for s in starts])
-        except ValueError as exc:
-            raise InputError(f"{name}: a step_start tag is not an ISO time ({exc}).") from exc
-    order = np.argsort(np.array(ends))
-    return RawRainfall(
-        values=values[:, order],
-        step_end=np.array(ends)[order],
-        step_start=None if step_start is None else step_start[order],
-        x=x,
-        y=y,
-        crs=str(crs),
-        units=str(file_units.pop()),
-        variable="band 1",
-        source=str(path),
-        accumulation="step",
-    )
-
-
 # -------------------------------------------------------------------------------- dispatcher
 
 #: Rain file suffix (lower case) → its reader: the one table :func:`read_rainfall` dispatches
@@ -762,16 +542,16 @@ def _reader_for(path: str | Path) -> RainReader:
     """The reader of ``path``: a folder or a pattern is a GeoTIFF stack; a file is read by its
     suffix, whatever characters its name holds (``x[1].nc`` is that file, not a pattern)."""
     p = Path(path)
-    if p.is_dir() or _is_pattern(path):
+    if p.is_dir() or is_pattern(path):
         return read_geotiff_stack
     suffix = p.suffix.lower()
     if suffix not in RAIN_READERS:
-        raise InputError(f"{_name(p)}: unknown rain forecast format {suffix!r}; floodwarn reads "
-                         f"{_formats()}, and folders or patterns of GeoTIFFs.")
+        raise InputError(f"{file_name(p)}: unknown rain forecast format {suffix!r}; floodwarn "
+                         f"reads {_formats()}, and folders or patterns of GeoTIFFs.")
     if not p.exists():
-        raise DataFileError(f"{_name(p)}: no such file.")
+        raise DataFileError(f"{file_name(p)}: no such file.")
     if not p.is_file():
-        raise DataFileError(f"{_name(p)}: is not a regular file.")
+        raise DataFileError(f"{file_name(p)}: is not a regular file.")
     return RAIN_READERS[suffix]
 
 
@@ -796,7 +576,7 @@ def read_rainfall(
     steps × rows × columns) a file may declare, checked before any data is read (default
     :data:`MAX_RAIN_CELLS`).
     """
-    _budget(max_cells)
+    cell_budget(max_cells)
     reader = _reader_for(path)
     raw = reader(Path(path), variable=variable, units=units, max_cells=max_cells)
     if accumulation is not None:

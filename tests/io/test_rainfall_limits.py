@@ -23,8 +23,8 @@ from affine import Affine
 
 from floodwarn.errors import DataFileError, InputError
 from floodwarn.io import rainfall as rainfall_io
+from floodwarn.io.rain_limits import MAX_RAIN_CELLS
 from floodwarn.io.rainfall import (
-    MAX_RAIN_CELLS,
     RAIN_FILE_SUFFIXES,
     RAIN_READERS,
     read_grib,
