@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from floodwarn.cli import app, console
-from floodwarn.errors import InputError
+from floodwarn.errors import FloodwarnError, InputError
 
 __all__ = ["app"]
 
@@ -143,6 +143,7 @@ def runs_submit(
     import httpx
 
     from api.store.db import open_store
+    from api.store.runs import get_run
     from api.submit import (
         AmcClass,
         AntecedentRain,
@@ -185,6 +186,11 @@ def runs_submit(
                                    now=datetime.now(UTC))
             _print_runs(sessions, only=run.id)
             console.print(f"webhooks: {sent}")
+            with sessions() as session:
+                finished = get_run(session, run.id)
+            if finished.status != "succeeded":
+                engine.dispose()
+                raise FloodwarnError(f"run {run.id} {finished.status}: {finished.error}")
         engine.dispose()
 
 

@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     WithJsonSchema,
     create_model,
@@ -113,6 +116,15 @@ class CurveNumberRasters(_Options):
     soil_file: SafeName
 
 
+def _antecedent_kind(value: Any) -> str | None:
+    """Which antecedent moisture source an object gives (None: none or several)."""
+    keys = set(value) if isinstance(value, dict) else {
+        name for name in ("amc", "antecedent_rain_mm", "antecedent_rain_file")
+        if hasattr(value, name)}
+    given = keys & {"amc", "antecedent_rain_mm", "antecedent_rain_file"}
+    return given.pop() if len(given) == 1 else None
+
+
 class RunOptions(_Options):
     """What a caller may choose about a run submitted to the service. Mutually exclusive
     choices are alternatives in the schema (one antecedent moisture source; both curve-number
@@ -131,9 +143,19 @@ class RunOptions(_Options):
         {"type": "number", "enum": list(IA_RATIOS),
          "description": "SCS initial abstraction ratio: 0.2 (tables) or 0.05 (Hawkins et "
                         "al. 2002)"})] = 0.2
-    antecedent: AmcClass | AntecedentRain | AntecedentRainFile | None = None
+    antecedent: Annotated[
+        Annotated[AmcClass, Tag("amc")] | Annotated[AntecedentRain, Tag("antecedent_rain_mm")]
+        | Annotated[AntecedentRainFile, Tag("antecedent_rain_file")],
+        Discriminator(_antecedent_kind, custom_error_type="antecedent",
+                      custom_error_message="give exactly one of amc, antecedent_rain_mm or "
+                                           "antecedent_rain_file")] | None = None
     curve_numbers: CurveNumberRasters | None = None
     reservoir_levels: ReservoirLevels | None = None  # type: ignore[valid-type]
+
+    def as_shown(self) -> dict[str, Any] | None:
+        """The options as the caller gave them (what was not given left out), in the form
+        they are given in."""
+        return self.model_dump(mode="json", exclude_defaults=True, exclude_none=True) or None
 
 
 def check_file_name(name: str, *, what: str, suffixes: tuple[str, ...] | None = None) -> str:
@@ -151,6 +173,18 @@ def check_file_name(name: str, *, what: str, suffixes: tuple[str, ...] | None = 
         raise InputError(f"{what} {shown!r}: expected a forecast file named "
                          f"*{', *'.join(suffixes)}.")
     return name
+
+
+def plain_upload_name(raw: str) -> str:
+    """An uploaded file's name as the service keeps it: accents dropped, spaces and other
+    characters made '_' ("pronóstico lluvia (1).nc" → "pronostico_lluvia_1_.nc"); a name
+    holding a folder is refused, not cleaned."""
+    if "/" in raw or "\\" in raw:
+        raise InputError(f"forecast name {raw[:80]!r} holds a folder; send the file's name "
+                         "only.")
+    ascii_name = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    plain = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9._+-]", "_", ascii_name)).lstrip("._-+")
+    return plain or raw
 
 
 def inbox_name(original: str, now: datetime) -> str:
@@ -201,6 +235,15 @@ def build_request(settings: Settings, rain_path: Path, options: RunOptions) -> F
 
 def _layer(settings: Settings, name: str, what: str) -> Path:
     return _regular_file_in(settings.layers_dir, check_file_name(name, what=what), what)
+
+
+def require_terrain(settings: Settings) -> None:
+    """Refuse to accept forecasts while no terrain model is configured: the run would fail."""
+    if not (settings.terrain / "terrain.json").exists():
+        raise ServiceUnavailableError(
+            f"the service has no terrain model at {settings.terrain} to run forecasts on: set "
+            "FLOODWARN_TERRAIN_DIR to a folder made by `floodwarn terrain build`, or start "
+            "`floodwarn serve` once without --no-demo to build the demo terrain.")
 
 
 def parse_options(text: str | None) -> RunOptions:
@@ -262,6 +305,7 @@ def submit_staged(sessions: sessionmaker[Session], settings: Settings, staged: P
     """Check a received file as a run would, move it into the inbox and queue its run. The
     staged file is gone afterwards either way."""
     try:
+        require_terrain(settings)
         request = build_request(settings, staged, options)
         check_rain(request, settings, name)
         settings.inbox_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -275,7 +319,7 @@ def submit_staged(sessions: sessionmaker[Session], settings: Settings, staged: P
         staged.unlink(missing_ok=True)
     request = request.model_copy(update={"rain_path": target})
     with sessions.begin() as session:
-        return queue_run(session, request, actor=actor, now=now)
+        return queue_run(session, request, actor=actor, now=now, options=options.as_shown())
 
 
 def submit_file(sessions: sessionmaker[Session], settings: Settings, source: Path, *,
@@ -302,10 +346,11 @@ def submit_inbox_file(sessions: sessionmaker[Session], settings: Settings, name:
     """Queue a run of a file already in the inbox (``POST /runs``), checked first."""
     check_file_name(name, what="forecast", suffixes=RAIN_FILE_SUFFIXES)
     path = _regular_file_in(settings.inbox_dir, name, "forecast")
+    require_terrain(settings)
     request = build_request(settings, path, options)
     check_rain(request, settings, name)
     with sessions.begin() as session:
-        return queue_run(session, request, actor=actor, now=now)
+        return queue_run(session, request, actor=actor, now=now, options=options.as_shown())
 
 
 async def receive_upload(chunks: AsyncIterator[bytes], content_type: str,
@@ -345,8 +390,9 @@ async def receive_upload(chunks: AsyncIterator[bytes], content_type: str,
         state["seen"].add(field)
         state["field"] = field
         if field == "forecast":
-            name = check_file_name(fields.get(b"filename", b"").decode("utf-8", "replace"),
-                                   what="forecast", suffixes=RAIN_FILE_SUFFIXES)
+            name = check_file_name(
+                plain_upload_name(fields.get(b"filename", b"").decode("utf-8", "replace")),
+                what="forecast", suffixes=RAIN_FILE_SUFFIXES)
             state["name"] = name
             state["staged"] = new_staging_file(settings, name, now)
             state["out"] = state["staged"].open("wb")

@@ -57,7 +57,8 @@ def enqueue_deliveries(session: Session, version: AlertVersion, municipality_id:
                        *, now: datetime) -> int:
     """One pending delivery per subscription of the municipality; returns how many."""
     subscriptions = session.scalars(select(Subscription).where(
-        Subscription.municipality_id == municipality_id)).all()
+        Subscription.municipality_id == municipality_id,
+        Subscription.deleted_at.is_(None))).all()
     for sub in subscriptions:
         key = hashlib.sha256(f"{version.identifier}|{sub.id}".encode()).hexdigest()[:32]
         session.add(Delivery(alert_version_id=version.id, subscription_id=sub.id,

@@ -21,7 +21,7 @@ class StaffKeyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["analyst", "admin"]
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
 
 
 class CommitteeKeyRequest(BaseModel):
@@ -29,7 +29,7 @@ class CommitteeKeyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["committee"]
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
     municipality_id: MunicipalityId
 
 
@@ -81,7 +81,8 @@ def keys(who: CallerDep, service: ServiceDep) -> list[KeyInfo]:
 
 @router.delete("/{key_id}", response_model=KeyInfo)
 def revoke(who: CallerDep, service: ServiceDep, key_id: KeyId) -> KeyInfo:
-    """Revoke a key (admin): refused from the next request on, in every role."""
+    """Revoke a key (admin): refused from the next request on, in every role. The last
+    administrator key cannot be revoked (make another first)."""
     who.require("admin")
     with service.sessions.begin() as session:
         row = revoke_key(session, key_id, actor=who.name, now=datetime.now(UTC))

@@ -193,10 +193,13 @@ def _outputs(service: ServiceDep, run_id: int) -> RunOutputs:
 @router.get("/{run_id}/centres", response_class=Response, responses=GEOJSON)
 def run_centres(who: CallerDep, service: ServiceDep, run_id: RunId) -> Response:
     """Collective centres with status (safe / at_risk / unsafe) and occupancy, GeoJSON (a
-    committee: those in its municipality)."""
-    centres = _outputs(service, run_id).centres()
-    if who.role == "committee":
-        centres = centres[centres["municipality_id"] == who.municipality_id]
+    committee: those in its municipality and those its evacuation plan sends people to)."""
+    outputs = _outputs(service, run_id)
+    centres = outputs.centres()
+    if who.role == "committee":  # its own, and those its people are sent to
+        assigned = {str(row["centre_id"]) for row in _committee_plan(outputs, who)}
+        centres = centres[(centres["municipality_id"] == who.municipality_id)
+                          | centres["id"].astype(str).isin(assigned)]
     return Response(centres.to_json(drop_id=True), media_type="application/geo+json")
 
 
@@ -214,6 +217,11 @@ def run_evacuation(who: CallerDep, service: ServiceDep, run_id: RunId) -> list[d
     outputs = _outputs(service, run_id)
     if who.role != "committee":
         return list(outputs.evacuation())
+    return _committee_plan(outputs, who)
+
+
+def _committee_plan(outputs: RunOutputs, who: Caller) -> list[dict[str, Any]]:
+    """The evacuation flows from a committee's own settlements."""
     own = outputs.settlement_municipality()
     return [row for row in outputs.evacuation()
             if own.get(int(str(row["settlement_id"]))) == who.municipality_id]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import ForbiddenError
 from api.deps import CallerDep, MunicipalityId, ServiceDep, municipality_id
 from api.errors import COMMON_RESPONSES
-from api.store.access import add_subscription, list_subscriptions
+from api.store.access import add_subscription, list_subscriptions, remove_subscription
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"], responses=COMMON_RESPONSES)
 
@@ -42,6 +44,18 @@ def subscribe(who: CallerDep, service: ServiceDep,
         sub = add_subscription(session, municipality_id=request.municipality_id,
                                url=request.url, secret=request.secret,
                                box=service.secret_box, actor=who.name, now=datetime.now(UTC))
+        return SubscriptionInfo(id=sub.id, municipality_id=sub.municipality_id, url=sub.url)
+
+
+@router.delete("/{subscription_id}", response_model=SubscriptionInfo)
+def unsubscribe(who: CallerDep, service: ServiceDep, subscription_id: Annotated[
+        int, PathParam(ge=1, le=2**31 - 1, description="Subscription id")]) -> SubscriptionInfo:
+    """Delete a webhook (a committee: its own municipality's): nothing more is sent to it,
+    pending deliveries are dropped; what was sent stays in the delivery log."""
+    who.require("admin", "committee")
+    with service.sessions.begin() as session:
+        sub = remove_subscription(session, subscription_id, may_see=who.may_see,
+                                  actor=who.name, now=datetime.now(UTC))
         return SubscriptionInfo(id=sub.id, municipality_id=sub.municipality_id, url=sub.url)
 
 

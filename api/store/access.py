@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,12 @@ def revoke_key(session: Session, key_id: int, *, actor: str, now: datetime) -> A
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFoundError(f"no API key {key_id}")
+    if not row.revoked and row.role == "admin" and session.scalar(
+            select(func.count()).select_from(ApiKey).where(
+                ApiKey.role == "admin", ApiKey.revoked.is_(False))) == 1:
+        raise InputError(f"key {key_id} is the last administrator key: revoking it would lock "
+                         "every administrator out. Make another admin key first "
+                         "(POST /keys).")
     if not row.revoked:
         row.revoked, row.revoked_at = True, now
         session.add(AuditEntry(at=now, actor=actor, action="revoke_key",
@@ -80,6 +86,14 @@ def revoke_key(session: Session, key_id: int, *, actor: str, now: datetime) -> A
 
 def add_subscription(session: Session, *, municipality_id: str, url: str, secret: str,
                      box: SecretBox, actor: str, now: datetime) -> Subscription:
+    """A webhook for a municipality; the same URL twice for one municipality is refused (the
+    committee would get every message twice, under different idempotency keys)."""
+    same = session.scalar(select(Subscription.id).where(
+        Subscription.municipality_id == municipality_id, Subscription.url == url,
+        Subscription.deleted_at.is_(None)))
+    if same is not None:
+        raise InputError(f"{url} already receives this municipality's alerts (subscription "
+                         f"{same}); delete it first to change its secret.")
     sub = Subscription(municipality_id=municipality_id, url=url, secret=box.seal(secret),
                        created_at=now)
     session.add(sub)
@@ -90,14 +104,34 @@ def add_subscription(session: Session, *, municipality_id: str, url: str, secret
     return sub
 
 
+def remove_subscription(session: Session, subscription_id: int, *, may_see: Callable[[str], bool],
+                        actor: str, now: datetime) -> Subscription:
+    """Delete a subscription and its pending deliveries (sent ones stay in the log)."""
+    sub = session.get(Subscription, subscription_id)
+    if sub is None or sub.deleted_at is not None or not may_see(sub.municipality_id):
+        raise NotFoundError(f"no subscription {subscription_id}")
+    pending = session.scalars(select(Delivery).where(
+        Delivery.subscription_id == subscription_id, Delivery.status == "pending")).all()
+    for delivery in pending:
+        delivery.status, delivery.last_error = "failed", "subscription deleted"
+    session.add(AuditEntry(at=now, actor=actor, action="unsubscribe",
+                           detail={"subscription_id": subscription_id,
+                                   "municipality_id": sub.municipality_id,
+                                   "pending_dropped": len(pending)}))
+    sub.deleted_at, sub.secret = now, ""
+    return sub
+
+
 def list_subscriptions(session: Session) -> Sequence[Subscription]:
-    return session.scalars(select(Subscription).order_by(Subscription.id)).all()
+    """The subscriptions in force (not deleted)."""
+    return session.scalars(select(Subscription).where(Subscription.deleted_at.is_(None))
+                           .order_by(Subscription.id)).all()
 
 
 def seal_clear_secrets(session: Session, box: SecretBox) -> int:
     """Seal webhook secrets stored in clear by an older version; returns how many."""
     clear = session.scalars(select(Subscription).where(
-        Subscription.secret.not_like(f"{SEALED_PREFIX}%"))).all()
+        Subscription.secret.not_like(f"{SEALED_PREFIX}%"), Subscription.secret != "")).all()
     for sub in clear:
         sub.secret = box.seal(sub.secret)
     return len(clear)

@@ -118,6 +118,7 @@ class Subscription(Base):
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]  # deleted: kept for the delivery log, never sent to
 
 
 class Delivery(Base):

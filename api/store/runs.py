@@ -29,11 +29,11 @@ MAX_RUN_ATTEMPTS = 3
 TERMINAL = ("succeeded", "failed")
 
 
-def queue_run(session: Session, request: ForecastRequest, *, actor: str, now: datetime) -> Run:
-    """Queue ``request`` (already validated); its options and the whole request are kept with
-    the run so that a later or repeated execution does exactly what was asked."""
-    options = request.options.model_dump(mode="json", exclude_defaults=True,
-                                         exclude_none=True) or None
+def queue_run(session: Session, request: ForecastRequest, *, actor: str, now: datetime,
+              options: dict[str, Any] | None = None) -> Run:
+    """Queue ``request`` (already validated). The caller's ``options`` (as they were given,
+    shown with the run) and the whole request are kept with the run, so that a later or
+    repeated execution does exactly what was asked."""
     run = Run(status="queued", rain_path=str(request.rain_path), created_at=now,
               options=options, request=request.to_json(), attempts=0)
     session.add(run)
@@ -98,6 +98,7 @@ def recover_abandoned(sessions: sessionmaker[Session], *, now: datetime,
                      or (run.worker is not None and known_dead(run.worker))]
         for run in abandoned:
             lost = run.worker
+            run.progress, run.started_at = None, None
             if run.attempts >= max_attempts:
                 run.status, run.finished_at = "failed", now
                 run.error = (f"interrupted {run.attempts} times (the worker executing it "

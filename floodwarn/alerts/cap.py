@@ -160,6 +160,12 @@ def _q(tag: str) -> str:
     return f"{{{CAP_NS}}}{tag}"
 
 
+#: What an Exercise message says first (synthetic terrain or storm): nobody may take it for a
+#: real warning.
+EXERCISE_NOTE = ("SIMULACRO con datos SINTÉTICOS: no es una alerta real. / EXERCISE with "
+                 "SYNTHETIC data: not a real warning.")
+
+
 def cap_message(
     warning: MunicipalWarning | None,
     *,
@@ -177,7 +183,9 @@ def cap_message(
     ``msg_type`` Alert, Update (``references`` the messages it replaces) or Cancel (the
     danger has passed: an AllClear info block for ``cancelled`` = (municipality, department)
     and ``warning`` None). ``status`` Actual, or Exercise for synthetic terrain or storms.
-    ``note`` (CAP 1.2 §3.2.1 ``note``) says what an Update changes.
+    ``note`` (CAP 1.2 §3.2.1 ``note``) says what an Update changes. An Exercise says so
+    where people read it, not only in ``status``: its note starts with
+    :data:`EXERCISE_NOTE` and every headline with "SIMULACRO:" / "EXERCISE:".
     """
     if msg_type not in ("Alert", "Update", "Cancel"):
         raise InputError(f"CAP msgType {msg_type!r} unknown; use Alert, Update or Cancel.")
@@ -197,10 +205,14 @@ def cap_message(
     sub(alert, "status", status)
     sub(alert, "msgType", msg_type)
     sub(alert, "scope", "Public")
+    if status == "Exercise":
+        note = EXERCISE_NOTE + (f" {note}" if note else "")
     if note:
         sub(alert, "note", note)
     if references:
         sub(alert, "references", " ".join(f"{s},{i},{cap_time(t)}" for s, i, t in references))
+    exercise = ({"es": "SIMULACRO: ", "en": "EXERCISE: "} if status == "Exercise"
+                else {"es": "", "en": ""})
     for lang, code in (("es", "es-SV"), ("en", "en-US")):
         info = ET.SubElement(alert, _q("info"))
         sub(info, "language", code)
@@ -214,8 +226,9 @@ def cap_message(
             sub(info, "certainty", "Observed")
             sub(info, "senderName", "floodwarn — Protección Civil" if lang == "es"
                 else "floodwarn — Civil Protection")
-            sub(info, "headline", f"Fin de la alerta por inundación en {municipality}" if
-                lang == "es" else f"Flood warning for {municipality} ended")
+            sub(info, "headline", exercise[lang] + (
+                f"Fin de la alerta por inundación en {municipality}" if lang == "es"
+                else f"Flood warning for {municipality} ended"))
             sub(info, "description", "El pronóstico ya no prevé inundación." if lang == "es"
                 else "The forecast no longer expects flooding.")
             area = ET.SubElement(info, _q("area"))
@@ -235,7 +248,7 @@ def cap_message(
         sub(info, "expires", cap_time(warning.expires))
         sub(info, "senderName", "floodwarn — Protección Civil" if lang == "es"
             else "floodwarn — Civil Protection")
-        sub(info, "headline", texts["headline"])
+        sub(info, "headline", exercise[lang] + texts["headline"])
         sub(info, "description", texts["description"])
         sub(info, "instruction", texts["instruction"])
         if warning.probability is not None:

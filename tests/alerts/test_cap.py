@@ -198,6 +198,14 @@ def test_warnings_carry_official_names_not_the_boundary_files_spelling():
         headlines[name] = es.findtext("cap:headline", namespaces=NS)
         assert es.findtext("cap:area/cap:areaDesc", namespaces=NS) == f"{name}, {name}"
         assert en.findtext("cap:headline", namespaces=NS).endswith(f"for {name}, {name}")
-    assert headlines == {
-        "Ahuachapán": "Alerta ROJA por inundación en Ahuachapán, Ahuachapán",
-        "Chalatenango": "Alerta NARANJA por inundación en Chalatenango, Chalatenango"}
+    assert headlines == {  # an exercise says so where people read it
+        "Ahuachapán": "SIMULACRO: Alerta ROJA por inundación en Ahuachapán, Ahuachapán",
+        "Chalatenango": "SIMULACRO: Alerta NARANJA por inundación en Chalatenango, "
+                        "Chalatenango"}
+    assert doc.findtext("cap:note", namespaces=NS).startswith(
+        "SIMULACRO con datos SINTÉTICOS: no es una alerta real.")
+    actual = etree.fromstring(cap_message(warnings[ids["Ahuachapán"]], identifier="fw-real",
+                                          sender="s", sent=START, status="Actual",
+                                          msg_type="Alert"))
+    assert actual.find("cap:note", NS) is None
+    assert actual.findtext("cap:info/cap:headline", namespaces=NS).startswith("Alerta ROJA")

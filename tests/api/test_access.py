@@ -210,3 +210,21 @@ def test_a_bug_is_a_500_never_a_404(app, admin, monkeypatch):
     monkeypatch.setattr(api.routers.runs, "succeeded_output_dir", missing)
     answer = admin.get("/runs/1/centres")
     assert answer.status_code == 500 and "/srv" not in answer.text
+
+
+def test_the_last_admin_key_and_duplicate_webhooks_are_refused(admin):
+    keys = admin.get("/keys").json()
+    (only_admin,) = [k for k in keys if k["role"] == "admin" and not k["revoked"]]
+    refused = admin.delete(f"/keys/{only_admin['id']}")
+    assert refused.status_code == 422 and "last administrator key" in refused.text
+    hook = {"municipality_id": METAPAN, "url": "http://127.0.0.1:9/cap",
+            "secret": "secreto-de-metapan-2026"}
+    first = admin.post("/subscriptions", json=hook)
+    assert first.status_code == 201
+    again = admin.post("/subscriptions", json=hook)
+    assert again.status_code == 422 and "already receives" in again.text
+    assert admin.delete(f"/subscriptions/{first.json()['id']}").status_code == 200
+    assert admin.get("/subscriptions").json() == []
+    assert admin.post("/subscriptions", json=hook).status_code == 201  # may come back
+    assert admin.delete("/subscriptions/9999").status_code == 404
+    assert admin.post("/keys", json={"role": "analyst", "name": "   "}).status_code == 422

@@ -1,5 +1,6 @@
 """Supervised runs (lease, attempts, the stored request, progress), key revocation times,
-webhook secrets sealed at rest, and what each alert message said (for the update rule).
+webhook secrets sealed at rest, what each alert message said (for the update rule), and
+deleted subscriptions kept for the delivery log.
 
 Revision ID: 0006
 Revises: 0005
@@ -27,9 +28,13 @@ def upgrade() -> None:
         keys.add_column(sa.Column("revoked_at", sa.DateTime(timezone=True)))
     with op.batch_alter_table("alert_versions") as versions:
         versions.add_column(sa.Column("facts", sa.JSON()))
+    with op.batch_alter_table("subscriptions") as subscriptions:
+        subscriptions.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions") as subscriptions:
+        subscriptions.drop_column("deleted_at")
     with op.batch_alter_table("alert_versions") as versions:
         versions.drop_column("facts")
     with op.batch_alter_table("api_keys") as keys:
