@@ -13,14 +13,14 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.models import Alert, AlertVersion, Run, SettlementResult
@@ -36,6 +36,37 @@ from floodwarn.io.forecast_outputs import (
 
 #: Finished runs whose settlement features are kept (the newest are the ones queried).
 MAX_CACHED_RUNS = 16
+#: Seconds the alerts in force are served without asking the store whether another process
+#: published (this process's publications are seen at once).
+OTHER_PROCESS_CHECK_S = 1.0
+
+
+class _Publications:
+    """Counts commits in this process that added alert messages."""
+
+    generation = 0
+
+
+PUBLICATIONS = _Publications()
+
+
+@event.listens_for(Session, "after_flush")
+def _note_publication(session: Session, _context: object) -> None:
+    if any(isinstance(obj, AlertVersion) for obj in session.new):
+        session.info["published"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _count_publication(session: Session) -> None:
+    if session.info.pop("published", False):
+        PUBLICATIONS.generation += 1
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_publication(session: Session) -> None:
+    session.info.pop("published", None)
+
+
 #: Seconds a page of the run list is reused (statuses and progress change by the second).
 RUN_LIST_TTL_S = 1.0
 
@@ -85,6 +116,8 @@ class AlertsInForce:
     rows: tuple[dict[str, object], ...]
     everything: bytes  # the JSON list of all rows, for callers who may see every municipality
     headlines: tuple[str, ...]  # each row's CAP headline (for the feed)
+    generation: int = 0  # PUBLICATIONS.generation when built or last confirmed
+    checked: float = 0.0  # when the store last confirmed it (monotonic s)
 
     def json_for(self, visible: set[str] | None) -> bytes:
         if visible is None:
@@ -127,15 +160,26 @@ class ReadCache:
         return features
 
     def alerts_in_force(self) -> AlertsInForce:
-        """The alerts in force, rebuilt only after a run published new messages (by any
-        process: one indexed query for the newest message id tells)."""
+        """The alerts in force, rebuilt only after a run published new messages.
+
+        A publication by this process (the service's worker) is seen at once: every commit
+        that adds an alert message bumps :data:`PUBLICATIONS`. One by another process (`runs
+        submit --now`) is seen within :data:`OTHER_PROCESS_CHECK_S`, the longest the store is
+        left unasked; so a storm of requests costs no store query between publications.
+        """
         now = self._clock()
+        cached = self._alerts
+        if (cached is not None and cached.generation == PUBLICATIONS.generation
+                and time.monotonic() - cached.checked < OTHER_PROCESS_CHECK_S
+                and (cached.valid_until is None or now < cached.valid_until)):
+            return cached
+        generation, checked = PUBLICATIONS.generation, time.monotonic()
         with self._sessions() as session:
             token = session.scalar(select(func.max(AlertVersion.id))) or 0
-            cached = self._alerts
             if cached is not None and cached.token == token and (
                     cached.valid_until is None or now < cached.valid_until):
-                return cached
+                self._alerts = replace(cached, generation=generation, checked=checked)
+                return self._alerts
             current = in_force_with_latest(session, now)
             rows: tuple[dict[str, object], ...] = tuple(
                 {"municipality_id": alert.municipality_id, "level": alert.level,
@@ -147,7 +191,8 @@ class ReadCache:
         expiries = [last.expires for _, last in current if last.expires is not None]
         self._alerts = AlertsInForce(token, min(expiries, default=None), rows,
                                      json.dumps(list(rows)).encode(),
-                                     tuple(cap_headline(last.cap_xml) for _, last in current))
+                                     tuple(cap_headline(last.cap_xml) for _, last in current),
+                                     generation, checked)
         return self._alerts
 
     def feed(self, self_url: str, cap_url: Callable[[str], str]) -> bytes:
@@ -155,7 +200,8 @@ class ReadCache:
         endpoint: a flood of requests must cost no more than one indexed query each)."""
         alerts = self.alerts_in_force()
         cached = self._feeds.get(self_url)
-        if cached is not None and cached[0] is alerts:
+        if cached is not None and cached[0].token == alerts.token \
+                and cached[0].valid_until == alerts.valid_until:
             return cached[1]
         entries = [FeedEntry(identifier=str(row["identifier"]), title=headline,
                              summary=f"{row['level']}: {row['municipality_id']}",

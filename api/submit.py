@@ -305,9 +305,9 @@ def submit_staged(sessions: sessionmaker[Session], settings: Settings, staged: P
     """Check a received file as a run would, move it into the inbox and queue its run. The
     staged file is gone afterwards either way."""
     try:
-        require_terrain(settings)
         request = build_request(settings, staged, options)
         check_rain(request, settings, name)
+        require_terrain(settings)
         settings.inbox_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = settings.inbox_dir / staged.name
         # Renamed first, queued at once: the scanner leaves a file alone for its first second,
@@ -346,9 +346,9 @@ def submit_inbox_file(sessions: sessionmaker[Session], settings: Settings, name:
     """Queue a run of a file already in the inbox (``POST /runs``), checked first."""
     check_file_name(name, what="forecast", suffixes=RAIN_FILE_SUFFIXES)
     path = _regular_file_in(settings.inbox_dir, name, "forecast")
-    require_terrain(settings)
     request = build_request(settings, path, options)
     check_rain(request, settings, name)
+    require_terrain(settings)
     with sessions.begin() as session:
         return queue_run(session, request, actor=actor, now=now, options=options.as_shown())
 
