@@ -88,8 +88,13 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 #: The 262 municipality ids (geoBoundaries ADM2) and 14 department codes (ISO 3166-2:SV), as
 #: enumerations in the API's schema; a value outside them is answered with what was probably
 #: meant (see :func:`municipality_id`).
-MUNICIPALITY_IDS = tuple(sorted(load_municipalities()["id"]))
-DEPARTMENT_CODES = tuple(sorted(set(load_municipalities()["department_code"])))
+_MUNICIPALITIES = load_municipalities()
+MUNICIPALITY_IDS = tuple(sorted(_MUNICIPALITIES["id"]))
+#: Department name by ISO 3166-2 code.
+DEPARTMENTS = dict(zip(_MUNICIPALITIES["department_code"], _MUNICIPALITIES["department"],
+                       strict=True))
+DEPARTMENT_CODES = tuple(sorted(DEPARTMENTS))
+_KNOWN_IDS = frozenset(MUNICIPALITY_IDS)
 
 
 def _enumerated(values: tuple[str, ...], description: str) -> Any:
@@ -110,9 +115,9 @@ def municipality_id(value: str) -> str:
     """``value`` if it is one of the 262 municipality ids; otherwise an InputError that, when
     ``value`` is a name, gives the ids of every municipality of that name (17 share 8 names,
     so a name alone cannot pick one)."""
-    municipalities = load_municipalities()
-    if value in set(municipalities["id"]):
+    if value in _KNOWN_IDS:  # the hot path: no table is read
         return value
+    municipalities = _MUNICIPALITIES
     key = place_key(value)
     named = municipalities.loc[(municipalities["name"].map(place_key) == key)
                                | (municipalities["boundary_name"].map(place_key) == key)]
@@ -125,12 +130,9 @@ def municipality_id(value: str) -> str:
 def department_name(code: str) -> str:
     """The department of ISO 3166-2 ``code`` (SV-SS); an InputError naming the code when a
     name is given instead."""
-    municipalities = load_municipalities()
-    departments = dict(zip(municipalities["department_code"], municipalities["department"],
-                           strict=True))
-    if code in departments:
-        return departments[code]
-    by_name = {place_key(name): c for c, name in departments.items()}
+    if code in DEPARTMENTS:
+        return DEPARTMENTS[code]
+    by_name = {place_key(name): c for c, name in DEPARTMENTS.items()}
     hint = (f"; {code!r} is a name, its code is {by_name[place_key(code)]}"
             if place_key(code) in by_name else "")
     raise InputError(f"unknown department code {code!r}: use an ISO 3166-2 code such as SV-SS "

@@ -196,14 +196,11 @@ def inbox_name(original: str, now: datetime) -> str:
 def _regular_file_in(folder: Path, name: str, what: str) -> Path:
     """``folder/name`` if it is a regular file there: never a symlink, never outside."""
     path = folder / name
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
+    if not path.is_symlink() and not path.exists():
         raise NotFoundError(f"no {what} {name!r} in the service's {folder.name} folder; put "
-                            "it there first.") from None
-    if os.path.islink(path) or not path.is_file() or path.parent != folder:
+                            "it there first.")
+    if path.is_symlink() or not path.is_file() or path.parent != folder:
         raise InputError(f"{what} {name!r} is not a regular file (links are not followed).")
-    del info
     return path
 
 

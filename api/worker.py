@@ -93,7 +93,6 @@ def worker_is_dead(worker: str) -> bool:
 class WorkerHealth:
     """What the worker shows of itself: heartbeat, what it is doing, errors by stage."""
 
-    started: float = field(default_factory=time.monotonic)
     heartbeat: float = field(default_factory=time.monotonic)
     doing: str = "starting"
     errors: Counter[str] = field(default_factory=Counter)
@@ -127,7 +126,6 @@ class _LeaseKeeper:
         self.health = health
         self.progress: dict[str, object] = {"step": "claimed", "done": 0,
                                             "total": len(FORECAST_JOB_STEPS)}
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"floodwarn-lease-{run_id}")
@@ -152,7 +150,8 @@ class _LeaseKeeper:
             if not renew_lease(self.sessions, self.run_id, worker=self.worker,
                                now=datetime.now(UTC), lease=self.lease,
                                progress=self.progress):
-                self.lost = True
+                log.warning("run no longer held by this worker (taken over after a stall); "
+                            "its result will be discarded", extra={"run_id": self.run_id})
         except Exception as exc:  # a busy store now and then: the next renewal may pass
             log.warning("lease renewal failed", extra={"run_id": self.run_id,
                                                        "error": str(exc)})
