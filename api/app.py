@@ -1,5 +1,5 @@
 """The FastAPI application: ``create_app(settings)`` assembles the store, the caches, the
-supervised worker and the routers (runs, alerts, subscriptions, keys, operations)."""
+supervised worker and the routers (runs, alerts, subscriptions, keys, operations, map tiles)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api.deps import Service
 from api.errors import install_error_handlers
 from api.readcache import ReadCache
-from api.routers import alerts, keys, ops, runs, subscriptions
+from api.routers import alerts, docs, keys, ops, reaches, runs, subscriptions, tiles, web
 from api.settings import Settings
 from api.store.access import ensure_bootstrap_key, seal_clear_secrets
 from api.store.db import open_store
@@ -54,7 +54,10 @@ def create_app(settings: Settings, *,
         if worker is not None:
             worker.stop()
 
+    # docs_url/redoc_url None: FastAPI's pages load their scripts from a CDN; api.routers.docs
+    # serves them from the package so the docs work offline.
     app = FastAPI(title="floodwarn", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Flood warnings for El Salvador: runs, settlements, CAP alerts, "
                               "Atom feed / alertas de inundación para El Salvador. Every error "
                               "answers {error, detail} (and problems for malformed requests).")
@@ -62,6 +65,8 @@ def create_app(settings: Settings, *,
     # Kept for scripts and tests that reach the store directly.
     app.state.settings, app.state.sessions, app.state.engine = settings, sessions, engine
     install_error_handlers(app)
-    for router in (runs.router, alerts.router, subscriptions.router, keys.router, ops.router):
+    # Tiles first: a map asks for dozens at once, and routes are matched in order.
+    for router in (tiles.router, runs.router, alerts.router, subscriptions.router, keys.router,
+                   ops.router, docs.router, reaches.router, web.router):
         app.include_router(router)
     return app

@@ -20,6 +20,7 @@ from api.readcache import ReadCache
 from api.secrets import SecretBox
 from api.settings import Settings
 from api.store.access import authenticate
+from api.tiles import MapTiles
 from floodwarn.errors import InputError
 from floodwarn.io.gis_data import load_municipalities, place_key
 
@@ -43,6 +44,8 @@ class Service:
     secret_box: SecretBox
     clock: Callable[[], datetime]
     worker: Worker | None = None
+    #: Rendered map tiles and what renders them (api.routers.tiles).
+    tiles: MapTiles = field(default_factory=MapTiles)
     #: key → (time verified, key id, caller)
     key_cache: dict[str, tuple[float, int, Caller]] = field(default_factory=dict)
 
@@ -95,6 +98,14 @@ DEPARTMENTS = dict(zip(_MUNICIPALITIES["department_code"], _MUNICIPALITIES["depa
                        strict=True))
 DEPARTMENT_CODES = tuple(sorted(DEPARTMENTS))
 _KNOWN_IDS = frozenset(MUNICIPALITY_IDS)
+#: Official (name, department) of each municipality id.
+PLACES: dict[str, tuple[str, str]] = {
+    m.id: (m.name, m.department) for m in _MUNICIPALITIES.itertuples()}
+
+
+def municipalities_table() -> Any:
+    """The 262 municipalities (id, official name, department, polygon), read at start."""
+    return _MUNICIPALITIES
 
 
 def _enumerated(values: tuple[str, ...], description: str) -> Any:

@@ -24,7 +24,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.models import Alert, AlertVersion, Run, SettlementResult
-from floodwarn.alerts.atom import FeedEntry, atom_feed
+from floodwarn.alerts.atom import FeedEntry, atom_feed, entry_summary
 from floodwarn.alerts.cap import cap_headline
 from floodwarn.errors import NotFoundError
 from floodwarn.io.forecast_outputs import (
@@ -195,20 +195,27 @@ class ReadCache:
                                      generation, checked)
         return self._alerts
 
-    def feed(self, self_url: str, cap_url: Callable[[str], str]) -> bytes:
+    def feed(self, self_url: str, cap_url: Callable[[str], str],
+             place_name: Callable[[str], str]) -> bytes:
         """The Atom feed of the alerts in force, rebuilt only when they changed (a public
-        endpoint: a flood of requests must cost no more than one indexed query each)."""
+        endpoint: a flood of requests must cost no more than one indexed query each).
+
+        ``place_name`` names a municipality id as people read it ("Aguilares, San Salvador"):
+        each entry's summary and category label say the place, not its id.
+        """
         alerts = self.alerts_in_force()
         cached = self._feeds.get(self_url)
         if cached is not None and cached[0].token == alerts.token \
                 and cached[0].valid_until == alerts.valid_until:
             return cached[1]
-        entries = [FeedEntry(identifier=str(row["identifier"]), title=headline,
-                             summary=f"{row['level']}: {row['municipality_id']}",
-                             updated=datetime.fromisoformat(str(row["sent"])),
-                             cap_url=cap_url(str(row["identifier"])),
-                             area=str(row["municipality_id"]))
-                   for row, headline in zip(alerts.rows, alerts.headlines, strict=True)]
+        entries = []
+        for row, headline in zip(alerts.rows, alerts.headlines, strict=True):
+            place = place_name(str(row["municipality_id"]))
+            entries.append(FeedEntry(identifier=str(row["identifier"]), title=headline,
+                                     summary=entry_summary(str(row["level"]), place),
+                                     updated=datetime.fromisoformat(str(row["sent"])),
+                                     cap_url=cap_url(str(row["identifier"])),
+                                     area=str(row["municipality_id"]), area_name=place))
         body = atom_feed(entries, feed_id="urn:floodwarn:alerts", self_url=self_url,
                          title="floodwarn — alertas de inundación",
                          updated=max((e.updated for e in entries), default=self._clock()))

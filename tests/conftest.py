@@ -49,3 +49,17 @@ def srtm_tile() -> Path:
     if not SRTM_TILE.exists():
         pytest.fail(f"shipped SRTM tile missing: {SRTM_TILE}")
     return SRTM_TILE
+
+
+@pytest.fixture(scope="session")
+def demo_service(tmp_path_factory: pytest.TempPathFactory):
+    """The README's main job, once per test session: `floodwarn serve` on an empty store with
+    settings from a file builds the SYNTHETIC demo terrain and runs the demo storm through to
+    alerts. Yields the live service and its finished demo run."""
+    from tests.live_service import start_service, wait_for_demo_run
+
+    service = start_service(tmp_path_factory.mktemp("demo-service"))
+    try:
+        yield service, wait_for_demo_run(service)
+    finally:
+        service.stop()

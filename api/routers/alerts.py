@@ -10,13 +10,17 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from api.auth import ForbiddenError
-from api.deps import CallerDep, ServiceDep
+from api.deps import PLACES, CallerDep, ServiceDep
 from api.errors import COMMON_RESPONSES
 from api.store.access import cap_message, delivery_log
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=COMMON_RESPONSES)
 
 Identifier = Annotated[str, PathParam(max_length=128, description="CAP message identifier")]
+
+#: The feed is UTF-8 XML; saying so in the header keeps browsers and readers that ignore the
+#: XML declaration from showing "inundaciÃ³n".
+ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
 
 
 class AlertInForce(BaseModel):
@@ -63,9 +67,12 @@ async def alerts_in_force(who: CallerDep, service: ServiceDep) -> Response:
 async def feed(request: Request, service: ServiceDep) -> Response:
     """Atom feed of the alerts in force (public), rebuilt only after a publication."""
     body = service.read_cache.feed(
-        str(request.url), lambda identifier: str(request.url_for("cap_message",
-                                                                 identifier=identifier)))
-    return Response(body, media_type="application/atom+xml")
+        str(request.url),
+        lambda identifier: str(request.url_for("cap_message", identifier=identifier)),
+        # An id missing from the table (a boundary file changed since publication) is shown
+        # as is: better than no place at all.
+        lambda municipality_id: ", ".join(PLACES.get(municipality_id, (municipality_id,))))
+    return Response(body, media_type=ATOM_MEDIA_TYPE)
 
 
 @router.get("/{identifier}/deliveries", response_model=list[DeliveryInfo])

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 
-from floodwarn.alerts.cap import cap_time
+from floodwarn.alerts.cap import LEVEL_NAMES, cap_time
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
@@ -24,7 +24,15 @@ class FeedEntry:
     summary: str
     updated: datetime
     cap_url: str  # where the CAP XML is served
-    area: str
+    area: str  # the municipality id (a category term readers can filter on)
+    area_name: str | None = None  # its official name and department, as people read it
+
+
+def entry_summary(level: str, place: str) -> str:
+    """An entry's summary: the level, Spanish first, then the place as people name it, e.g.
+    "Alerta roja (red alert) — Aguilares, San Salvador"."""
+    spanish, english = LEVEL_NAMES["es"][level].lower(), LEVEL_NAMES["en"][level].lower()
+    return f"Alerta {spanish} ({english} alert) — {place}"
 
 
 def atom_feed(entries: list[FeedEntry], *, feed_id: str, self_url: str, title: str,
@@ -51,6 +59,9 @@ def atom_feed(entries: list[FeedEntry], *, feed_id: str, self_url: str, title: s
         el(node, "title", entry.title)
         el(node, "updated", cap_time(entry.updated))
         el(node, "summary", entry.summary)
-        el(node, "category", term=entry.area)
+        if entry.area_name:
+            el(node, "category", term=entry.area, label=entry.area_name)
+        else:
+            el(node, "category", term=entry.area)
         el(node, "link", rel="alternate", href=entry.cap_url, type="application/cap+xml")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -14,8 +14,10 @@ from api.publish import publish_run_alerts
 from api.settings import Settings
 from api.store.access import create_api_key
 from api.store.models import Alert, AlertVersion, AuditEntry, Run
+from floodwarn.alerts.atom import ATOM_NS
 from floodwarn.alerts.cap import CAP_NS, validate_cap
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
+from floodwarn.io.gis_data import load_official_names
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
 from tests.test_forecast_cli import (
     test_risk_outputs_for_given_settlements_and_centres as make_risk_run,
@@ -81,6 +83,11 @@ def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
     validate_cap(cap.content)
     feed = client.get("/alerts/feed.atom")
     assert feed.status_code == 200 and update[0].identifier in feed.text
+    assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    official = load_official_names().set_index("shapeID")
+    assert sorted(_feed_summaries(feed.content)) == sorted(
+        f"Alerta amarilla (yellow alert) — {official.loc[a['municipality_id'], 'name']}, "
+        f"{official.loc[a['municipality_id'], 'department']}" for a in in_force)
     assert client.get("/alerts/nope.xml").status_code == 404
     metrics = client.get("/metrics").text
     assert f"floodwarn_alerts_in_force {float(len(first))}" in metrics
@@ -95,6 +102,42 @@ def test_lifecycle_across_runs_and_served_cap(run_dir, tmp_path):
         assert not any(a.in_force for a in session.scalars(select(Alert)))
         assert len(session.scalars(select(AlertVersion)).all()) == (
             len(first) + len(update) + len(cancel))
+
+
+def _feed_summaries(feed: bytes) -> list[str]:
+    doc = etree.fromstring(feed)
+    return [e.findtext(f"{{{ATOM_NS}}}summary") for e in doc.iter(f"{{{ATOM_NS}}}entry")]
+
+
+def test_feed_names_places_officially_in_utf8(tmp_path):
+    """Feed readers see "Ahuachapán, Ahuachapán" (not the boundary file's "Ahuachpan", not the
+    id) and the level Spanish first; the header and the XML both say UTF-8, so no browser
+    shows "inundaciÃ³n"."""
+    from tests.api.test_official_names import AHUACHAPAN, CHALATENANGO, _risk_run
+
+    run_dir = tmp_path / "run"
+    _risk_run(run_dir, "roja")
+    app = create_app(Settings(data_dir=tmp_path / "data", run_worker=False),
+                     clock=lambda: NOW + timedelta(hours=1))
+    with app.state.sessions.begin() as session:
+        session.add(Run(id=1, status="succeeded", rain_path="storm.nc", out_dir=str(run_dir),
+                        created_at=NOW))
+        publish_run_alerts(session, run_id=1, out_dir=run_dir, sender="fw@test", now=NOW)
+    feed = TestClient(app).get("/alerts/feed.atom")
+    assert feed.status_code == 200
+    assert feed.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert feed.content.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+    assert sorted(_feed_summaries(feed.content)) == [
+        "Alerta roja (red alert) — Ahuachapán, Ahuachapán",
+        "Alerta roja (red alert) — Chalatenango, Chalatenango"]
+    assert "Ahuachapán" in feed.text and "inundación" in feed.text  # decoded as UTF-8
+    assert "Ahuachpan" not in feed.text and "Ã" not in feed.text
+    # The id stays where machines filter on it (the category term), labelled with the place.
+    categories = {c.get("term"): c.get("label") for c in etree.fromstring(feed.content).iter(
+        f"{{{ATOM_NS}}}category")}
+    assert categories == {AHUACHAPAN: "Ahuachapán, Ahuachapán",
+                          CHALATENANGO: "Chalatenango, Chalatenango"}
+    assert not any("SLV-ADM2-" in summary for summary in _feed_summaries(feed.content))
 
 
 def test_run_outputs_through_the_api(run_dir, tmp_path):

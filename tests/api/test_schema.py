@@ -27,8 +27,10 @@ with app.state.sessions.begin() as _session:  # a run without outputs and one st
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 #: Operations whose acceptance depends on more than the schema can say: an upload's content
-#: (a file's bytes are a valid forecast or not) cannot be expressed in OpenAPI.
-CONTENT_DEPENDENT = {"POST /runs/upload"}
+#: (a file's bytes are a valid forecast or not) and a map tile's x and y (0 … 2^z − 1, bounded
+#: by the zoom z) cannot be expressed in OpenAPI.
+CONTENT_DEPENDENT = {"POST /runs/upload", "GET /runs/{run_id}/tiles/{layer}/{z}/{x}/{y}.png",
+                     "GET /terrain/tiles/hillshade/{z}/{x}/{y}.png"}
 
 
 @schema.parametrize()

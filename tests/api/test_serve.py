@@ -8,6 +8,8 @@ import time
 
 import httpx
 
+from tests.live_service import SENDER
+
 
 def _free_port():
     with socket.socket() as s:
@@ -57,39 +59,21 @@ def test_serve_answers_over_http(tmp_path):
     assert key_file.read_text().strip() == key
 
 
-def test_first_start_runs_the_demo_through_to_alerts(tmp_path):
+def test_first_start_runs_the_demo_through_to_alerts(demo_service):
     """The README's main job: `floodwarn serve` on an empty store builds the SYNTHETIC demo
     terrain, runs the demo storm in its worker and publishes Exercise alerts to the feed.
     Settings come from a file; the environment names the data folder."""
-    port = _free_port()
-    config = tmp_path / "floodwarn.env"
-    config.write_text("FLOODWARN_ADMIN_KEY=fw_test_admin_0123456789\n"
-                      "FLOODWARN_SENDER=pruebas@proteccioncivil.gob.sv\n")
-    env = {**os.environ, "FLOODWARN_DATA_DIR": str(tmp_path / "data")}
-    proc, _ = _start(port, env, "--config", str(config))
-    base = f"http://127.0.0.1:{port}"
-    admin = {"X-API-Key": "fw_test_admin_0123456789"}
-    try:
-        deadline = time.time() + 300
-        while True:
-            runs = httpx.get(f"{base}/runs", headers=admin, timeout=10).json()
-            if runs and runs[0]["status"] in ("succeeded", "failed"):
-                break
-            assert time.time() < deadline, f"the demo run did not finish in 300 s: {runs}"
-            time.sleep(1)
-        assert runs[0]["status"] == "succeeded", runs[0]["error"]
-        assert runs[0]["synthetic"] is True
-        alerts = httpx.get(f"{base}/alerts", headers=admin, timeout=10).json()
-        assert alerts and {a["level"] for a in alerts} <= {"amarilla", "naranja", "roja"}
-        cap = httpx.get(base + alerts[0]["cap_url"], timeout=10).text
-        assert "<status>Exercise</status>" in cap
-        assert "<sender>pruebas@proteccioncivil.gob.sv</sender>" in cap  # from the file
-        feed = httpx.get(f"{base}/alerts/feed.atom", timeout=10).text
-        assert feed.count("<entry>") == len(alerts)
-        roja = httpx.get(f"{base}/runs/{runs[0]['id']}/settlements", params={"level": "roja"},
-                         headers=admin, timeout=10).json()
-        assert roja["features"] and all(
-            f["properties"]["level"] == "roja" for f in roja["features"])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    service, run = demo_service
+    base, admin = service.base, service.admin
+    assert run["synthetic"] is True
+    alerts = httpx.get(f"{base}/alerts", headers=admin, timeout=10).json()
+    assert alerts and {a["level"] for a in alerts} <= {"amarilla", "naranja", "roja"}
+    cap = httpx.get(base + alerts[0]["cap_url"], timeout=10).text
+    assert "<status>Exercise</status>" in cap
+    assert f"<sender>{SENDER}</sender>" in cap  # from the file
+    feed = httpx.get(f"{base}/alerts/feed.atom", timeout=10).text
+    assert feed.count("<entry>") == len(alerts)
+    roja = httpx.get(f"{base}/runs/{run['id']}/settlements", params={"level": "roja"},
+                     headers=admin, timeout=10).json()
+    assert roja["features"] and all(
+        f["properties"]["level"] == "roja" for f in roja["features"])
