@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.models import Alert, AlertVersion, Run, SettlementResult
 from floodwarn.alerts.atom import FeedEntry, atom_feed, entry_summary
-from floodwarn.alerts.cap import cap_headline
+from floodwarn.alerts.cap import cap_info_fields
 from floodwarn.errors import NotFoundError
 from floodwarn.io.forecast_outputs import (
     CENTRES_FILE,
@@ -118,6 +118,8 @@ class AlertsInForce:
     headlines: tuple[str, ...]  # each row's CAP headline (for the feed)
     generation: int = 0  # PUBLICATIONS.generation when built or last confirmed
     checked: float = 0.0  # when the store last confirmed it (monotonic s)
+    #: each row's CAP instruction and onset (what to do, from when: for the public map)
+    advice: tuple[tuple[str, str], ...] = ()
 
     def json_for(self, visible: set[str] | None) -> bytes:
         if visible is None:
@@ -189,10 +191,13 @@ class ReadCache:
                  "cap_url": f"/alerts/{last.identifier}.xml"}
                 for alert, last in current)
         expiries = [last.expires for _, last in current if last.expires is not None]
+        infos = [cap_info_fields(last.cap_xml, "headline", "instruction", "onset")
+                 for _, last in current]
         self._alerts = AlertsInForce(token, min(expiries, default=None), rows,
                                      json.dumps(list(rows)).encode(),
-                                     tuple(cap_headline(last.cap_xml) for _, last in current),
-                                     generation, checked)
+                                     tuple(info[0] for info in infos),
+                                     generation, checked,
+                                     advice=tuple((info[1], info[2]) for info in infos))
         return self._alerts
 
     def feed(self, self_url: str, cap_url: Callable[[str], str],

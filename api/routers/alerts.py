@@ -96,4 +96,4 @@ def cap(service: ServiceDep, identifier: Identifier) -> Response:
     """One CAP 1.2 message, as sent (public)."""
     with service.sessions() as session:
         xml = cap_message(session, identifier).cap_xml
-    return Response(xml, media_type="application/cap+xml")
+    return Response(xml, media_type="application/cap+xml; charset=utf-8")

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import PLACES, CallerDep, ServiceDep, municipalities_table
 from api.errors import COMMON_RESPONSES
@@ -94,6 +94,8 @@ class PublicAlert(BaseModel):
     department: str
     level: str
     headline: str
+    instruction: str = Field(description="What to do (the CAP instruction, Spanish)")
+    onset: str | None = Field(description="When the flooding is expected to start")
     identifier: str
     msg_type: str
     sent: str
@@ -115,8 +117,9 @@ async def public_alerts(service: ServiceDep) -> dict[str, Any]:
     alerts = service.read_cache.alerts_in_force()
     rows = [{**row, "municipality": PLACES.get(str(row["municipality_id"]), ("", ""))[0],
              "department": PLACES.get(str(row["municipality_id"]), ("", ""))[1],
-             "headline": headline}
-            for row, headline in zip(alerts.rows, alerts.headlines, strict=True)]
+             "headline": headline, "instruction": instruction, "onset": onset or None}
+            for row, headline, (instruction, onset) in zip(
+                alerts.rows, alerts.headlines, alerts.advice, strict=True)]
     return {"version": alerts.token, "alerts": rows,
             "exercise": any("SIMULACRO" in headline.upper() for headline in alerts.headlines)}
 

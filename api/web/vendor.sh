@@ -27,7 +27,10 @@ cp "$modules/redoc/bundles/redoc.standalone.js" \
 # badge shows the package's own favicon instead (the only change made to a bundle).
 sed -i 's|https://cdn.redoc.ly/redoc/logo-mini.svg|/static/favicon.svg|' "$vendor/redoc/redoc.standalone.js"
 # Source-map references point at files not shipped; browsers would ask for them in vain.
-sed -i -e 's|//# sourceMappingURL=.*$||' "$vendor"/*/*.js "$vendor"/*/*.css
+# Only a bundle's own last-line reference: ReDoc carries worker code in a string with one.
+sed -i -e 's|^//# sourceMappingURL=[^'"'"'"]*$||' -e 's|^/\*# sourceMappingURL=[^'"'"'"]*\*/$||' \
+    "$vendor"/*/*.js "$vendor"/*/*.css
+for script in "$vendor"/*/*.js; do node --check "$script"; done
 node -e '
 const lock = require(process.argv[1]);
 const out = {};

@@ -291,9 +291,15 @@ def validate_cap(xml: bytes) -> None:
         raise InputError(f"CAP message invalid against CAP 1.2: {schema.error_log.last_error}")
 
 
-def cap_headline(xml: str | bytes) -> str:
-    """The headline of a CAP message's first ``info`` block (Spanish: written first)."""
+def cap_info_fields(xml: str | bytes, *names: str) -> tuple[str, ...]:
+    """Elements ``names`` (headline, instruction, onset, …) of a CAP message's first ``info``
+    block (Spanish: written first), "" where absent."""
     from lxml import etree
 
     doc = etree.fromstring(xml.encode("utf-8") if isinstance(xml, str) else xml)
-    return doc.findtext(f"{{{CAP_NS}}}info/{{{CAP_NS}}}headline") or ""
+    return tuple(doc.findtext(f"{{{CAP_NS}}}info/{{{CAP_NS}}}{name}") or "" for name in names)
+
+
+def cap_headline(xml: str | bytes) -> str:
+    """The headline of a CAP message's first ``info`` block (Spanish: written first)."""
+    return cap_info_fields(xml, "headline")[0]

@@ -65,12 +65,13 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def open_map(browser, demo_service):
-    """``open_map(key=None, lang=None)`` → a loaded :class:`MapPage` (its ``usable`` promise
-    resolved), the key given as the page keeps it: in this tab's sessionStorage."""
+    """``open_map(key=None, path="/")`` → a loaded :class:`MapPage` (the map's ``usable``
+    promise resolved), the key given as the page keeps it: in this tab's sessionStorage."""
     service, _ = demo_service
     contexts = []
 
-    def opener(key: str | None = None, *, width: int = 1400, height: int = 900) -> MapPage:
+    def opener(key: str | None = None, *, width: int = 1400, height: int = 900,
+               path: str = "/") -> MapPage:
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
@@ -89,9 +90,10 @@ def open_map(browser, demo_service):
         page.on("pageerror", lambda error: opened.errors.append(str(error)))
         if key is not None:
             page.add_init_script(f"sessionStorage.setItem('floodwarn.key', {key!r})")
-        page.goto(service.base + "/")
-        page.wait_for_function("window.floodwarn !== undefined")
-        page.evaluate("window.floodwarn.usable")
+        page.goto(service.base + path)
+        if path == "/":
+            page.wait_for_function("window.floodwarn !== undefined")
+            page.evaluate("window.floodwarn.usable")
         return opened
 
     yield opener

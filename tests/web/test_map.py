@@ -226,6 +226,16 @@ def test_no_key_ever_enters_a_url_or_the_log(open_map, demo_service, keys):
         assert key not in log
 
 
+@pytest.mark.parametrize(("path", "rendered"), [
+    ("/docs", ".swagger-ui .info .title"), ("/redoc", "[role=navigation] >> text=runs")])
+def test_the_api_documentation_renders_offline(open_map, path, rendered, screenshots):
+    opened = open_map(path=path)
+    opened.page.wait_for_selector(rendered, timeout=60_000)
+    assert "floodwarn" in opened.page.title()
+    assert opened.errors == [] and opened.refused == [], (opened.errors, opened.refused)
+    opened.page.screenshot(path=str(screenshots / f"api{path.replace('/', '_')}.png"))
+
+
 def test_the_page_moves_to_a_newly_published_run(open_map, demo_service, keys):
     """Last in this module: it publishes a second run (wetter ground, AMC III), which the
     open page must find by itself (it polls) and show, with the alerts it updated."""

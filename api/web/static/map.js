@@ -8,7 +8,7 @@ const LEVEL_COLOURS = { verde: "#2e7d32", amarilla: "#f2c400", naranja: "#ef6c00
 const LEVEL_LETTERS = { verde: "V", amarilla: "A", naranja: "N", roja: "R" };
 const LEVEL_ORDER = ["verde", "amarilla", "naranja", "roja"];
 const CENTRE_COLOURS = { safe: "#1565c0", at_risk: "#ef6c00", unsafe: "#c62828" };
-const RETURN_PERIOD_COLOURS = [[0, "#7fa7c9"], [2, "#4fc3f7"], [5, "#fdd835"], [10, "#fb8c00"],
+const RETURN_PERIOD_COLOURS = [[0, "#a3acb9"], [2, "#4fc3f7"], [5, "#fdd835"], [10, "#fb8c00"],
   [25, "#e53935"], [50, "#ad1457"], [100, "#4a148c"]];
 const POLL_MS = 10000;
 const KEY_STORE = "floodwarn.key";
@@ -23,7 +23,6 @@ const TEXT = {
     cancel: "Cancelar", enter: "Entrar", key_refused: "Clave no válida.",
     layers: "Capas", alerts_in_force: "Alertas vigentes", first_flooding_by: "Inundado a la hora",
     public_view: "Vista pública: solo las alertas vigentes. Ingrese una clave para ver corridas y asentamientos.",
-    committee_view: (m) => `Comité de ${m}: se muestra su municipio.`,
     no_alerts: "No hay alertas vigentes.",
     role: { analyst: "analista", admin: "administración", committee: "comité" },
     layer: {
@@ -54,6 +53,11 @@ const TEXT = {
     run_status: { queued: "en cola", running: "en curso", succeeded: "terminada", failed: "fallida" },
     run_synthetic: "SINTÉTICA", forecast_hour: (h, t) => `hora ${h} (${t})`,
     new_run: "Nueva corrida publicada: mapa actualizado.",
+    kinds: { school: "escuela", health_unit: "unidad de salud", hospital: "hospital (no es albergue)", church: "iglesia", hall: "salón comunal", other: "otro edificio público" },
+    what_to_do: "Qué hacer", onset: "Inicio esperado", margin_depth: "Agua alrededor del sitio",
+    at: "a las", still_rising: "aún sube al final del pronóstico", cap_xml: "mensaje CAP (XML)",
+    committee_scope: (m) => `Comité de ${m}: sus asentamientos, centros y alertas; ríos y profundidad se ven en todo el país.`,
+    panel: "Panel", key_label: "Clave de acceso",
   },
   en: {
     title: "floodwarn — flood risk", run: "Run", no_runs: "no runs",
@@ -62,7 +66,6 @@ const TEXT = {
     cancel: "Cancel", enter: "Enter", key_refused: "Key not valid.",
     layers: "Layers", alerts_in_force: "Alerts in force", first_flooding_by: "Flooded by hour",
     public_view: "Public view: alerts in force only. Enter a key to see runs and settlements.",
-    committee_view: (m) => `Committee of ${m}: your municipality is shown.`,
     no_alerts: "No alerts in force.",
     role: { analyst: "analyst", admin: "administration", committee: "committee" },
     layer: {
@@ -93,6 +96,11 @@ const TEXT = {
     run_status: { queued: "queued", running: "running", succeeded: "finished", failed: "failed" },
     run_synthetic: "SYNTHETIC", forecast_hour: (h, t) => `hour ${h} (${t})`,
     new_run: "New run published: map updated.",
+    kinds: { school: "school", health_unit: "health unit", hospital: "hospital (not a shelter)", church: "church", hall: "community hall", other: "other public building" },
+    what_to_do: "What to do", onset: "Expected start", margin_depth: "Water around the site",
+    at: "at", still_rising: "still rising at the end of the forecast", cap_xml: "CAP message (XML)",
+    committee_scope: (m) => `Committee of ${m}: your settlements, centres and alerts; rivers and depth show for the whole country.`,
+    panel: "Panel", key_label: "Access key",
   },
 };
 
@@ -104,7 +112,7 @@ const state = {
   settlements: null, centres: null, evacuation: [], reaches: null, legend: null,
   visible: { hillshade: true, municipalities: true, depth: true, first_flooding: false,
              reaches: true, flows: true, centres: true, settlements: true },
-  selected: null, chart: null, prefetched: null,
+  selected: null, chart: null, prefetched: null, notice: null,
 };
 const t = (key) => TEXT[state.lang][key];
 const $ = (id) => document.getElementById(id);
@@ -141,6 +149,13 @@ function when(iso) {
   return date.toLocaleString(state.lang === "es" ? "es-SV" : "en-US",
     { timeZone: TIME_ZONE, dateStyle: "short", timeStyle: "short" }) + " (UTC−6)";
 }
+/* "25.0 h (1/12/26, 4:00 a. m.)": hours counted from the forecast's start, with the clock time. */
+function hoursWithClock(hours) {
+  if (hours === null || hours === undefined) return t("never");
+  const clock = state.timeline ? ` (${when(new Date(Date.parse(state.timeline.start) + hours * 3600e3).toISOString())})` : "";
+  return `${number(hours, 1)} ${t("hours")}${clock}`;
+}
+
 function levelBadge(level) {
   const span = document.createElement("span");
   span.className = `level-badge level-${level}`;
@@ -202,6 +217,8 @@ function tileUrl(layer) {
 function buildMap() {
   map = new maplibregl.Map({
     container: "map",
+    // No fades: each fade is frames to draw, and without a GPU a frame is costly.
+    fadeDuration: 0,
     bounds: [[-90.2, 13.1], [-87.6, 14.5]],
     maxBounds: [[-93.5, 11.0], [-84.0, 16.8]],
     attributionControl: { compact: true, customAttribution: "geoBoundaries CC BY 4.0 · GeoNames CC BY 4.0 · MINSAL" },
@@ -223,8 +240,8 @@ function buildMap() {
       layers: [
         { id: "sea", type: "background", paint: { "background-color": "#c9dbe6" } },
         { id: "countries-fill", type: "fill", source: "countries", paint: { "fill-color": ["case", ["get", "el_salvador"], "#f4f1ea", "#e6e3dc"] } },
-        { id: "hillshade", type: "raster", source: "hillshade", paint: { "raster-opacity": 0.55 } },
-        { id: "municipalities-fill", type: "fill", source: "municipalities", paint: { "fill-color": "rgba(0,0,0,0)", "fill-opacity": 0.45 } },
+        { id: "hillshade", type: "raster", source: "hillshade", paint: { "raster-opacity": 0.55, "raster-fade-duration": 0 } },
+        { id: "municipalities-fill", type: "fill", source: "municipalities", paint: { "fill-color": "rgba(0,0,0,0)", "fill-opacity": 0.55 } },
         { id: "municipalities-line", type: "line", source: "municipalities", paint: { "line-color": "#8a8f98", "line-width": 0.5 } },
         { id: "departments-line", type: "line", source: "departments", paint: { "line-color": "#5a5f68", "line-width": 1.2 } },
         { id: "countries-line", type: "line", source: "countries", paint: { "line-color": "#3a3f48", "line-width": 1.6 } },
@@ -253,13 +270,15 @@ function addRunLayers() {
     paint: { "circle-color": ["match", ["get", "status"], "unsafe", CENTRE_COLOURS.unsafe, "at_risk", CENTRE_COLOURS.at_risk, CENTRE_COLOURS.safe],
              "circle-radius": ["interpolate", ["linear"], ["get", "capacity"], 0, 3, 300, 8],
              "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
+  // Names go under the level symbols in placement, so a name never hides a symbol; the most
+  // severe places are named first.
+  map.addLayer({ id: "settlement-labels", type: "symbol", source: "settlements", minzoom: 8.5,
+    layout: { "icon-image": ["concat", "label-", ["to-string", ["id"]]], "icon-anchor": "left", "icon-offset": [12, 0],
+              "icon-optional": true, "symbol-sort-key": ["match", ["get", "level"], "roja", 0, "naranja", 1, "amarilla", 2, 3] } });
   map.addLayer({ id: "settlements", type: "symbol", source: "settlements",
     layout: { "icon-image": ["concat", "level-", ["get", "level"]], "icon-allow-overlap": true,
               "symbol-sort-key": ["match", ["get", "level"], "roja", 0, "naranja", 1, "amarilla", 2, 3],
               "icon-size": ["match", ["get", "level"], "verde", 0.7, 1] } });
-  map.addLayer({ id: "settlement-labels", type: "symbol", source: "settlements", minzoom: 8.5,
-    layout: { "icon-image": ["concat", "label-", ["to-string", ["id"]]], "icon-anchor": "left", "icon-offset": [12, 0],
-              "icon-optional": true } });
 
   // Name labels are drawn when first shown (zoomed in), not all at once.
   map.on("styleimagemissing", (event) => {
@@ -288,7 +307,7 @@ function showRunRaster(id) {
   if (map.getSource(id)) { map.getSource(id).setTiles(tileUrl(id)); return; }
   map.addSource(id, { type: "raster", tiles: tileUrl(id), tileSize: 256, minzoom: 5, maxzoom: 14 });
   map.addLayer({ id, type: "raster", source: id, layout: { visibility: state.visible[id] ? "visible" : "none" },
-    paint: { "raster-opacity": 0.85 } }, "reaches");
+    paint: { "raster-opacity": 0.85, "raster-fade-duration": 0 } }, "reaches");
 }
 
 const layerKey = (id) => (id === "municipalities-fill" ? "municipalities" : id === "settlement-labels" ? "settlements" : id);
@@ -352,7 +371,7 @@ function visibleAlerts() {
 function renderAlerts() {
   const alerts = visibleAlerts().slice().sort((a, b) => LEVEL_ORDER.indexOf(b.level) - LEVEL_ORDER.indexOf(a.level) || a.municipality.localeCompare(b.municipality));
   $("alert-count").textContent = `(${alerts.length})`;
-  $("alerts-note").textContent = !state.me ? t("public_view") : state.me.role === "committee" ? t("committee_view")(state.me.municipality) : "";
+  $("alerts-note").textContent = !state.me ? t("public_view") : state.me.role === "committee" ? t("committee_scope")(state.me.municipality) : "";
   const list = $("alert-list");
   list.innerHTML = "";
   if (!alerts.length) { list.innerHTML = `<li class="none">${t("no_alerts")}</li>`; }
@@ -363,7 +382,10 @@ function renderAlerts() {
     item.append(levelBadge(alert.level), ` ${alert.municipality}, ${alert.department}`);
     const meta = document.createElement("div");
     meta.className = "meta";
-    meta.innerHTML = `${escapeHtml(alert.headline)}<br>${t("sent")} ${escapeHtml(when(alert.sent))} · ${t("expires")} ${escapeHtml(when(alert.expires))} · <a href="${escapeHtml(alert.cap_url)}" target="_blank" rel="noopener">${t("cap")}</a>`;
+    meta.innerHTML = `${escapeHtml(alert.headline)}`
+      + (alert.instruction ? `<br><strong>${t("what_to_do")}:</strong> ${escapeHtml(alert.instruction)}` : "")
+      + (alert.onset ? `<br>${t("onset")}: ${escapeHtml(when(alert.onset))}` : "")
+      + `<br>${t("sent")} ${escapeHtml(when(alert.sent))} · ${t("expires")} ${escapeHtml(when(alert.expires))} · <a href="${escapeHtml(alert.cap_url)}" target="_blank" rel="noopener">${t("cap_xml")}</a>`;
     item.append(meta);
     item.addEventListener("click", (e) => { if (e.target.tagName !== "A") zoomToMunicipality(alert.municipality_id); });
     list.append(item);
@@ -375,13 +397,22 @@ function renderAlerts() {
   else map.setPaintProperty("municipalities-fill", "fill-color", "rgba(0,0,0,0)");
   renderBanner();
 }
-function zoomToMunicipality(id) {
-  const features = map.querySourceFeatures("municipalities", { filter: ["==", ["get", "id"], id] });
-  if (!features.length) return;
+function fitMunicipality(id) {
+  const feature = state.boundaries?.features.find((f) => f.properties.id === id);
+  if (!feature) return;
   const bounds = new maplibregl.LngLatBounds();
-  for (const f of features) for (const ring of (f.geometry.type === "Polygon" ? [f.geometry.coordinates] : f.geometry.coordinates)) for (const p of ring[0]) bounds.extend(p);
-  map.fitBounds(bounds, { padding: 60, maxZoom: 11 });
+  const polygons = feature.geometry.type === "Polygon" ? [feature.geometry.coordinates] : feature.geometry.coordinates;
+  for (const polygon of polygons) for (const point of polygon[0]) bounds.extend(point);
+  map.fitBounds(bounds, { padding: 60, maxZoom: 11, duration: 0 });
+}
+
+function zoomToMunicipality(id) {
+  fitMunicipality(id);
   showMunicipality(id);
+}
+
+function renderNotice() {
+  $("run-notice").textContent = state.notice ? t(state.notice) : "";
 }
 
 function renderBanner() {
@@ -420,7 +451,7 @@ async function loadRuns(prefetched = null) {
   if (!state.me) { state.runs = []; renderRunSelect(); return; }
   state.runs = prefetched ?? await api("/runs?limit=50");
   const latest = state.runs.find((r) => r.status === "succeeded");
-  const changed = state.followLatest && latest && latest.id !== state.runId;
+  const changed = Boolean(state.followLatest && latest && state.runId && latest.id !== state.runId);
   renderRunSelect();
   if (changed || (!state.runId && latest)) await selectRun(latest.id);
   return changed;
@@ -443,7 +474,9 @@ async function selectRun(runId) {
   map.getSource("settlements").setData(settlements);
   map.getSource("centres").setData(centres);
   map.getSource("flows").setData(flowLines());
-  showRunRaster("depth");
+  // The heavier layers (depth tiles, thousands of river lines) come once the page is usable,
+  // so that they do not hold back the first drawing of places and boundaries.
+  usable.then(() => { if (current()) showRunRaster("depth"); });
   state.timeline = await timeline;
   if (!current()) return;
   if (state.timeline) {
@@ -453,7 +486,9 @@ async function selectRun(runId) {
     slider.value = slider.max;
   }
   updateHour();
-  reaches.then((data) => { if (current()) { state.reaches = data; map.getSource("reaches").setData(data); } });
+  Promise.all([reaches, usable]).then(([data]) => {
+    if (current()) { state.reaches = data; map.getSource("reaches").setData(data); }
+  });
   const run = state.runs.find((r) => r.id === id);
   $("run-facts").textContent = run?.summary ? `${number(run.summary.people_exposed)} ${t("people_exposed").toLowerCase()}` : "";
   renderBanner();
@@ -506,6 +541,12 @@ function showDetail(title, html, withChart = false) {
   $("detail-section").scrollIntoView({ block: "nearest" });
 }
 
+let popup = null;
+function openPopup(lngLat, html) {
+  if (popup) popup.remove();
+  popup = new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(lngLat).setHTML(html).addTo(map);
+}
+
 function showSettlement(id) {
   const feature = state.settlements?.features.find((f) => Number(f.id) === Number(id));
   if (!feature) return;
@@ -522,16 +563,15 @@ function showSettlement(id) {
     [t("depth"), `${number(p.max_depth_m, 2)} m`],
     [t("flooded_share"), `${number(100 * (p.flooded_share ?? 0), 0)} %`],
     [t("people_exposed"), number(p.people_exposed)],
-    [t("hours_to_flooding"), p.hours_to_flooding === null ? t("never") : `${number(p.hours_to_flooding, 1)} ${t("hours")}`],
-    [t("return_period"), p.return_period_years ? `${number(p.return_period_years)} ${t("years")}` : t("rp_under2")],
+    [t("hours_to_flooding"), hoursWithClock(p.hours_to_flooding)],
+    [t("return_period"), p.return_period_years ? t("rp_years")(p.return_period_years) : t("rp_under2")],
     [t("evacuees"), number(p.evacuees)],
     [t("reason"), escapeHtml(explainReason(p.level_reason))],
   ]) + `<h3>${t("destinations")}</h3><ul class="compact">${destinations.join("") || `<li>${t("none")}</li>`}</ul>`
     + (unmet ? `<p class="error">${t("unmet")}: ${number(unmet)}</p>` : "");
   showDetail(p.name, html);
-  new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(feature.geometry.coordinates)
-    .setHTML(`<strong>${escapeHtml(p.name)}</strong><br>${levelBadge(p.level).outerHTML} ${number(p.max_depth_m, 2)} m · ${number(p.people_exposed)} ${escapeHtml(t("people_exposed").toLowerCase())}`)
-    .addTo(map);
+  openPopup(feature.geometry.coordinates,
+    `<strong>${escapeHtml(p.name)}</strong><br>${levelBadge(p.level).outerHTML} ${number(p.max_depth_m, 2)} m · ${number(p.people_exposed)} ${escapeHtml(t("people_exposed").toLowerCase())}`);
 }
 
 /* The level's reason (models/levels.yaml rule or ensemble probability) in the page's
@@ -562,7 +602,7 @@ function explainReason(reason) {
 }
 
 function placeName(municipalityId) {
-  const hit = map.querySourceFeatures("municipalities", { filter: ["==", ["get", "id"], municipalityId] })[0];
+  const hit = state.boundaries?.features.find((f) => f.properties.id === municipalityId);
   return hit ? hit.properties.name : municipalityId;
 }
 
@@ -576,22 +616,25 @@ function showCentre(id) {
     .map((r) => `<li>${escapeHtml(names.get(Number(r.settlement_id)) ?? r.settlement_id)} — ${number(r.people)} · ${number(r.distance_km, 1)} km</li>`);
   const html = factsTable([
     [t("status_label"), `<strong style="color:${CENTRE_COLOURS[p.status] ?? "#333"}">${escapeHtml(t("status")[p.status] ?? p.status)}</strong>`],
-    [t("kind"), escapeHtml(p.kind)],
+    [t("kind"), escapeHtml(t("kinds")[p.kind] ?? p.kind)],
     [t("municipality"), escapeHtml(`${p.municipality}, ${p.department}`)],
     [t("capacity"), number(p.capacity)],
     [t("occupancy"), `${number(p.occupancy)} / ${number(p.capacity)}`],
     [t("site_depth"), `${number(p.site_depth_m, 2)} m`],
-    [t("hours_to_flooding"), p.hours_to_flooding === null ? t("never") : `${number(p.hours_to_flooding, 1)} ${t("hours")}`],
+    [t("margin_depth"), `${number(p.margin_depth_m, 2)} m`],
+    [t("hours_to_flooding"), hoursWithClock(p.hours_to_flooding)],
   ]) + `<h3>${t("origins")}</h3><ul class="compact">${origins.join("") || `<li>${t("none")}</li>`}</ul>`;
   showDetail(p.name, html);
-  new maplibregl.Popup({ maxWidth: "320px" }).setLngLat(feature.geometry.coordinates)
-    .setHTML(`<strong>${escapeHtml(p.name)}</strong><br>${escapeHtml(t("status")[p.status] ?? p.status)} · ${number(p.occupancy)} / ${number(p.capacity)}`).addTo(map);
+  openPopup(feature.geometry.coordinates,
+    `<strong>${escapeHtml(p.name)}</strong><br>${escapeHtml(t("status")[p.status] ?? p.status)} · ${number(p.occupancy)} / ${number(p.capacity)}`);
 }
 
 function showMunicipality(id) {
   const alert = state.alerts.alerts.find((a) => a.municipality_id === id);
   const name = placeName(id);
-  const html = (alert ? levelBadge(alert.level).outerHTML + `<p>${escapeHtml(alert.headline)}</p><p>${t("sent")} ${escapeHtml(when(alert.sent))}<br>${t("expires")} ${escapeHtml(when(alert.expires))}<br><a href="${escapeHtml(alert.cap_url)}" target="_blank" rel="noopener">${t("cap")}</a></p>` : `<p>${t("no_alert")}</p>`);
+  const html = (alert ? levelBadge(alert.level).outerHTML + `<p>${escapeHtml(alert.headline)}</p>`
+    + (alert.instruction ? `<p><strong>${t("what_to_do")}:</strong> ${escapeHtml(alert.instruction)}</p>` : "")
+    + (alert.onset ? `<p>${t("onset")}: ${escapeHtml(when(alert.onset))}</p>` : "") + `<p>${t("sent")} ${escapeHtml(when(alert.sent))}<br>${t("expires")} ${escapeHtml(when(alert.expires))}<br><a href="${escapeHtml(alert.cap_url)}" target="_blank" rel="noopener">${t("cap_xml")}</a></p>` : `<p>${t("no_alert")}</p>`);
   showDetail(name, html);
 }
 
@@ -604,7 +647,8 @@ async function showReach(reachId) {
   $("detail-body").innerHTML = factsTable([
     [t("strahler"), number(data.strahler)], [t("area"), `${number(data.upstream_area_km2, 1)} km²`],
     [t("peak"), `${number(data.peak_m3s, 1)} m³/s`],
-    [t("hours_to_peak"), `${number(data.hours_to_peak, 1)} ${t("hours")}`],
+    [t("hours_to_peak"), hoursWithClock(data.hours_to_peak)
+      + (state.timeline && data.hours_to_peak >= state.timeline.hours - 1e-6 ? ` — ${t("still_rising")}` : "")],
     [t("return_period"), rp ? t("rp_years")(rp) : t("rp_under2")],
   ]);
   drawHydrograph(data);
@@ -649,6 +693,9 @@ function applyLanguage() {
   renderLayerList();
   renderAlerts();
   renderRunSelect();
+  renderNotice();
+  $("key-input").setAttribute("aria-label", t("key_label"));
+  $("run-choice").hidden = !state.me;
   updateHour();
   if (state.selected) {
     const { kind, id } = state.selected;
@@ -674,13 +721,16 @@ async function refresh(prefetchedAlerts = null, prefetchedRuns = null) {
   if (published) renderAlerts();
   if (state.me) {
     const newRun = await loadRuns(prefetchedRuns);
-    if (newRun) $("run-facts").textContent = t("new_run");
+    if (newRun) { state.notice = "new_run"; renderNotice(); }
   }
 }
 
 async function start() {
+  // On a phone the panel starts closed: the map first, the panel a tap away.
+  if (window.matchMedia("(max-width: 800px)").matches) $("panel").classList.add("closed");
   // Ask for the key's role, the alerts and the legend while the map and its libraries start.
   const legend = api("/tiles/legend.json", { keyed: false }).catch(() => null);
+  const boundaries = api("/map/boundaries/municipalities.geojson", { keyed: false }).catch(() => null);
   const identified = identify().catch(() => { /* a refused key leaves the public view */ });
   const alerts = api("/map/alerts", { keyed: false }).catch(() => null);
   // With a key, the newest finished run's layers are on their way before the map is ready.
@@ -694,8 +744,10 @@ async function start() {
   addRunLayers();
   await identified;
   state.legend = await legend;
+  state.boundaries = await boundaries;
   applyLanguage();
   await refresh(await alerts, state.me ? await runs : null);
+  if (state.me?.role === "committee") fitMunicipality(state.me.municipality_id);
   performance.mark("floodwarn-data-loaded");
   applyLanguage();
   // Usable: the base map (boundaries, relief) and, with a key, the settlements are drawn.
@@ -748,6 +800,7 @@ $("run-select").addEventListener("change", (event) => {
   selectRun(id);
 });
 $("hour-slider").addEventListener("input", updateHour);
+$("panel-button").addEventListener("click", () => { $("panel").classList.toggle("closed"); map.resize(); });
 
 window.floodwarn = { state, usable, get map() { return map; } };
 start().catch((error) => {
