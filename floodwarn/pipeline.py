@@ -43,10 +43,9 @@ from floodwarn.inundation.depth import Inundation, flood_inundation
 from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
 from floodwarn.io.forecast_outputs import (
-    DEPTH_FILE,
-    FIRST_FLOODING_FILE,
     HYDROGRAPHS_FILE,
     RUN_FILE,
+    write_flood_rasters,
     write_hydrographs,
     write_reach_results,
     write_risk_outputs,
@@ -55,7 +54,6 @@ from floodwarn.io.forecast_outputs import (
 from floodwarn.io.forecast_outputs import REACHES_FILE as FORECAST_REACHES_FILE
 from floodwarn.io.gis_data import load_collective_centres, load_settlements
 from floodwarn.io.rainfall import read_rainfall
-from floodwarn.io.raster import write_cog
 from floodwarn.io.terrain_files import load_terrain_model, save_terrain_model
 from floodwarn.logs import get_logger, timed_step
 from floodwarn.parameters import (
@@ -352,13 +350,8 @@ def run_forecast(
         raster_tags = {"synthetic": str(record["synthetic"]).lower(),
                        "forecast_start_utc": str(forecast.step_start[0]),
                        "rain_source": str(rain_path)}
-        write_cog(out / DEPTH_FILE, flood.depth_m, model.grid, nodata=np.nan,
-                  tags={**raster_tags, "units": "m"},
-                  description="peak flood depth on land, m (overbank stage − HAND); river "
-                  "channels and lakes are nodata: their water is not a flood")
-        write_cog(out / FIRST_FLOODING_FILE, flood.first_flooding_h, model.grid, nodata=np.nan,
-                  tags={**raster_tags, "units": "hours after forecast_start_utc"},
-                  description="hours from the forecast start until the cell first floods")
+        write_flood_rasters(out, flood.depth_m, flood.first_flooding_h, model.grid,
+                            raster_tags)
         record["inundation"] = {
             **_inundation_summary(flood, model.grid.cell_area_km2),
             "channel_manning_n": routing.manning_n,

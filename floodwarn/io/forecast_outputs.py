@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from floodwarn import __version__
+from floodwarn.io.raster import write_cog, write_web_mercator_cog
+from floodwarn.terrain.grid import Grid
 from floodwarn.terrain.model import TerrainModel
 
 HYDROGRAPHS_FILE = "hydrographs.nc"
@@ -21,6 +23,31 @@ CENTRES_FILE = "centres.gpkg"
 EVACUATION_FILE = "evacuation.csv"
 SUMMARY_FILE = "summary.json"
 FIRST_FLOODING_FILE = "first_flooding_hours.tif"
+#: Web Mercator copies of the depth and first-flooding rasters for the web map's tiles
+#: (GoogleMapsCompatible tiling: a map tile is a block of the file; see
+#: floodwarn.io.raster.write_web_mercator_cog). Runs made before them have only the UTM files.
+DEPTH_WEB_MERCATOR_FILE = "depth_3857.tif"
+FIRST_FLOODING_WEB_MERCATOR_FILE = "first_flooding_hours_3857.tif"
+
+
+def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.ndarray,
+                        grid: Grid, tags: dict[str, str]) -> None:
+    """The run's peak depth and first-flooding hours as COGs on the terrain's ``grid``
+    (:data:`DEPTH_FILE`, :data:`FIRST_FLOODING_FILE`), and their Web Mercator copies for the
+    map's tiles (:data:`DEPTH_WEB_MERCATOR_FILE`, :data:`FIRST_FLOODING_WEB_MERCATOR_FILE`).
+
+    Depth overviews average (the mean depth of the area, dry cells counting as 0); the
+    first-flooding overviews take the nearest cell's hour, never a mean of two cells' hours.
+    """
+    write_cog(out / DEPTH_FILE, depth_m, grid, nodata=np.nan, tags={**tags, "units": "m"},
+              description="peak flood depth on land, m (overbank stage − HAND); river "
+              "channels and lakes are nodata: their water is not a flood")
+    write_cog(out / FIRST_FLOODING_FILE, first_flooding_h, grid, nodata=np.nan,
+              kind="arrival", tags={**tags, "units": "hours after forecast_start_utc"},
+              description="hours from the forecast start until the cell first floods")
+    write_web_mercator_cog(out / DEPTH_FILE, out / DEPTH_WEB_MERCATOR_FILE)
+    write_web_mercator_cog(out / FIRST_FLOODING_FILE, out / FIRST_FLOODING_WEB_MERCATOR_FILE,
+                           kind="arrival")
 
 
 def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,

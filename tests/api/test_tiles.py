@@ -8,6 +8,7 @@ import morecantile
 import numpy as np
 import pytest
 import rasterio
+import rasterio.vrt
 import xarray as xr
 from fastapi.testclient import TestClient
 from rasterio.errors import NotGeoreferencedWarning
@@ -21,7 +22,12 @@ from api.settings import Settings
 from api.store.access import create_api_key
 from api.tiles import DEPTH_CLASSES, FIRST_FLOODING_CLASSES, RenderedTile, TileCache
 from api.worker import execute_next
-from floodwarn.io.forecast_outputs import DEPTH_FILE, FIRST_FLOODING_FILE
+from floodwarn.io.forecast_outputs import (
+    DEPTH_FILE,
+    DEPTH_WEB_MERCATOR_FILE,
+    FIRST_FLOODING_FILE,
+    FIRST_FLOODING_WEB_MERCATOR_FILE,
+)
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -55,7 +61,7 @@ def served(salvadoran_terrain, tmp_path_factory):  # noqa: F811
     run_id = client.post("/runs", json={"inbox_file": "storm.nc"}).json()["id"]
     assert execute_next(app.state.sessions, settings) == run_id
     out_dir = settings.data_dir / "runs" / str(run_id)
-    assert (out_dir / DEPTH_FILE).exists()
+    assert (out_dir / DEPTH_FILE).exists() and (out_dir / DEPTH_WEB_MERCATOR_FILE).exists()
     return SimpleNamespace(app=app, settings=settings, client=client, run_id=run_id,
                            out_dir=out_dir, committee=committee,
                            cache=app.state.service.tiles.cache)
@@ -296,3 +302,139 @@ def test_low_zoom_tiles_read_an_overview_not_the_full_grid(tmp_path, z, expected
     image = _rgba(tiles_module.render_run_layer(path, "depth", tile.z, tile.x, tile.y,
                                                 hour=None, what="the test raster"))
     assert (image[..., 3] > 0).any()  # 1 m everywhere: drawn
+
+
+_HALF_WORLD_M = 20037508.342789244  # Web Mercator x (and y) of the antimeridian
+
+
+def test_a_run_writes_web_mercator_copies_on_the_map_s_tile_grid(served):
+    """Every succeeded run has GoogleMapsCompatible copies of its depth and first-flooding
+    rasters: pixels of a zoom level's size, whose blocks (and overviews' blocks) are the
+    map's tiles."""
+    for utm_name, name in ((DEPTH_FILE, DEPTH_WEB_MERCATOR_FILE),
+                           (FIRST_FLOODING_FILE, FIRST_FLOODING_WEB_MERCATOR_FILE)):
+        with rasterio.open(served.out_dir / name) as copy, \
+                rasterio.open(served.out_dir / utm_name) as utm:
+            assert copy.crs.to_epsg() == 3857 and np.isnan(copy.nodata)
+            assert copy.tags()["units"] == utm.tags()["units"]
+            assert copy.block_shapes == [(256, 256)]
+            zoom = np.log2(2 * _HALF_WORLD_M / 256 / copy.res[0])
+            # The zoom just finer than the 90 m cells (92.6 m in Mercator at 14° N): 11.
+            assert zoom == pytest.approx(round(zoom), abs=1e-9) and round(zoom) == 11
+            assert copy.res[0] == pytest.approx(copy.res[1])
+            tile_m = 256 * copy.res[0]
+            left, top = copy.transform.c, copy.transform.f
+            for tiles in ((left + _HALF_WORLD_M) / tile_m, (_HALF_WORLD_M - top) / tile_m):
+                assert tiles == pytest.approx(round(tiles), abs=1e-6)  # on a tile edge
+            assert copy.overviews(1)[:3] == [2, 4, 8]  # zooms 10, 9, 8
+            # The UTM raster is inside the copy.
+            west, south, east, north = rasterio.warp.transform_bounds(utm.crs, copy.crs,
+                                                                      *utm.bounds)
+            assert copy.bounds.left <= west and copy.bounds.right >= east
+            assert copy.bounds.bottom <= south and copy.bounds.top >= north
+    # First-flooding overviews take a cell's hour (nearest), never a mean of two hours.
+    with rasterio.open(served.out_dir / FIRST_FLOODING_WEB_MERCATOR_FILE) as full:
+        hours = set(np.unique(full.read(1)[np.isfinite(full.read(1))]).tolist())
+    with rasterio.open(served.out_dir / FIRST_FLOODING_WEB_MERCATOR_FILE,
+                       overview_level=1) as overview:
+        coarse = overview.read(1)
+    assert np.isfinite(coarse).any()
+    assert set(np.unique(coarse[np.isfinite(coarse)]).tolist()) <= hours
+
+
+def _classes_of(png: bytes) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(png) as memory, memory.open() as image:
+            return image.read(1)
+
+
+@pytest.mark.parametrize(("layer", "utm_name", "name"), [
+    ("depth", DEPTH_FILE, DEPTH_WEB_MERCATOR_FILE),
+    ("first_flooding", FIRST_FLOODING_FILE, FIRST_FLOODING_WEB_MERCATOR_FILE)])
+def test_tiles_from_the_web_mercator_copy_match_tiles_from_the_utm_raster(served, layer,
+                                                                          utm_name, name):
+    """Same classes but at the edges of cells. At zoom 11, the copy's own resolution, both
+    are the nearest 90 m cell to each pixel's centre: identical. Past it, the copy's 76 m
+    pixels are magnified, so a cell's edge moves by up to half a pixel (38 m); at zoom 10
+    and coarser both average, over different grids."""
+    compared = 0
+    for z in (10, 11, 12):
+        for tile in _domain_tiles(served.out_dir / utm_name, z):
+            try:
+                from_utm = _classes_of(tiles_module.render_run_layer(
+                    served.out_dir / utm_name, layer, z, tile.x, tile.y, hour=None, what="utm"))
+            except tiles_module.NotFoundError:
+                continue
+            if not from_utm.any():
+                continue
+            from_copy = _classes_of(tiles_module.render_run_layer(
+                served.out_dir / name, layer, z, tile.x, tile.y, hour=None, what="copy"))
+            assert (from_copy == from_utm).mean() >= 0.95, (z, tile)
+            if z == 11:
+                wet = (from_utm > 0) | (from_copy > 0)
+                assert (from_copy[wet] == from_utm[wet]).mean() >= 0.99, tile
+            compared += 1
+    assert compared >= 3, "the storm flooded too few tiles to compare"
+
+
+def test_tiles_are_read_from_the_web_mercator_copy_and_from_the_utm_raster_of_older_runs(
+        served, tmp_path):
+    state = tiles_module.MapTiles()
+    assert state.run_layer_file(1, "depth", lambda: served.out_dir)[0] == \
+        served.out_dir / DEPTH_WEB_MERCATOR_FILE
+    # A run made before the copies existed: its UTM raster, the same answer by URL.
+    (tmp_path / DEPTH_FILE).symlink_to(served.out_dir / DEPTH_FILE)
+    assert state.run_layer_file(2, "depth", lambda: tmp_path)[0] == tmp_path / DEPTH_FILE
+    with pytest.raises(tiles_module.NotFoundError, match="no first_flooding raster"):
+        state.run_layer_file(2, "first_flooding", lambda: tmp_path)
+    tile = _domain_tiles(served.out_dir / DEPTH_FILE, 12)[0]
+    old = _classes_of(state.render_run_tile(2, "depth", 12, tile.x, tile.y, None,
+                                            lambda: tmp_path).png)
+    new = _classes_of(state.render_run_tile(1, "depth", 12, tile.x, tile.y, None,
+                                            lambda: served.out_dir).png)
+    assert (old == new).mean() >= 0.95
+    # Outside the run's raster: 404 from either, naming the UTM raster's extent, also where
+    # the copy is padded to whole tiles (empty there).
+    with rasterio.open(served.out_dir / DEPTH_FILE) as utm:
+        west, south, east, north = rasterio.warp.transform_bounds(utm.crs, "EPSG:4326",
+                                                                  *utm.bounds, densify_pts=21)
+    with rasterio.open(served.out_dir / DEPTH_WEB_MERCATOR_FILE) as copy:
+        padded_west = rasterio.warp.transform_bounds(copy.crs, "EPSG:4326", *copy.bounds)[0]
+    assert padded_west < west - 0.05
+    beyond = TMS.tile((padded_west + west) / 2, (south + north) / 2, 12)
+    assert TMS.bounds(beyond).right < west  # inside the copy, outside the run
+    for run_id, out_dir in ((1, served.out_dir), (2, tmp_path)):
+        for z, x, y in ((10, 0, 0), (12, beyond.x, beyond.y)):
+            with pytest.raises(tiles_module.NotFoundError,
+                               match=f"outside run {run_id}'s depth raster, which covers "
+                                     f"longitude {west:.3f} to {east:.3f}"):
+                state.render_run_tile(run_id, "depth", z, x, y, None, lambda d=out_dir: d)
+
+
+def test_a_tile_of_the_copy_is_one_window_of_the_overview_for_its_zoom(served, monkeypatch):
+    """Zoom 11 reads the full resolution, zoom 9 the ×4 overview; no WarpedVRT."""
+    path = served.out_dir / DEPTH_WEB_MERCATOR_FILE
+    for z, factor in ((11, 1), (10, 2), (9, 4), (8, 8)):
+        tile = _domain_tiles(path, z)[0]
+        source = tiles_module._source_for_tile(path, z, tile.y)
+        assert source.res[0] == pytest.approx(2 * _HALF_WORLD_M / 256 / 2**z, rel=1e-9)
+        assert source.res[0] == pytest.approx(76.437 * factor, rel=1e-4)
+
+    class NoWarp(rasterio.vrt.WarpedVRT):
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("a Web Mercator copy was warped")
+
+    monkeypatch.setattr("rio_tiler.reader.WarpedVRT", NoWarp)
+    for z in (8, 11, 14):
+        tile = _domain_tiles(path, z)[0]
+        tiles_module.read_tile(path, z, tile.x, tile.y, what="the copy")
+
+
+def test_palette_png_is_a_valid_png_with_the_palette_and_transparency():
+    indices = np.arange(256 * 256, dtype=np.uint32).reshape(256, 256) % 7
+    palette = tiles_module.layer_palette(DEPTH_CLASSES)
+    png = tiles_module.palette_png(indices.astype(np.uint8), palette)
+    rgba = _rgba(png)
+    expected = np.array(palette, np.uint8)[indices]
+    np.testing.assert_array_equal(rgba, expected)
