@@ -58,7 +58,10 @@ def usable_ms(browser: object, url: str, key: str | None) -> tuple[float, dict[s
             page.add_init_script(f"sessionStorage.setItem('floodwarn.key', {key!r})")
         page.goto(url + "/")
         page.wait_for_function("window.floodwarn !== undefined")
-        usable = float(page.evaluate("window.floodwarn.usable"))
+        page.wait_for_function("performance.getEntriesByName('floodwarn-usable').length > 0",
+                               timeout=120_000)
+        usable = float(page.evaluate(
+            "performance.getEntriesByName('floodwarn-usable')[0].startTime"))
         marks = page.evaluate("""() => Object.fromEntries(performance.getEntriesByType('mark')
             .map(m => [m.name, Math.round(m.startTime)]))""")
         return usable, marks

@@ -20,6 +20,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swi
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 
 
+#: The page is usable in a few seconds here (software WebGL on 2 cores); a minute means broken.
+USABLE_TIMEOUT_MS = 60_000
+
+
 def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM") or shutil.which("chromium") or \
         shutil.which("chromium-browser")
@@ -93,7 +97,8 @@ def open_map(browser, demo_service):
         page.goto(service.base + path)
         if path == "/":
             page.wait_for_function("window.floodwarn !== undefined")
-            page.evaluate("window.floodwarn.usable")
+            usable = "performance.getEntriesByName('floodwarn-usable').length > 0"
+            page.wait_for_function(usable, timeout=USABLE_TIMEOUT_MS)
         return opened
 
     yield opener

@@ -111,6 +111,15 @@ def test_a_settlement_click_gives_its_facts_and_shelters(open_map, keys, screens
     rule = p["level_reason"].split(" condition ")[1].split(":")[0]
     assert f"regla {rule} de roja: profundidad máxima (m) ≥" in text
     assert " km" in text  # destinations with their distances
+    # Hours to flooding come with their clock time (El Salvador), not only "25 h".
+    hours_row = opened.page.locator("table.facts tr", has_text="Horas hasta la inundación")
+    assert "(UTC−6)" in hours_row.inner_text()
+    # In English the facts are redrawn, and the map keeps one popup, not one per language.
+    opened.page.click("#lang-button")
+    assert "Hours to flooding" in detail.inner_text()
+    assert opened.page.locator(".maplibregl-popup").count() == 1
+    assert "people exposed" in opened.page.locator(".maplibregl-popup").inner_text()
+    opened.page.click("#lang-button")
     opened.page.screenshot(path=str(screenshots / "map_settlement_popup.png"))
 
 
@@ -178,7 +187,9 @@ def test_without_a_key_only_the_public_alerts_show(open_map, demo_service, keys)
     first = page.locator("#alert-list li").first.inner_text()
     assert any(a["municipality"] in first for a in alerts)  # place names, not ids
     assert "SLV-ADM2" not in page.locator("#alert-list").inner_text()
-    assert page.locator("#run-select").is_disabled()
+    # What to do and from when, as the CAP message says.
+    assert "Qué hacer:" in first and "Inicio esperado:" in first
+    assert page.locator("#run-choice").is_hidden()  # no run selector without a key
     assert page.locator("input[data-layer=settlements]").count() == 0
     assert opened.evaluate(RENDERED, "settlements") == 0
     assert "Vista pública" in page.locator("#alerts-note").inner_text()
@@ -197,7 +208,8 @@ def test_without_a_key_only_the_public_alerts_show(open_map, demo_service, keys)
         page.click("#key-form button[type=submit]")
     page.wait_for_function("window.floodwarn && window.floodwarn.state.me"
                            " && window.floodwarn.state.me.role === 'analyst'")
-    page.evaluate("window.floodwarn.usable")
+    page.wait_for_function("performance.getEntriesByName('floodwarn-usable').length > 0",
+                           timeout=60_000)
     assert opened.evaluate(RENDERED, "settlements") > 0
     assert page.locator("#key-button").inner_text() == "Salir"
 

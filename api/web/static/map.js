@@ -754,12 +754,17 @@ async function start() {
   const drawn = () => ["countries", "departments", "municipalities", "hillshade"].every((s) => map.isSourceLoaded(s))
     && map.queryRenderedFeatures({ layers: ["municipalities-line"] }).length > 0
     && (!state.runId || map.queryRenderedFeatures({ layers: ["settlements"] }).length > 0);
+  // Checked after every frame, and every half second in case the last frame came first.
+  let timer = null;
   const check = () => {
-    if (!drawn()) return;
+    if (timer === null || !drawn()) return;
     map.off("render", check);
+    clearInterval(timer);
+    timer = null;
     performance.mark("floodwarn-usable");
     markUsable(performance.getEntriesByName("floodwarn-usable")[0].startTime);
   };
+  timer = setInterval(check, 500);
   map.on("render", check);
   map.triggerRepaint();
   setInterval(() => refresh().catch((e) => console.warn("refresh failed", e)), POLL_MS);
