@@ -1,7 +1,7 @@
 """Map page benchmark: how soon the analysts' map is usable after navigation, measured in the
 browser, and how much front-end the package ships.
 
-    python benchmarks/map_page.py --work /tmp/map-bench          # starts `floodwarn serve`
+    python benchmarks/map_page.py --work map-bench               # starts `floodwarn serve`
     python benchmarks/map_page.py --url http://127.0.0.1:8000 --key fw_…   # a running service
 
 "Usable" is the page's own Performance API mark ``floodwarn-usable``: the base map (country,

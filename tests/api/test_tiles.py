@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.vrt
-import xarray as xr
 from fastapi.testclient import TestClient
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
@@ -28,18 +27,10 @@ from floodwarn.io.forecast_outputs import (
     FIRST_FLOODING_FILE,
     FIRST_FLOODING_WEB_MERCATOR_FILE,
 )
+from tests.api.test_runs import _rain
 from tests.test_forecast_cli import salvadoran_terrain  # noqa: F401  (fixture)
 
 TMS = morecantile.tms.get("WebMercatorQuad")
-
-
-def _storm(path, mm_per_hour=30.0, hours=12):
-    times = np.datetime64("2020-06-01T00:00", "ns") + np.arange(1, hours + 1) * np.timedelta64(
-        1, "h")
-    xr.Dataset({"pr": (("time", "lat", "lon"), np.full((hours, 3, 3), mm_per_hour),
-                       {"units": "mm", "floodwarn_accumulation": "step"})},
-               coords={"time": times, "lat": [14.2, 13.9, 13.6],
-                       "lon": [-89.4, -89.1, -88.8]}).to_netcdf(path)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +48,7 @@ def served(salvadoran_terrain, tmp_path_factory):  # noqa: F811
                                       municipality_id=MUNICIPALITY_IDS[0])
     client = TestClient(app, headers={"X-API-Key": analyst})
     settings.inbox_dir.mkdir(parents=True)
-    _storm(settings.inbox_dir / "storm.nc")
+    _rain(settings.inbox_dir / "storm.nc", mm_per_hour=30.0)
     run_id = client.post("/runs", json={"inbox_file": "storm.nc"}).json()["id"]
     assert execute_next(app.state.sessions, settings) == run_id
     out_dir = settings.data_dir / "runs" / str(run_id)

@@ -239,7 +239,7 @@ def test_no_key_ever_enters_a_url_or_the_log(open_map, demo_service, keys):
 
 
 @pytest.mark.parametrize(("path", "rendered"), [
-    ("/docs", ".swagger-ui .info .title"), ("/redoc", "[role=navigation] >> text=runs")])
+    ("/docs", ".swagger-ui .info .title"), ("/redoc", ".menu-content >> text=runs")])
 def test_the_api_documentation_renders_offline(open_map, path, rendered, screenshots):
     opened = open_map(path=path)
     opened.page.wait_for_selector(rendered, timeout=60_000)

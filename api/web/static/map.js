@@ -292,7 +292,13 @@ function addRunLayers() {
   }
   map.on("click", (event) => {
     const layers = ["settlements", "centres", "reaches", "municipalities-fill"].filter((id) => map.getLayer(id) && state.visible[layerKey(id)]);
-    const hits = map.queryRenderedFeatures(event.point, { layers });
+    let hits;
+    try {
+      hits = map.queryRenderedFeatures(event.point, { layers });
+    } catch (error) { // MapLibre mid-update of a source: the next click finds it
+      console.warn("query failed", error);
+      return;
+    }
     if (!hits.length) return;
     const hit = hits[0];
     if (hit.layer.id === "settlements") showSettlement(hit.id ?? hit.properties.id);
@@ -751,20 +757,20 @@ async function start() {
   performance.mark("floodwarn-data-loaded");
   applyLanguage();
   // Usable: the base map (boundaries, relief) and, with a key, the settlements are drawn.
+  // Sources loaded and a frame drawn since: MapLibre 5's symbol query can throw while a
+  // GeoJSON source's data is being replaced, so rendered symbols are not asked for here.
   const drawn = () => ["countries", "departments", "municipalities", "hillshade"].every((s) => map.isSourceLoaded(s))
-    && map.queryRenderedFeatures({ layers: ["municipalities-line"] }).length > 0
-    && (!state.runId || map.queryRenderedFeatures({ layers: ["settlements"] }).length > 0);
-  // Checked after every frame, and every half second in case the last frame came first.
-  let timer = null;
+    && (!state.runId || (state.settlements !== null && map.isSourceLoaded("settlements")));
+  // Checked after every frame; every half second a frame is asked for, in case the sources
+  // finished loading after the last one.
+  const timer = setInterval(() => map.triggerRepaint(), 500);
   const check = () => {
-    if (timer === null || !drawn()) return;
+    if (!drawn()) return;
     map.off("render", check);
     clearInterval(timer);
-    timer = null;
     performance.mark("floodwarn-usable");
     markUsable(performance.getEntriesByName("floodwarn-usable")[0].startTime);
   };
-  timer = setInterval(check, 500);
   map.on("render", check);
   map.triggerRepaint();
   setInterval(() => refresh().catch((e) => console.warn("refresh failed", e)), POLL_MS);
