@@ -39,15 +39,25 @@ def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.nda
     Depth overviews average (the mean depth of the area, dry cells counting as 0); the
     first-flooding overviews take the nearest cell's hour, never a mean of two cells' hours.
     """
-    write_cog(out / DEPTH_FILE, depth_m, grid, nodata=np.nan, tags={**tags, "units": "m"},
-              description="peak flood depth on land, m (overbank stage − HAND); river "
-              "channels and lakes are nodata: their water is not a flood")
-    write_cog(out / FIRST_FLOODING_FILE, first_flooding_h, grid, nodata=np.nan,
-              kind="arrival", tags={**tags, "units": "hours after forecast_start_utc"},
-              description="hours from the forecast start until the cell first floods")
-    write_web_mercator_cog(out / DEPTH_FILE, out / DEPTH_WEB_MERCATOR_FILE)
-    write_web_mercator_cog(out / FIRST_FLOODING_FILE, out / FIRST_FLOODING_WEB_MERCATOR_FILE,
-                           kind="arrival")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def depth() -> None:
+        write_cog(out / DEPTH_FILE, depth_m, grid, nodata=np.nan, tags={**tags, "units": "m"},
+                  description="peak flood depth on land, m (overbank stage − HAND); river "
+                  "channels and lakes are nodata: their water is not a flood")
+        write_web_mercator_cog(out / DEPTH_FILE, out / DEPTH_WEB_MERCATOR_FILE)
+
+    def first_flooding() -> None:
+        write_cog(out / FIRST_FLOODING_FILE, first_flooding_h, grid, nodata=np.nan,
+                  kind="arrival", tags={**tags, "units": "hours after forecast_start_utc"},
+                  description="hours from the forecast start until the cell first floods")
+        write_web_mercator_cog(out / FIRST_FLOODING_FILE,
+                               out / FIRST_FLOODING_WEB_MERCATOR_FILE, kind="arrival")
+
+    # GDAL compresses and warps without the interpreter lock: the two files on two cores.
+    with ThreadPoolExecutor(2) as pool:
+        for written in [pool.submit(depth), pool.submit(first_flooding)]:
+            written.result()
 
 
 def write_hydrographs(path: Path, *, reach_id: np.ndarray, step_start: np.ndarray,
