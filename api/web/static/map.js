@@ -270,15 +270,19 @@ function addRunLayers() {
     paint: { "circle-color": ["match", ["get", "status"], "unsafe", CENTRE_COLOURS.unsafe, "at_risk", CENTRE_COLOURS.at_risk, CENTRE_COLOURS.safe],
              "circle-radius": ["interpolate", ["linear"], ["get", "capacity"], 0, 3, 300, 8],
              "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
-  // Names go under the level symbols in placement, so a name never hides a symbol; the most
-  // severe places are named first.
+  // Names of places in naranja or roja are always drawn (over anything); the others go under
+  // the level symbols in placement, so they never hide a symbol.
+  const severe = ["in", ["get", "level"], ["literal", ["naranja", "roja"]]];
+  const labelLayout = { "icon-image": ["concat", "label-", ["to-string", ["id"]]], "icon-anchor": "left",
+    "icon-offset": [17, 0], "icon-optional": true };
   map.addLayer({ id: "settlement-labels", type: "symbol", source: "settlements", minzoom: 8.5,
-    layout: { "icon-image": ["concat", "label-", ["to-string", ["id"]]], "icon-anchor": "left", "icon-offset": [12, 0],
-              "icon-optional": true, "symbol-sort-key": ["match", ["get", "level"], "roja", 0, "naranja", 1, "amarilla", 2, 3] } });
+    filter: ["!", severe], layout: { ...labelLayout, "symbol-sort-key": ["match", ["get", "level"], "amarilla", 0, 1] } });
   map.addLayer({ id: "settlements", type: "symbol", source: "settlements",
     layout: { "icon-image": ["concat", "level-", ["get", "level"]], "icon-allow-overlap": true,
               "symbol-sort-key": ["match", ["get", "level"], "roja", 0, "naranja", 1, "amarilla", 2, 3],
               "icon-size": ["match", ["get", "level"], "verde", 0.7, 1] } });
+  map.addLayer({ id: "settlement-labels-severe", type: "symbol", source: "settlements", minzoom: 7.5,
+    filter: severe, layout: { ...labelLayout, "icon-allow-overlap": true, "icon-ignore-placement": true } });
 
   // Name labels are drawn when first shown (zoomed in), not all at once.
   map.on("styleimagemissing", (event) => {
@@ -316,10 +320,10 @@ function showRunRaster(id) {
     paint: { "raster-opacity": 0.85, "raster-fade-duration": 0 } }, "reaches");
 }
 
-const layerKey = (id) => (id === "municipalities-fill" ? "municipalities" : id === "settlement-labels" ? "settlements" : id);
+const layerKey = (id) => (id === "municipalities-fill" ? "municipalities" : id.startsWith("settlement") ? "settlements" : id);
 const LAYER_IDS = { hillshade: ["hillshade"], municipalities: ["municipalities-fill"], depth: ["depth"],
   first_flooding: ["first_flooding"], reaches: ["reaches"], flows: ["flows"], centres: ["centres"],
-  settlements: ["settlements", "settlement-labels"] };
+  settlements: ["settlements", "settlement-labels", "settlement-labels-severe"] };
 const RUN_LAYERS = ["depth", "first_flooding", "reaches", "flows", "centres", "settlements"];
 
 function applyVisibility() {
