@@ -375,6 +375,18 @@ def canonical_forecast(raw: RawRainfall, *, units_confirmed: bool = False) -> Ra
             f"{end[i]}. Sort the forecast by time and drop duplicates."
         )
     accumulation = _infer_accumulation(raw, kind)
+    if (accumulation == "since_start" and raw.step_start is None and end.size >= 2
+            and raw.reference_time is not None
+            and end[0] == raw.reference_time.astype("datetime64[s]")):
+        # Step 0 of a field accumulated from the start (cfgrib's step = 0 h, valid at the
+        # reference time) is the forecast's start, not an interval: it holds 0 by definition.
+        if np.nanmax(np.abs(values[:, 0])) > 0:
+            raise InputError(
+                f"{source}: {raw.variable!r} is accumulated from the forecast start, yet its "
+                f"step 0 (valid at the reference time {end[0]}) holds rain "
+                f"({np.nanmax(values[:, 0]):g} {raw.units}); a total since the start is 0 "
+                "there. Check the reference time or the accumulation.")
+        values, end = values[:, 1:], end[1:]
     start = _interval_starts(replace(raw, accumulation=accumulation), end)
     seconds = (end - start).astype(np.float64)
     if np.any(seconds <= 0):

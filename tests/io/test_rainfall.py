@@ -72,6 +72,43 @@ def test_ecmwf_tp_accumulated_in_metres_becomes_mm_per_step(tmp_path):
     np.testing.assert_allclose(fc.rain_mm[0], per_step_mm, atol=1e-4)
 
 
+def _cfgrib_style(cumulative_m: np.ndarray, steps_h: list[int]) -> xr.Dataset:
+    """ECMWF ENS converted by cfgrib/xarray: dims (number, step, latitude, longitude), scalar
+    ``time`` = reference time, ``valid_time(step)``, ``tp`` in metres since the start."""
+    reference = np.datetime64("2020-05-31T00:00", "ns")
+    steps = np.array(steps_h, "timedelta64[h]").astype("timedelta64[ns]")
+    return xr.Dataset(
+        {"tp": (("number", "step", "latitude", "longitude"), cumulative_m,
+                {"units": "m", "GRIB_stepType": "accum"})},
+        coords={"number": np.arange(cumulative_m.shape[0]), "time": reference, "step": steps,
+                "valid_time": ("step", reference + steps),
+                "latitude": [14.2, 13.9, 13.6], "longitude": [-89.4, -89.1, -88.8, -88.5]})
+
+
+def test_cfgrib_style_ensemble_with_step_zero_is_read(tmp_path):
+    """Step 0 (valid at the reference time, total 0) is the start, not an interval."""
+    per_step_mm = np.array([[3.0, 0.0, 6.0], [1.0, 2.0, 0.5]])[:, :, None, None] * np.ones(
+        (2, 3, 3, 4))
+    cumulative = np.concatenate([np.zeros((2, 1, 3, 4)), np.cumsum(per_step_mm, axis=1)],
+                                axis=1) / 1000.0
+    path = tmp_path / "ecmwf_ens.nc"
+    _cfgrib_style(cumulative, [0, 6, 12, 18]).to_netcdf(path)
+    fc = read_rainfall(path)
+    assert fc.n_members == 2
+    np.testing.assert_allclose(fc.rain_mm, per_step_mm, atol=1e-4)
+    assert [str(t) for t in fc.step_end] == ["2020-05-31T06:00:00", "2020-05-31T12:00:00",
+                                             "2020-05-31T18:00:00"]
+    assert str(fc.step_start[0]) == "2020-05-31T00:00:00"
+
+
+def test_step_zero_holding_rain_is_refused(tmp_path):
+    cumulative = np.full((1, 3, 3, 4), 0.002)  # 2 mm already at the reference time
+    path = tmp_path / "bad_step0.nc"
+    _cfgrib_style(cumulative, [0, 6, 12]).to_netcdf(path)
+    with pytest.raises(InputError, match=r"step 0 .* holds rain"):
+        read_rainfall(path)
+
+
 def test_rate_in_kg_per_m2_per_second_times_step_length(tmp_path):
     rate = np.full((3, 3, 4), 10.0 / 3600.0)  # 10 mm/h
     times = np.array(["2020-05-31T01", "2020-05-31T02", "2020-05-31T05"], "datetime64[s]")
