@@ -282,6 +282,14 @@ class RunOutputs:
             self._loaded[name] = load(self._path(name))
         return self._loaded[name]
 
+    def attached(self, name: str, make: Callable[[], Any]) -> Any:
+        """An object made once per run by ``make`` and kept with the run's other outputs
+        (e.g. a router's reader of files not listed here)."""
+        key = "attached:" + name
+        if key not in self._loaded:
+            self._loaded[key] = make()
+        return self._loaded[key]
+
     def centres(self) -> gpd.GeoDataFrame:
         return self._once(CENTRES_FILE, gpd.read_file)
 

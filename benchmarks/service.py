@@ -86,6 +86,16 @@ PATHS = ("/alerts", "/runs/1/settlements?level=roja", "/alerts/feed.atom",
          "/alerts/feed.atom", "/runs/1/summary")
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """Head and body of one HTTP/1.1 response with a Content-Length, on a keep-alive stream."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return head, await reader.readexactly(length)
+
+
 async def _client(port: int, key: str, since: float, until: float,
                   latencies: list[tuple[int, float]], errors: list[str], i: int) -> None:
     """One client; latencies of requests started after ``since`` (the warm-up) are kept."""
@@ -97,12 +107,7 @@ async def _client(port: int, key: str, since: float, until: float,
         while time.perf_counter() < until:
             start = time.perf_counter()
             writer.write(requests[n % len(requests)])
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
+            head, body = await read_response(reader)
             if start >= since:
                 latencies.append((n % len(PATHS), time.perf_counter() - start))
             if head[9:12] != b"200":

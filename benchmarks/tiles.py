@@ -65,6 +65,9 @@ import numpy as np
 import psutil
 import uvloop
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service import read_response  # the service benchmark's HTTP reader
+
 ZOOMS = range(8, 13)
 
 
@@ -113,12 +116,7 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: 
                "\r\n\r\n").encode()
     start = time.perf_counter()
     writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    body = await reader.readexactly(length)
+    head, body = await read_response(reader)
     return time.perf_counter() - start, head, body
 
 

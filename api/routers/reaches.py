@@ -4,7 +4,6 @@ peak, and one reach's hydrograph against its 2- to 100-year flood discharges."""
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,8 +29,6 @@ RETURN_PERIODS = (2, 5, 10, 25, 50, 100)
 DRAWN_RETURN_PERIOD = 5
 #: Small rivers are drawn simplified less than boundaries: ≈ 30 m.
 REACH_SIMPLIFY_DEG = 0.0003
-#: Runs whose reaches are kept in memory (the map asks for the newest few).
-MAX_RUNS = 4
 _COLUMNS = ["reach_id", "strahler", "upstream_area_km2", "peak_m3s", "hours_to_peak",
             "time_of_peak", "return_period_class", "bankfull_q_m3s",
             *[f"q{years}_m3s" for years in RETURN_PERIODS]]
@@ -54,13 +51,14 @@ class RunReaches:
         return path
 
     def table(self) -> Any:
-        """The reach table in lon/lat, indexed by reach id."""
+        """The reach table's figures (no geometry: the lines are read only for the map
+        layer), indexed by reach id."""
         with self._lock:
             if self._table is None:
                 import geopandas as gpd
 
                 frame = gpd.read_file(self._file(REACHES_FILE), columns=_COLUMNS,
-                                      engine="pyogrio").to_crs("EPSG:4326")
+                                      ignore_geometry=True, engine="pyogrio")
                 self._table = frame.set_index("reach_id", drop=False)
             return self._table
 
@@ -71,9 +69,12 @@ class RunReaches:
             cached = self._maps.get(min_strahler)
         if cached is not None:
             return cached
-        table = self.table()
-        drawn = table[(table["strahler"] >= min_strahler)
-                      | (table["return_period_class"] >= DRAWN_RETURN_PERIOD)]
+        import geopandas as gpd
+
+        drawn = gpd.read_file(
+            self._file(REACHES_FILE), columns=_COLUMNS, engine="pyogrio",
+            where=f"strahler >= {int(min_strahler)} "
+                  f"OR return_period_class >= {DRAWN_RETURN_PERIOD}").to_crs("EPSG:4326")
         drawn = drawn.assign(peak_m3s=drawn["peak_m3s"].round(1),
                              hours_to_peak=drawn["hours_to_peak"].round(1))
         payload = Payload.of(display_geojson(
@@ -142,23 +143,13 @@ def _number(value: Any) -> float | None:
     return None if pd.isna(value) else round(float(value), 3)
 
 
-_runs: OrderedDict[Path, RunReaches] = OrderedDict()
-_runs_lock = threading.Lock()
-
-
 def run_reaches(service: ServiceDep, run_id: int) -> RunReaches:
-    """The reaches of succeeded run ``run_id`` (keyed by output folder: two stores never
-    share an entry)."""
+    """The reaches of succeeded run ``run_id``, kept with its other outputs in the service's
+    read cache (the newest runs)."""
     with service.sessions() as session:
         out_dir = succeeded_output_dir(session, run_id)
-    with _runs_lock:
-        found = _runs.get(out_dir)
-        if found is None:
-            found = _runs[out_dir] = RunReaches(run_id, out_dir)
-        _runs.move_to_end(out_dir)
-        while len(_runs) > MAX_RUNS:
-            _runs.popitem(last=False)
-        return found
+    return service.read_cache.outputs(run_id, out_dir).attached(
+        "reaches", lambda: RunReaches(run_id, out_dir))
 
 
 @router.get("/{run_id}/reaches", response_class=Response, responses={
