@@ -12,6 +12,7 @@ gets a new child.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -22,24 +23,37 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
+from floodwarn.ensemble import Execution, MemberProgress
 from floodwarn.errors import FloodwarnError
 from floodwarn.request import ForecastRequest
 
+#: Members one after another in the process that runs the forecast.
+SERIAL = Execution()
 #: How often the parent looks at the child's progress (s).
 PROGRESS_POLL_S = 0.5
 
 
+class ProgressSink(Protocol):
+    """Hears a run's steps and, while its ensemble members run, how many are done."""
+
+    def step(self, name: str) -> None: ...
+
+    def members(self, progress: MemberProgress) -> None: ...
+
+
 class ForecastRunner(Protocol):
     def __call__(self, request: ForecastRequest, out_dir: Path, cache_dir: Path,
-                 on_step: Callable[[str], None]) -> tuple[dict[str, Any], bool]: ...
+                 progress: ProgressSink, execution: Execution = ...
+                 ) -> tuple[dict[str, Any], bool]: ...
 
 
-def run_here(request: ForecastRequest, out_dir: Path, cache_dir: Path,
-             on_step: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+def run_here(request: ForecastRequest, out_dir: Path, cache_dir: Path, progress: ProgressSink,
+             execution: Execution = SERIAL) -> tuple[dict[str, Any], bool]:
     """Execute in this process: the run's record and whether it has risk outputs."""
     from floodwarn.pipeline import run_forecast
 
-    result = run_forecast(request, out_dir, cache_dir=cache_dir, on_step=on_step)
+    result = run_forecast(request, out_dir, cache_dir=cache_dir, on_step=progress.step,
+                          execution=execution, on_members=progress.members)
     return result.record, result.risk is not None
 
 
@@ -59,15 +73,31 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child_run(request_json: dict[str, Any], out_dir: str, cache_dir: str,
-               progress_file: str) -> tuple[dict[str, Any], bool]:
-    def on_step(step: str) -> None:
-        partial = f"{progress_file}.part"
-        Path(partial).write_text(step)
-        os.replace(partial, progress_file)
+class _ProgressFile:
+    """In the child: the latest step and member count, as JSON in a file the parent polls."""
 
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.state: dict[str, Any] = {}
+
+    def _write(self) -> None:
+        partial = f"{self.path}.part"
+        Path(partial).write_text(json.dumps(self.state))
+        os.replace(partial, self.path)
+
+    def step(self, name: str) -> None:
+        self.state = {"step": name}
+        self._write()
+
+    def members(self, progress: MemberProgress) -> None:
+        self.state["members"] = progress.to_json()
+        self._write()
+
+
+def _child_run(request_json: dict[str, Any], out_dir: str, cache_dir: str,
+               progress_file: str, execution: Execution) -> tuple[dict[str, Any], bool]:
     return run_here(ForecastRequest.model_validate(request_json), Path(out_dir),
-                    Path(cache_dir), on_step)
+                    Path(cache_dir), _ProgressFile(progress_file), execution)
 
 
 def _child_prepare(terrain_dir: str, cache_dir: str) -> dict[str, float]:
@@ -108,24 +138,36 @@ class ForecastProcess:
                               what="terrain preparation"))
 
     def __call__(self, request: ForecastRequest, out_dir: Path, cache_dir: Path,
-                 on_step: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
-        """Execute a forecast in the child, passing its steps on as they come."""
+                 progress: ProgressSink, execution: Execution = SERIAL
+                 ) -> tuple[dict[str, Any], bool]:
+        """Execute a forecast in the child (its ensemble members on ``execution``; a local
+        cluster stays up in the child between runs), passing its steps and member counts on
+        as they come."""
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        progress = out_dir.parent / f".{out_dir.name}.progress"
-        progress.unlink(missing_ok=True)
+        progress_file = out_dir.parent / f".{out_dir.name}.progress"
+        progress_file.unlink(missing_ok=True)
         future = self._executor().submit(_child_run, request.model_dump(mode="json"),
-                                         str(out_dir), str(cache_dir), str(progress))
-        seen = None
+                                         str(out_dir), str(cache_dir), str(progress_file),
+                                         execution)
+        seen: dict[str, Any] = {}
         try:
             while not future.done():
                 time.sleep(PROGRESS_POLL_S)
-                step = progress.read_text() if progress.exists() else None
-                if step and step != seen:
-                    seen = step
-                    on_step(step)
+                try:
+                    state = json.loads(progress_file.read_text())
+                except (OSError, ValueError):  # not written yet
+                    continue
+                if state.get("step") and state["step"] != seen.get("step"):
+                    progress.step(state["step"])
+                if state.get("members") and state["members"] != seen.get("members"):
+                    members = state["members"]
+                    progress.members(MemberProgress(
+                        members["members_done"], members["members_total"],
+                        members["elapsed_s"], members["eta_s"]))
+                seen = state
             record, has_risk = self._result(future, "forecast")
         finally:
-            progress.unlink(missing_ok=True)
+            progress_file.unlink(missing_ok=True)
         return record, bool(has_risk)
 
     def close(self) -> None:

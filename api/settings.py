@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.secrets import SecretBox
 from floodwarn.alerts.signing import CapSigner
+from floodwarn.ensemble import Execution, default_workers
 from floodwarn.errors import InputError
 
 
@@ -41,6 +42,17 @@ class Settings(BaseSettings):
     # CAP messages are signed (XML-DSig) when both are set: PEM private key and its certificate.
     signing_key: Path | None = None
     signing_cert: Path | None = None
+    # Ensemble members run on the Dask cluster of this scheduler (FLOODWARN_DASK_SCHEDULER,
+    # e.g. tcp://10.0.0.5:8786; its workers must see data_dir and the terrain) or, unset, on a
+    # local cluster of ensemble_workers processes (0: one per core; 1: one after another).
+    dask_scheduler: str | None = None
+    ensemble_workers: int = Field(default=0, ge=0, le=256)
+
+    def execution(self) -> Execution:
+        """How a run's ensemble members execute."""
+        if self.dask_scheduler:
+            return Execution(scheduler=self.dask_scheduler)
+        return Execution(workers=self.ensemble_workers or default_workers())
 
     def cap_signer(self) -> CapSigner | None:
         """The configured CAP signer, checked; None when signing is not configured."""

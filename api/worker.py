@@ -45,6 +45,7 @@ from api.store.runs import (
 )
 from api.submit import scan_inbox
 from api.webhooks import deliver_due
+from floodwarn.ensemble import MemberProgress
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
 from floodwarn.pipeline import FORECAST_JOB_STEPS
@@ -127,6 +128,7 @@ class _LeaseKeeper:
         self.progress: dict[str, object] = {"step": "claimed", "done": 0,
                                             "total": len(FORECAST_JOB_STEPS)}
         self._stop = threading.Event()
+        self._members_renewed = 0.0
         self._thread = threading.Thread(target=self._loop, daemon=True,
                                         name=f"floodwarn-lease-{run_id}")
 
@@ -144,6 +146,17 @@ class _LeaseKeeper:
                          "at": datetime.now(UTC).isoformat(timespec="seconds")}
         self.health.beat(f"run {self.run_id}: {name}")
         self._renew()
+
+    def members(self, progress: MemberProgress) -> None:
+        """Ensemble members done of the total, with the estimate of the time left."""
+        self.progress = {**self.progress, **progress.to_json(),
+                         "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        self.health.beat(f"run {self.run_id}: members {progress.done}/{progress.total}")
+        now = time.monotonic()
+        # At most every two seconds: a store write per chunk of members would be noise.
+        if now - self._members_renewed >= 2.0 or progress.done == progress.total:
+            self._members_renewed = now
+            self._renew()
 
     def _renew(self) -> None:
         try:
@@ -188,8 +201,8 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, *,
     with _LeaseKeeper(sessions, run_id, worker, lease, health) as keeper:
         try:
             request = _stored_request(run, settings)
-            record, has_risk = runner(request, out_dir, settings.data_dir / "cache",
-                                      keeper.step)
+            record, has_risk = runner(request, out_dir, settings.data_dir / "cache", keeper,
+                                      settings.execution())
             with sessions.begin() as session:
                 if not finish_run(session, run_id, worker=worker, now=clock(), out_dir=out_dir,
                                   synthetic=bool(record["synthetic"]),

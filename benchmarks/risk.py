@@ -50,7 +50,7 @@ def depth_and_risk(work: Path) -> None:
     prepared = prepared_hydrology(model, load_parameters(RoutingParameters), bodies,
                                   ArrayCache(work / "cache"))
     curves, water = prepared.curves, prepared.water | bodies.surface
-    discharge = np.stack([s.discharge_m3s for s in run.simulations])[0]
+    discharge = run.ensemble.discharge_m3s[0]
     hours = np.arange(1, discharge.shape[1] + 1, dtype=np.float64)
     towns, centres = load_settlements(), load_collective_centres()
     towns = towns[within_domain(model, towns, water)]  # as forecast runs keep them

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from floodwarn import __version__
+from floodwarn.ensemble import MemberProgress
 from floodwarn.errors import FloodwarnError
 from floodwarn.io.dem import DEFAULT_CRS
 from floodwarn.logs import configure_logging
@@ -58,28 +66,44 @@ def errors_as_messages() -> Iterator[None]:
         raise typer.Exit(code=2) from exc
 
 
+class StepProgress:
+    """The job's steps on one bar and, while members run, the members on a second with the
+    time left (:class:`floodwarn.ensemble.MemberProgress`)."""
+
+    def __init__(self, progress: Progress, steps: tuple[str, ...]) -> None:
+        self._progress = progress
+        self._task = progress.add_task("starting", total=len(steps))
+        self._members: TaskID | None = None
+        self._seen: list[str] = []
+
+    def __call__(self, step: str) -> None:
+        if self._seen:
+            self._progress.advance(self._task)
+        self._seen.append(step)
+        self._progress.update(self._task, description=step.replace("_", " "))
+
+    def members(self, done: MemberProgress) -> None:
+        if self._members is None:
+            self._members = self._progress.add_task("members / miembros", total=done.total)
+        self._progress.update(self._members, completed=done.done)
+
+
 @contextmanager
-def _step_progress(steps: tuple[str, ...]) -> Iterator[Callable[[str], None]]:
+def _step_progress(steps: tuple[str, ...]) -> Iterator[StepProgress]:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         transient=False,
     )
-    task = progress.add_task("starting", total=len(steps))
-    seen: list[str] = []
-
-    def on_step(step: str) -> None:
-        if seen:
-            progress.advance(task)
-        seen.append(step)
-        progress.update(task, description=step.replace("_", " "))
-
+    display = StepProgress(progress, steps)
     with progress:
-        yield on_step
-        progress.update(task, completed=len(steps), description="done")
+        yield display
+        progress.update(display._task, completed=len(steps), description="done")
 
 
 def _parse_nodata(value: str | None) -> float | None:
@@ -151,7 +175,10 @@ def _default_cache_dir() -> Path:
 def forecast_run(
     terrain: Annotated[Path, typer.Option(help="Terrain model directory (terrain build).")],
     rain: Annotated[
-        Path, typer.Option(help="Rain forecast: NetCDF, GRIB1/2, or a folder/glob of GeoTIFFs.")
+        list[Path], typer.Option(
+            help="Rain forecast: a NetCDF (also WRF wrfout), GRIB1/2 or GeoTIFF file, a folder "
+                 "or glob of them ('gefs/ge*.pgrb2*'), or --rain repeated for a list; files "
+                 "are assembled by member and valid time.")
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory of the run.")],
     variable: Annotated[str | None, typer.Option(help="Rain variable / GRIB shortName.")] = None,
@@ -186,16 +213,35 @@ def forecast_run(
         list[int] | None, typer.Option(help="Ensemble member number to run (repeat); default: "
                                        "every member of the file.")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, envvar="FLOODWARN_ENSEMBLE_WORKERS",
+                                 help="Ensemble members run on a local Dask cluster of "
+                                             "this many processes (default: one per core); 1 "
+                                             "runs them one after another in this process.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(envvar="FLOODWARN_DASK_SCHEDULER",
+                                 help="Run the members on the Dask cluster of this scheduler "
+                                      "(e.g. tcp://10.0.0.5:8786); its workers must see the "
+                                      "terrain and cache folders and run this floodwarn.")
+    ] = None,
 ) -> None:
     """Run a forecast: rain → runoff → hydrographs → flood depth → settlement levels,
-    shelter safety and evacuation plan; prints the run's plausibility warnings."""
+    shelter safety and evacuation plan; prints the run's plausibility warnings. Ensemble
+    members run in parallel (--workers, --scheduler) and give probabilities."""
+    from floodwarn.ensemble import Execution, default_workers
     from floodwarn.pipeline import FORECAST_JOB_STEPS, run_forecast
     from floodwarn.request import ForecastRequest
 
+    if workers is not None and scheduler:
+        raise typer.BadParameter("give --workers (a local cluster) or --scheduler (an existing "
+                                 "cluster), not both.")
     levels = parse_reservoir_levels(reservoir_level or [])
     with errors_as_messages():
+        execution = Execution(workers=workers or default_workers(), scheduler=scheduler or None)
         request = ForecastRequest.build(
-            terrain_dir=terrain, rain_path=rain, variable=variable, units=units,
+            terrain_dir=terrain, rain_path=rain[0],
+            rain_files=tuple(rain) if len(rain) > 1 else None, variable=variable, units=units,
             accumulation=accumulation, antecedent_rain_mm=antecedent_rain_mm,
             antecedent_rain_path=antecedent_rain, amc=amc, ia_ratio=ia_ratio,
             landcover_path=landcover, soil_path=soil, settlements_path=settlements,
@@ -203,7 +249,7 @@ def forecast_run(
             members=tuple(member) if member else None)
     with errors_as_messages(), _step_progress(FORECAST_JOB_STEPS) as on_step:
         result = run_forecast(request, out_dir, cache_dir=cache_dir or _default_cache_dir(),
-                              on_step=on_step)
+                              on_step=on_step, execution=execution, on_members=on_step.members)
     _print_forecast_summary(result.record, result.out_dir)
     if result.risk is not None:
         _print_worst_hit(result.risk, synthetic=result.record["synthetic"])

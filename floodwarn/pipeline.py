@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,21 @@ import geopandas as gpd
 import numpy as np
 
 from floodwarn import __version__
+from floodwarn.ensemble import (
+    BAND_NAMES,
+    EnsembleResult,
+    Execution,
+    MemberModel,
+    MemberProgress,
+    hydrograph_bands,
+    run_members,
+)
 from floodwarn.errors import InputError
 from floodwarn.hydrology.catchment_rain import (
     antecedent_rain_mm as antecedent_rain_mm_per_catchment,
 )
 from floodwarn.hydrology.runoff import check_curve_number_sources, check_ia_ratio, season_of
-from floodwarn.hydrology.simulation import (
-    HydrologyModel,
-    Simulation,
-    simulate,
-)
+from floodwarn.hydrology.simulation import HydrologyModel
 from floodwarn.hydrology.thresholds import (
     ReturnPeriodThresholds,
 )
@@ -39,7 +45,7 @@ from floodwarn.hydrology.water_bodies import (
     WaterBodyNetwork,
     locate_water_bodies,
 )
-from floodwarn.inundation.depth import Inundation, flood_inundation
+from floodwarn.inundation.depth import FloodGrid, Inundation, flood_inundation
 from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
 from floodwarn.io.forecast_outputs import (
@@ -71,7 +77,7 @@ from floodwarn.prepared import thresholds as cached_thresholds
 from floodwarn.rainfall.forecast import RainfallForecast
 from floodwarn.request import ForecastRequest
 from floodwarn.risk.assessment import RiskAssessment, assess_risk
-from floodwarn.risk.settlements import within_domain
+from floodwarn.risk.settlements import settlement_footprints, within_domain
 from floodwarn.terrain.model import BUILD_STEPS, TerrainModel, build_terrain_model
 from floodwarn.terrain.network import DEFAULT_MAX_REACH_LENGTH_M, DEFAULT_STREAM_AREA_KM2
 
@@ -168,7 +174,7 @@ FORECAST_JOB_STEPS = (
 class ForecastJobResult:
     out_dir: Path
     record: dict[str, Any]
-    simulations: list[Simulation]
+    ensemble: EnsembleResult  # every member's reach series, levels and the flood count
     thresholds: ReturnPeriodThresholds
     reach_results: dict[str, np.ndarray]  # the columns of reaches.gpkg, index = reach id − 1
     inundation: Inundation  # of each reach's representative (median-peak) member
@@ -182,6 +188,8 @@ def run_forecast(
     cache_dir: str | Path | None = None,
     terrain: TerrainModel | None = None,
     on_step: Callable[[str], None] | None = None,
+    execution: Execution | None = None,
+    on_members: Callable[[MemberProgress], None] | None = None,
 ) -> ForecastJobResult:
     """Rain forecast → runoff → routed hydrographs per reach, with return-period classes.
 
@@ -201,9 +209,14 @@ def run_forecast(
     lakes (``models/reservoirs.yaml``) start at ``reservoir_levels`` (m a.s.l. by water-body
     id; DGPC asks CEL for them before a storm), the others at their seasonal normal level.
 
-    Members (all, or ``request.members``) are simulated one by one by
-    :func:`floodwarn.hydrology.simulation.simulate`, a pure function over the shared,
-    read-only terrain and hydrology models.
+    Members (all, or ``request.members``) are independent tasks over the shared, read-only
+    terrain and hydrology models (:func:`floodwarn.ensemble.run_members`): serially here by
+    default, or on Dask as ``execution`` says; ``on_members`` hears how many are done, with an
+    estimate of the time left. Each member maps its own flood and levels its settlements; the
+    run writes per reach the probability of each return period and the 10/50/90 % hydrograph
+    bands, per cell the share of members that flood it (``flood_probability.tif``), per
+    settlement the probability of each level and the level by DGPC's rule
+    (``models/levels.yaml``: ensemble_min_probability).
     """
     terrain_dir, rain_path = request.terrain_dir, request.rain_path
     amc, ia_ratio = request.amc, request.ia_ratio
@@ -254,63 +267,52 @@ def run_forecast(
 
     notify("simulate")
     season = season_of(month)
-    dt_s = forecast.step_hours * 3600.0
-    simulations = []
-    with timed_step(log, "simulate", timings, members=forecast.n_members):
-        for m in range(forecast.n_members):
-            rain = weights.catchment_mean(forecast.rain_mm[m])
-            simulations.append(
-                simulate(
-                    hydro,
-                    rain,
-                    dt_s,
-                    antecedent_rain_mm=antecedent,
-                    amc=amc,
-                    season=season,
-                    ia_ratio=ia_ratio,
-                    base_flow_l_s_km2=specific_base_flow,
-                    initial_levels_m=initial_levels,
-                )
-            )
+    hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
+             .astype(np.float64) / 3600.0)
+    water = water | bodies.surface  # lakes are water, as channels are
+    level_rules = load_parameters(LevelRules)
+    towns, shelters, outside = _risk_layers(model, request.settlements_path,
+                                            request.centres_path, water)
+    members_model = MemberModel(
+        hydro=hydro, weights=weights, dt_s=forecast.step_hours * 3600.0, hours_from_start=hours,
+        season=season, amc=amc, antecedent_rain_mm=antecedent, ia_ratio=ia_ratio,
+        base_flow_l_s_km2=specific_base_flow, initial_levels_m=initial_levels,
+        flood_grid=FloodGrid.of(model, water), wet_depth_m=level_rules.wet_depth_m,
+        thresholds=thresholds, rules=level_rules,
+        footprints=settlement_footprints(model, towns, level_rules, water) if len(towns)
+        else None)
+    execution = execution or Execution()
+    with timed_step(log, "simulate", timings, members=forecast.n_members,
+                    **execution.describe()):
+        ensemble = run_members(members_model, forecast.rain_mm, execution,
+                               on_progress=on_members)
 
     notify("inundation")
     with timed_step(log, "inundation", timings):
-        representative = _representative_member(simulations)
-        discharge = np.empty_like(simulations[0].discharge_m3s)
-        for m, sim in enumerate(simulations):  # each reach's representative member
-            discharge[representative == m] = sim.discharge_m3s[representative == m]
+        # Each reach's representative member: a real hydrograph to map and time the flood.
+        representative = _representative_member(ensemble.peak_m3s)
+        discharge = ensemble.discharge_m3s[representative, np.arange(hydro.n_reaches)]
         # A lake's level: from the member representing its outlet reach.
-        lake_member = representative[bodies.outlet_reach]
-        lake_levels = np.array([simulations[m].water_body_level_m[k]
-                                for k, m in enumerate(lake_member)]).reshape(
-            bodies.n_bodies, forecast.n_steps)
-        hours = ((forecast.step_end - forecast.step_start[0]).astype("timedelta64[s]")
-                 .astype(np.float64) / 3600.0)
-        water = water | bodies.surface  # lakes are water, as channels are
+        lake_levels = ensemble.water_body_level_m[representative[bodies.outlet_reach],
+                                                  np.arange(bodies.n_bodies)]
         flood = flood_inundation(model, curves, discharge, hours, water=water,
                                  water_bodies=bodies, water_body_level_m=lake_levels)
-        reach_results = _reach_columns(forecast, thresholds, simulations, hydro)
+        reach_results = _reach_columns(forecast, thresholds, ensemble, hydro)
         # Inside a lake there is no channel stage: the lake's level is in hydrographs.nc.
         reach_results["peak_stage_m"] = np.where(bodies.pass_through, np.nan,
                                                  flood.peak_stage_m)
         reach_results["rating_curve_extended"] = flood.extended
         reach_results["stage_beyond_rating_curve"] = flood.beyond_curve
+        bands = hydrograph_bands(ensemble.discharge_m3s) if ensemble.n_members > 1 else None
 
     notify("risk")
     with timed_step(log, "risk", timings):
-        level_rules = load_parameters(LevelRules)
-        towns, shelters, outside = _risk_layers(model, request.settlements_path,
-                                                request.centres_path, water)
         risk = None
         if len(towns):
-            members = None
-            if len(simulations) > 1:  # each member's own flood map, one at a time
-                members = ((flood_inundation(model, curves, s.discharge_m3s, hours, water=water,
-                                             water_bodies=bodies,
-                                             water_body_level_m=s.water_body_level_m),
-                            thresholds.classify(s.peak_m3s)) for s in simulations)
             risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
-                               shelters, level_rules, member_floods=members)
+                               shelters, level_rules,
+                               member_levels=ensemble.settlement_level
+                               if ensemble.n_members > 1 else None)
 
     notify("write")
     with timed_step(log, "write", timings, path=str(out)):
@@ -320,7 +322,7 @@ def run_forecast(
             forecast,
             hydro,
             thresholds,
-            simulations,
+            ensemble,
             cn_source,
             season=season,
             request=request.to_json(),
@@ -329,29 +331,38 @@ def run_forecast(
         record["base_flow"] = {"specific_l_s_km2": specific_base_flow, "month": month,
                                "version": base_flow.version,
                                "is_regional_approximation": base_flow.approximation}
-        record["water_bodies"] = _water_body_record(bodies, simulations, representative,
+        record["water_bodies"] = _water_body_record(bodies, ensemble, representative,
                                                     initial_levels)
+        record["execution"] = ensemble.execution
         record["water_bodies_version"] = load_parameters(WaterBodies).version
-        write_hydrographs(
+        # Compressing every member's series is the write step's longest part: on a thread of
+        # its own (zlib and HDF5 work without the interpreter lock) beside the rasters.
+        hydrographs_writer = ThreadPoolExecutor(1, thread_name_prefix="floodwarn-hydrographs")
+        hydrographs_written = hydrographs_writer.submit(
+            write_hydrographs,
             out / HYDROGRAPHS_FILE,
             reach_id=hydro.reach_id,
             step_start=forecast.step_start,
             step_end=forecast.step_end,
-            discharge_m3s=[s.discharge_m3s for s in simulations],
+            discharge_m3s=ensemble.discharge_m3s,
             members=forecast.members,
             attrs={"synthetic": record["synthetic"], "rain_source": str(rain_path)},
             water_bodies=bodies.ids,
             water_body_series={
-                "level_m": [s.water_body_level_m for s in simulations],
-                "inflow_m3s": [s.water_body_inflow_m3s for s in simulations],
-                "outflow_m3s": [s.water_body_outflow_m3s for s in simulations],
+                "level_m": ensemble.water_body_level_m,
+                "inflow_m3s": ensemble.water_body_inflow_m3s,
+                "outflow_m3s": ensemble.water_body_outflow_m3s,
             },
+            bands=None if bands is None else dict(zip(BAND_NAMES, bands, strict=True)),
         )
+        hydrographs_writer.shutdown(wait=False)
         raster_tags = {"synthetic": str(record["synthetic"]).lower(),
                        "forecast_start_utc": str(forecast.step_start[0]),
                        "rain_source": str(rain_path)}
         write_flood_rasters(out, flood.depth_m, flood.first_flooding_h, model.grid,
-                            raster_tags)
+                            raster_tags, probability=np.where(
+                                water | (model.flowdir == 255), np.float32(np.nan),
+                                ensemble.flood_probability), members=ensemble.n_members)
         record["inundation"] = {
             **_inundation_summary(flood, model.grid.cell_area_km2),
             "channel_manning_n": routing.manning_n,
@@ -378,12 +389,13 @@ def run_forecast(
             risk.settlements if risk is not None else None,
             load_parameters(PlausibilityBounds), record=record,
             land_depth=(flood.depth_m, model.catchment_id, model.grid.cell_area_km2))
+        hydrographs_written.result()
     timings["total"] = time.perf_counter() - start
     record["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     write_run_json(out / RUN_FILE, record)
     log.info("forecast run written", extra={"out": str(out), "seconds": round(timings["total"], 2)})
     return ForecastJobResult(
-        out_dir=out, record=record, simulations=simulations, thresholds=thresholds,
+        out_dir=out, record=record, ensemble=ensemble, thresholds=thresholds,
         reach_results=reach_results, inundation=flood, risk=risk,
     )
 
@@ -466,52 +478,51 @@ def _inundation_summary(flood: Inundation, cell_area_km2: float) -> dict[str, An
     }
 
 
-def _water_body_record(bodies: WaterBodyNetwork, simulations: list[Simulation],
+def _water_body_record(bodies: WaterBodyNetwork, ensemble: EnsembleResult,
                        representative: np.ndarray, initial_levels: np.ndarray
                        ) -> list[dict[str, Any]]:
     """Per water body: where it was found, its initial and peak level, peak inflow and
     outflow (the member representing its outlet reach)."""
     out = []
     for k in range(bodies.n_bodies):
-        sim = simulations[int(representative[bodies.outlet_reach[k]])]
+        m = int(representative[bodies.outlet_reach[k]])
         out.append({
             **bodies.placement[k],
             "name": bodies.names[k],
             "kind": bodies.kinds[k],
             "initial_level_m": round(float(initial_levels[k]), 3),
-            "peak_level_m": round(float(sim.water_body_peak_level_m[k]), 3),
-            "peak_inflow_m3s": round(float(sim.water_body_inflow_m3s[k].max()), 1),
-            "peak_outflow_m3s": round(float(sim.water_body_outflow_m3s[k].max()), 1),
+            "peak_level_m": round(float(ensemble.water_body_peak_level_m[m, k]), 3),
+            "peak_inflow_m3s": round(float(ensemble.water_body_inflow_m3s[m, k].max()), 1),
+            "peak_outflow_m3s": round(float(ensemble.water_body_outflow_m3s[m, k].max()), 1),
             "table_top_level_m": float(bodies.table_top_m[k]),
             "highest_normal_level_m": float(bodies.normal_level_m[k].max()),
             "dem_level_m": round(float(bodies.dem_level_m[k]), 2),
-            "above_table": bool(sim.water_body_peak_level_m[k] > bodies.table_top_m[k]),
+            "above_table": bool(ensemble.water_body_peak_level_m[m, k] > bodies.table_top_m[k]),
         })
     return out
 
 
-def _representative_member(simulations: list[Simulation]) -> np.ndarray:
+def _representative_member(peaks: np.ndarray) -> np.ndarray:
     """Per reach, the member whose peak is closest to the ensemble median: a real hydrograph
     to time the peak and map the flood with (the median of two members is none). Ties go to
     the higher peak: of two equally representative floods, the map shows the worse."""
-    peaks = np.stack([s.peak_m3s for s in simulations])
     distance = np.abs(peaks - np.median(peaks, axis=0)[None, :])
     return np.lexsort((-peaks, distance), axis=0)[0]
 
 
 def _reach_columns(
-    forecast: RainfallForecast, thresholds: ReturnPeriodThresholds, simulations: list[Simulation],
+    forecast: RainfallForecast, thresholds: ReturnPeriodThresholds, ensemble: EnsembleResult,
     hydro: HydrologyModel,
 ) -> dict[str, np.ndarray]:
     """Per-reach results: ensemble-median peak and its time, class, probabilities, and the
     reach geometry and flood-wave figures behind them."""
-    peaks = np.stack([s.peak_m3s for s in simulations])  # (member, reach)
+    peaks = ensemble.peak_m3s  # (member, reach)
     area_m2 = hydro.catchment_area_km2 * 1e6
     median_peak = np.median(peaks, axis=0)
-    rep = _representative_member(simulations)
+    rep = _representative_member(peaks)
     reach = np.arange(peaks.shape[1])
-    rep_step = np.stack([s.peak_step for s in simulations])[rep, reach]
-    rep_time_s = np.stack([s.peak_time_s for s in simulations])[rep, reach]
+    rep_step = ensemble.peak_step[rep, reach]
+    rep_time_s = ensemble.peak_time_s[rep, reach]
     start = forecast.step_start[0].astype("datetime64[s]")
     # To the minute: the routing resolves 10 minutes, not seconds.
     peak_at = (start + np.round(rep_time_s).astype("timedelta64[s]")).astype("datetime64[m]")
@@ -521,9 +532,8 @@ def _reach_columns(
     columns: dict[str, np.ndarray] = {
         "peak_m3s": median_peak,
         "peak_m3s_max": peaks.max(axis=0),
-        "base_flow_m3s": simulations[0].base_flow_m3s,
-        "catchment_runoff_m3": np.median(np.stack(
-            [s.runoff_mm.sum(axis=0) for s in simulations]), axis=0) / 1000.0 * area_m2,
+        "base_flow_m3s": ensemble.base_flow_m3s,
+        "catchment_runoff_m3": np.median(ensemble.runoff_total_mm, axis=0) / 1000.0 * area_m2,
         "time_of_peak": time_of_peak,
         "hours_to_peak": lead_h,
         "return_period_class": thresholds.classify(median_peak),
@@ -532,8 +542,8 @@ def _reach_columns(
         "bankfull_depth_m": curves.bankfull_depth_m,
         "bankfull_q_m3s": curves.bankfull_discharge_m3s,
         "q_dem_curve_top_m3s": curves.discharge_m3s[:, curves.dem_top].astype(np.float64),
-        "celerity_m_s": np.stack([s.celerity_m_s for s in simulations])[rep, reach],
-        "routing_regime": np.stack([s.regime for s in simulations])[rep, reach],
+        "celerity_m_s": ensemble.celerity_m_s[rep, reach],
+        "routing_regime": ensemble.regime[rep, reach],
         "francou_rodier_k": francou_rodier_k(median_peak, hydro.upstream_area_km2),
     }
     classes = np.stack([thresholds.classify(p) for p in peaks])
@@ -553,22 +563,17 @@ def _forecast_record(
     forecast: RainfallForecast,
     hydro: HydrologyModel,
     thresholds: ReturnPeriodThresholds,
-    simulations: list[Simulation],
+    ensemble: EnsembleResult,
     cn_source: dict[str, Any],
     **inputs: Any,
 ) -> dict[str, Any]:
     area = hydro.catchment_area_km2
-    rain_totals = np.array([(s.rain_mm.sum(axis=0) * area).sum() / area.sum() for s in simulations])
-    runoff_totals = np.array(
-        [(s.runoff_mm.sum(axis=0) * area).sum() / area.sum() for s in simulations]
-    )
-    balances = [s.mass_balance for s in simulations]
+    rain_totals = (ensemble.rain_total_mm * area).sum(axis=1) / area.sum()
+    runoff_totals = (ensemble.runoff_total_mm * area).sum(axis=1) / area.sum()
+    balances = ensemble.mass_balance
     worst = max(balances, key=lambda b: abs(b["relative_error"]))
-    counts = {
-        int(y): int((thresholds.classify(s.peak_m3s) >= y).sum())
-        for y in thresholds.return_periods_years
-        for s in simulations[:1]
-    }
+    median_class = thresholds.classify(np.median(ensemble.peak_m3s, axis=0))
+    counts = {int(y): int((median_class >= y).sum()) for y in thresholds.return_periods_years}
     synthetic = bool(model.is_synthetic or forecast.metadata.get("synthetic"))
     return {
         "floodwarn": __version__,
@@ -607,7 +612,7 @@ def _forecast_record(
         },
         "reaches_at_or_above_return_period": counts,
         "antecedent_moisture_class_counts": {
-            f"AMC {c}": int((simulations[0].amc == c).sum()) for c in (1, 2, 3)},
+            f"AMC {c}": int((ensemble.amc == c).sum()) for c in (1, 2, 3)},
         "modelled_area_km2": float(area.sum()),
     }
 
@@ -616,7 +621,7 @@ def read_request_rain(request: ForecastRequest, *, max_cells: int | None = None
                       ) -> RainfallForecast:
     """The request's rain, read with its options (variable, units, accumulation) and limited
     to its members; ``max_cells`` caps the array size a file may declare."""
-    forecast = read_rainfall(request.rain_path, variable=request.variable, units=request.units,
+    forecast = read_rainfall(request.rain_source, variable=request.variable, units=request.units,
                              accumulation=request.accumulation, max_cells=max_cells)
     return select_members(forecast, request.members)
 

@@ -28,6 +28,8 @@ from floodwarn.rainfall.forecast import Accumulation
 
 #: Ensemble members one run may select (ECMWF ENS has 51, GEFS 31).
 MAX_SELECTED_MEMBERS = 256
+#: Files one forecast may be spread over (GEFS: 31 members × 81 steps in per-step files).
+MAX_RAIN_FILES = 10_000
 
 
 class ForecastOptions(BaseModel):
@@ -122,6 +124,10 @@ class ForecastRequest(ForecastOptions):
 
     terrain_dir: Path
     rain_path: Path
+    rain_files: tuple[Path, ...] | None = Field(
+        default=None, min_length=2, max_length=MAX_RAIN_FILES,
+        description="A forecast spread over several files: all of them (rain_path is the "
+                    "first); rain_path alone may also be a folder or a glob.")
     antecedent_rain_path: Path | None = None
     landcover_path: Path | None = None
     soil_path: Path | None = None
@@ -137,7 +143,17 @@ class ForecastRequest(ForecastOptions):
         if len(given) > 1:
             raise ValueError(f"antecedent moisture: give one of {given}, not several")
         check_curve_number_sources(self.landcover_path, self.soil_path)
+        if self.rain_files is not None:
+            if self.rain_files[0] != self.rain_path:
+                raise ValueError("rain_files: the first file must be rain_path")
+            if len(set(self.rain_files)) != len(self.rain_files):
+                raise ValueError("rain_files: a file is listed twice")
         return self
+
+    @property
+    def rain_source(self) -> Path | tuple[Path, ...]:
+        """What the rain is read from: the list of files, or the one file, folder or glob."""
+        return self.rain_files if self.rain_files is not None else self.rain_path
 
     @classmethod
     def build(cls, **fields: Any) -> ForecastRequest:

@@ -22,6 +22,13 @@ settings.register_profile("dev", max_examples=150, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def _serial_ensembles(monkeypatch):
+    """Command-line runs execute members in the test's process unless a test asks for Dask
+    (tests/test_ensemble.py): a local cluster per CLI test would only cost seconds."""
+    monkeypatch.setenv("FLOODWARN_ENSEMBLE_WORKERS", "1")
+
+
 def utm_grid(shape: tuple[int, int], cellsize: float = 90.0, crs: str = "EPSG:32616") -> Grid:
     """A north-up grid in UTM 16N over El Salvador's latitudes."""
     return Grid(

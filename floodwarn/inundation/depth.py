@@ -57,10 +57,38 @@ def water_cells(terrain: TerrainModel, curves: RatingCurves,
     return water
 
 
+@dataclass(frozen=True, eq=False)
+class FloodGrid:
+    """The terrain rasters flood mapping reads — HAND, catchments (int32) and the water cells
+    (:func:`water_cells`) — and the number of reaches: all an ensemble member's flood map
+    needs, without the rest of the terrain model."""
+
+    hand: np.ndarray
+    catchment_id: np.ndarray
+    water: np.ndarray
+    n_reaches: int
+
+    @classmethod
+    def of(cls, terrain: TerrainModel, water: np.ndarray) -> FloodGrid:
+        if water.shape != terrain.grid.shape:
+            raise InputError(f"water mask {water.shape} does not match the grid "
+                             f"{terrain.grid.shape}.")
+        return cls(hand=terrain.hand, catchment_id=terrain.catchment_id,
+                   water=np.ascontiguousarray(water), n_reaches=len(terrain.reaches))
+
+
 def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s: np.ndarray,
                      hours_from_start: np.ndarray, *, water: np.ndarray,
                      water_bodies: WaterBodyNetwork | None = None,
                      water_body_level_m: np.ndarray | None = None) -> Inundation:
+    """:func:`map_flood` on a terrain model (``water`` from :func:`water_cells`)."""
+    return map_flood(FloodGrid.of(terrain, water), curves, discharge_m3s, hours_from_start,
+                     water_bodies=water_bodies, water_body_level_m=water_body_level_m)
+
+
+def map_flood(grid: FloodGrid, curves: RatingCurves, discharge_m3s: np.ndarray,
+              hours_from_start: np.ndarray, *, water_bodies: WaterBodyNetwork | None = None,
+              water_body_level_m: np.ndarray | None = None) -> Inundation:
     """Overbank stage of every reach at every step from its rating curve, then depth = stage −
     HAND on the land of the reach's catchment, and the first step end at which each land cell
     floods. Reaches inside a lake take the lake's rise above the level its shore on the DEM
@@ -69,7 +97,7 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     its storage table).
 
     ``discharge_m3s`` (reach, time) at step ends; ``hours_from_start`` (time,) the step ends
-    in hours after the forecast start; ``water`` from :func:`water_cells`.
+    in hours after the forecast start.
 
     References
     ----------
@@ -77,13 +105,11 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     Nobre, A.D. et al. (2016) Hydrological Processes 30, 320-333 (depth from HAND).
     """
     q = np.ascontiguousarray(discharge_m3s, np.float64)
-    if q.ndim != 2 or q.shape[0] != len(terrain.reaches):
-        raise InputError(f"discharge {q.shape} does not match {len(terrain.reaches)} reaches.")
+    if q.ndim != 2 or q.shape[0] != grid.n_reaches:
+        raise InputError(f"discharge {q.shape} does not match {grid.n_reaches} reaches.")
     hours = np.asarray(hours_from_start, np.float32)
     if hours.shape != (q.shape[1],):
         raise InputError("one time per discharge step is needed.")
-    if water.shape != terrain.grid.shape:
-        raise InputError(f"water mask {water.shape} does not match the grid {terrain.grid.shape}.")
     stage = curves.stage_for(q)
     if water_bodies is not None and water_body_level_m is not None and water_bodies.n_bodies:
         # Above its storage table a lake's level is extrapolated: its shore is mapped only
@@ -93,8 +119,8 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
         rise = levels - water_bodies.surface_level_m[:, None]
         inside = water_bodies.pass_through
         stage[inside] = rise[water_bodies.body_of_reach[inside]]
-    depth, first = depth_and_first_flooding(terrain.hand, terrain.catchment_id,
-                                            np.ascontiguousarray(water), stage, hours)
+    depth, first = depth_and_first_flooding(grid.hand, grid.catchment_id, grid.water, stage,
+                                            hours)
     peak_q = q.max(axis=1)
     # Inside a lake the discharge is the lake's inflow, not a channel's: no rating curve.
     channel = (~water_bodies.pass_through if water_bodies is not None
@@ -102,7 +128,7 @@ def flood_inundation(terrain: TerrainModel, curves: RatingCurves, discharge_m3s:
     return Inundation(
         depth_m=depth,
         first_flooding_h=first,
-        water=water,
+        water=grid.water,
         stage_m=stage,
         peak_stage_m=stage.max(axis=1),
         extended=curves.extended(peak_q) & channel,

@@ -7,7 +7,7 @@ life, and textured by smooth random cells. Everything it makes is flagged synthe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -105,6 +105,56 @@ def _smooth_texture(shape: tuple[int, int], n_steps: int, rng: np.random.Generat
     frac = (t - i0)[:, None, None]
     field = base[i0] * (1 - frac) + base[i0 + 1] * frac
     return np.exp(amplitude * field - 0.5 * amplitude**2)
+
+
+#: Mean official track error of NHC forecasts at 24 h, km (about 40 n mi; Cangialosi 2021).
+TRACK_ERROR_24H_KM = 74.0
+#: Spread of a member's rain rates about the control's (log-normal σ of its rate factor).
+INTENSITY_SPREAD = 0.25
+
+
+def storm_ensemble(params: StormParameters, n_members: int, *, seed: int = 0
+                   ) -> RainfallForecast:
+    """A SYNTHETIC ensemble of ``params``: member 0 is the storm itself (the control), each
+    other member a perturbed copy — its track drifting off the control's at a random constant
+    rate whose spread makes the mean track error :data:`TRACK_ERROR_24H_KM` after 24 h (and
+    grow linearly with lead time, as official errors do), its rates scaled by a log-normal
+    factor (σ :data:`INTENSITY_SPREAD`), its rain cells drawn anew. Members are reproducible
+    from ``seed``; they exercise ensemble runs and the benchmarks, not a forecast's skill.
+
+    References
+    ----------
+    Cangialosi, J.P. (2021) National Hurricane Center Forecast Verification Report, 2020
+    Hurricane Season (official track errors by lead time).
+    Leutbecher, M. & Palmer, T.N. (2008) Ensemble forecasting. J. Comput. Phys. 227, 3515-3539
+    (ensembles as perturbed initial states and model tendencies).
+    """
+    if n_members < 1:
+        raise InputError(f"storm ensemble: {n_members} members; at least 1 is needed.")
+    rng = np.random.default_rng(seed)
+    # Per-axis σ of the drift rate (km/h) so that the mean 2-D error at 24 h is the NHC figure:
+    # the mean of a Rayleigh variable is σ √(π/2).
+    sigma_km_h = TRACK_ERROR_24H_KM / np.sqrt(np.pi / 2.0) / 24.0
+    track = np.array(params.track, np.float64)
+    members = [storm_forecast(params)]
+    for number in range(1, n_members):
+        drift_x, drift_y = rng.normal(0.0, sigma_km_h, 2)
+        factor = float(np.exp(rng.normal(0.0, INTENSITY_SPREAD) - INTENSITY_SPREAD**2 / 2))
+        lats = track[:, 2] + drift_y * track[:, 0] / _KM_PER_DEG
+        lons = track[:, 1] + drift_x * track[:, 0] / (_KM_PER_DEG * np.cos(np.radians(lats)))
+        perturbed = replace(
+            params, track=tuple(zip(track[:, 0], lons, lats, strict=True)),
+            core_rate_mm_h=params.core_rate_mm_h * factor,
+            shield_rate_mm_h=params.shield_rate_mm_h * factor,
+            seed=params.seed + 7919 * number)
+        members.append(storm_forecast(perturbed))
+    first = members[0]
+    return replace(first, rain_mm=np.concatenate([m.rain_mm for m in members]),
+                   members=np.arange(n_members),
+                   metadata={**first.metadata, "ensemble_members": n_members,
+                             "ensemble_seed": seed,
+                             "description": f"{params.description} — ensemble of {n_members} "
+                                            "perturbed members (SYNTHETIC)"})
 
 
 def storm_forecast(params: StormParameters) -> RainfallForecast:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from floodwarn.errors import InputError
 from floodwarn.inundation.depth import Inundation
 from floodwarn.parameters import LEVELS, LevelRules
 from floodwarn.risk.centres import centre_safety
@@ -29,28 +29,27 @@ class RiskAssessment:
 def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: np.ndarray,
                 settlements: gpd.GeoDataFrame, centres: gpd.GeoDataFrame,
                 rules: LevelRules, *,
-                member_floods: Iterable[tuple[Inundation, np.ndarray]] | None = None
-                ) -> RiskAssessment:
+                member_levels: np.ndarray | None = None) -> RiskAssessment:
     """Levels of every settlement, safety of every centre, evacuation of the people exposed in
     settlements at ``rules.evacuation.levels`` to safe centres with room, and summaries per
     municipality and department (keyed by ``municipality_id`` and ``department_code``).
 
     ``flood`` (the representative member's map) gives the metrics and centre safety. With
-    ``member_floods`` — (flood map, reach return periods) of every ensemble member, produced
-    one at a time — each member gets its own level and the settlement's level follows
-    :func:`ensemble_levels`; without, the rules apply to ``flood`` directly.
+    ``member_levels`` — (member, settlement) the level of each settlement on each ensemble
+    member's own flood map (:func:`floodwarn.ensemble.run_member`) — the settlement's level
+    follows :func:`ensemble_levels`; without, the rules apply to ``flood`` directly.
     """
     metrics = settlement_flooding(terrain, flood, reach_return_period, settlements, rules)
     towns = settlements.join(metrics)
-    if member_floods is None:
+    if member_levels is None:
         level, reason = warning_levels(metrics, rules)
         for k, lv in enumerate(LEVELS[1:], start=1):
             towns[f"prob_{lv}"] = (np.vectorize(LEVELS.index)(level) >= k).astype(float)
     else:
-        per_member = [warning_levels(settlement_flooding(terrain, member, rp, settlements,
-                                                         rules), rules)[0]
-                      for member, rp in member_floods]
-        level, reason, probs = ensemble_levels(np.array(per_member, dtype=object), rules)
+        if member_levels.shape[1:] != (len(settlements),):
+            raise InputError(f"member levels {member_levels.shape} do not match "
+                             f"{len(settlements)} settlements.")
+        level, reason, probs = ensemble_levels(np.asarray(member_levels, dtype=object), rules)
         for name, values in probs.items():
             towns[name] = values
     towns["level"] = level

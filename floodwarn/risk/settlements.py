@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -103,23 +105,27 @@ def _validate(settlements: gpd.GeoDataFrame) -> None:
                          f"{row['population']}; it must be a positive number of people.")
 
 
-def settlement_flooding(
-    terrain: TerrainModel,
-    flood: Inundation,
-    reach_return_period: np.ndarray,
-    settlements: gpd.GeoDataFrame,
-    rules: LevelRules,
-) -> pd.DataFrame:
-    """Flooding metrics of every settlement, within a footprint around it.
+@dataclass(frozen=True, eq=False)
+class SettlementFootprints:
+    """The land cells each settlement's people occupy, found once per run and reused for every
+    member's flood map: footprint ``k`` is ``cells[offsets[k]:offsets[k + 1]]`` (flat grid
+    indices, in row-major order), ``population`` and ``radius_m`` per settlement."""
 
-    Points become circles of :func:`footprint_radius_m` (polygons keep their shape). Over the
-    footprint's land cells (river channels and lakes, ``flood.water``, are not land):
-    ``max_depth_m`` and ``mean_depth_m`` (dry and undrained cells count as 0),
-    ``flooded_share`` (cells at least ``wet_depth_m`` deep), ``people_exposed`` =
-    population × flooded share, ``hours_to_flooding`` (earliest flooding of a flooded cell,
-    hours after the forecast start; NaN if none), ``flooding_reach_id`` and
-    ``return_period_years`` of the reach that floods the deepest cell, and ``risk_score`` =
-    people exposed × mean depth of the flooded cells (person-metres, for ranking).
+    cells: np.ndarray
+    offsets: np.ndarray
+    population: np.ndarray
+    radius_m: np.ndarray
+
+    @property
+    def n_settlements(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+
+def settlement_footprints(terrain: TerrainModel, settlements: gpd.GeoDataFrame,
+                          rules: LevelRules, water: np.ndarray) -> SettlementFootprints:
+    """Each settlement's footprint: points become circles of :func:`footprint_radius_m`
+    (polygons keep their shape), over land cells only (river channels and lakes, ``water``,
+    are not land).
 
     Raises InputError naming the settlement for empty or invalid geometry, missing or
     non-positive population, or a footprint outside the terrain (a settlement the model
@@ -130,12 +136,8 @@ def settlement_flooding(
     projected = settlements.geometry.to_crs(grid.crs)
     population = settlements["population"].to_numpy(np.float64)
     radius = footprint_radius_m(population, rules.footprint)
-    depth = np.nan_to_num(flood.depth_m, nan=0.0)
-    # River channels and lakes hold water, not people: a settlement's cells are its land.
-    land = (terrain.flowdir != 255) & ~flood.water
-    out = {name: np.full(len(settlements), np.nan) for name in (
-        "max_depth_m", "mean_depth_m", "flooded_share", "people_exposed", "hours_to_flooding",
-        "return_period_years", "flooding_reach_id", "risk_score", "footprint_radius_m")}
+    land = (terrain.flowdir != 255) & ~water
+    parts = []
     for i, geom in enumerate(projected):  # per settlement; the cells are handled as arrays
         window = footprint_cells(grid, geom, radius[i], land)
         if window is None:
@@ -144,30 +146,68 @@ def settlement_flooding(
                 "land cell of the terrain model within its footprint (outside the terrain "
                 "domain, off the coast, under a lake or off the grid); check its position or "
                 "build the terrain over it.")
-        r0, r1, c0, c1, inside = window
-        d = depth[r0:r1, c0:c1][inside]
-        wet = d >= rules.wet_depth_m
-        share = float(wet.mean())
-        deepest = int(np.argmax(d))
-        reach = int(terrain.catchment_id[r0:r1, c0:c1][inside][deepest])
-        out["max_depth_m"][i] = float(d.max())
-        out["mean_depth_m"][i] = float(d.mean())
-        out["flooded_share"][i] = share
-        out["people_exposed"][i] = float(np.round(population[i] * share))
-        out["footprint_radius_m"][i] = radius[i]
-        if wet.any():
-            out["hours_to_flooding"][i] = float(
-                np.nanmin(flood.first_flooding_h[r0:r1, c0:c1][inside][wet]))
-            out["risk_score"][i] = out["people_exposed"][i] * float(d[wet].mean())
-        else:
-            out["risk_score"][i] = 0.0
-        out["flooding_reach_id"][i] = reach
-        out["return_period_years"][i] = float(reach_return_period[reach - 1]) if reach > 0 \
-            else 0.0
-    frame = pd.DataFrame(out, index=settlements.index)
-    frame["people_exposed"] = frame["people_exposed"].astype(np.int64)
-    frame["flooding_reach_id"] = frame["flooding_reach_id"].astype(np.int64)
+        r0, _, c0, _, inside = window
+        rows, cols = np.nonzero(inside)
+        parts.append((rows + r0) * grid.shape[1] + cols + c0)
+    offsets = np.zeros(len(parts) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(p) for p in parts])
+    return SettlementFootprints(cells=np.concatenate(parts).astype(np.int64), offsets=offsets,
+                                population=population, radius_m=radius)
+
+
+def footprint_flooding(footprints: SettlementFootprints, flood: Inundation,
+                       catchment_id: np.ndarray, reach_return_period: np.ndarray,
+                       rules: LevelRules, *, index: pd.Index | None = None) -> pd.DataFrame:
+    """Flooding metrics of every settlement over its footprint's land cells, for all
+    settlements at once (segment reductions over the concatenated footprints):
+    ``max_depth_m`` and ``mean_depth_m`` (dry and undrained cells count as 0),
+    ``flooded_share`` (cells at least ``wet_depth_m`` deep), ``people_exposed`` =
+    population × flooded share, ``hours_to_flooding`` (earliest flooding of a flooded cell,
+    hours after the forecast start; NaN if none), ``flooding_reach_id`` and
+    ``return_period_years`` of the reach that floods the deepest cell (the first such cell in
+    row-major order), and ``risk_score`` = people exposed × mean depth of the flooded cells
+    (person-metres, for ranking)."""
+    starts = footprints.offsets[:-1]
+    counts = np.diff(footprints.offsets)
+    segment = np.repeat(np.arange(footprints.n_settlements), counts)
+    depth = np.nan_to_num(flood.depth_m.reshape(-1)[footprints.cells], nan=0.0)
+    wet = depth >= rules.wet_depth_m
+    n_wet = np.add.reduceat(wet.astype(np.int64), starts)
+    share = n_wet / counts
+    people = np.round(footprints.population * share)
+    wet_depth_sum = np.add.reduceat(np.where(wet, depth, 0.0), starts)
+    first_h = np.where(wet, flood.first_flooding_h.reshape(-1)[footprints.cells], np.inf)
+    hours = np.fmin.reduceat(first_h, starts)
+    # The deepest cell of each footprint; lexsort is stable, so ties keep row-major order.
+    deepest = np.lexsort((-depth, segment))[starts]
+    reach = catchment_id.reshape(-1)[footprints.cells[deepest]].astype(np.int64)
+    rp = np.asarray(reach_return_period, np.float64)
+    frame = pd.DataFrame({
+        "max_depth_m": np.maximum.reduceat(depth, starts),
+        "mean_depth_m": np.add.reduceat(depth, starts) / counts,
+        "flooded_share": share,
+        "people_exposed": people.astype(np.int64),
+        "hours_to_flooding": np.where(np.isfinite(hours), hours, np.nan),
+        "return_period_years": np.where(reach > 0, rp[np.maximum(reach, 1) - 1], 0.0),
+        "flooding_reach_id": reach,
+        "risk_score": np.where(n_wet > 0, people * wet_depth_sum / np.maximum(n_wet, 1), 0.0),
+        "footprint_radius_m": footprints.radius_m,
+    }, index=index)
     return frame
+
+
+def settlement_flooding(
+    terrain: TerrainModel,
+    flood: Inundation,
+    reach_return_period: np.ndarray,
+    settlements: gpd.GeoDataFrame,
+    rules: LevelRules,
+) -> pd.DataFrame:
+    """Flooding metrics of every settlement (:func:`footprint_flooding`) on footprints found
+    for this flood map's water cells (:func:`settlement_footprints`)."""
+    footprints = settlement_footprints(terrain, settlements, rules, flood.water)
+    return footprint_flooding(footprints, flood, terrain.catchment_id, reach_return_period,
+                              rules, index=settlements.index)
 
 
 def warning_levels(metrics: pd.DataFrame, rules: LevelRules) -> tuple[np.ndarray, np.ndarray]:

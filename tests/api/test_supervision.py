@@ -151,7 +151,7 @@ def test_a_lease_is_renewed_while_a_long_step_works(tmp_path):
     sessions = app.state.sessions
     release = threading.Event()
 
-    def slow_forecast(request, out_dir, cache_dir, on_step):
+    def slow_forecast(request, out_dir, cache_dir, progress, execution):
         release.wait(10)
         raise RuntimeError("stopped on purpose")
 
