@@ -234,7 +234,8 @@ def _store_settlements(session: Session, run_id: int, out_dir: Path
         return None
     towns = gpd.read_file(path)
     metrics = ("max_depth_m", "mean_depth_m", "flooded_share", "people_exposed",
-               "hours_to_flooding", "return_period_years", "evacuees", "unmet_evacuees")
+               "hours_to_flooding", "return_period_years", "evacuees", "unmet_evacuees",
+               "prob_amarilla", "prob_naranja", "prob_roja")
     for row in towns.itertuples():
         values: dict[str, object] = {
             m: (None if getattr(row, m) != getattr(row, m) else float(getattr(row, m)))

@@ -318,7 +318,8 @@ def _run_on_dask(model: MemberModel, rain_mm: np.ndarray, execution: Execution,
                              np.ascontiguousarray(rain_mm[c[0]:c[-1] + 1]), c, pure=False)
                for c in chunks]
     counts = [client.submit(chunk_flood_count, f, pure=False) for f in futures]
-    results = as_completed([client.submit(chunk_results, f, pure=False) for f in futures])
+    results = as_completed([client.submit(chunk_results, f, pure=False) for f in futures],
+                           loop=client.loop)
     total = client.submit(sum_flood_counts, *counts, pure=False)
     # Only the two parts are held: a chunk is released once both are taken from it, and a
     # chunk's results once gathered (as_completed lets go of what it yields).
@@ -410,12 +411,13 @@ def dask_client(execution: Execution) -> Any:
 
         try:
             if execution.scheduler is not None:
-                client = Client(execution.scheduler, timeout="5s")
+                client = Client(execution.scheduler, timeout="5s", set_as_default=False)
             else:
                 cluster = LocalCluster(n_workers=execution.workers, threads_per_worker=1,
                                        processes=True, dashboard_address=None,
                                        host="127.0.0.1", silence_logs=40)
-                client = Client(cluster)
+                # Not the process's default scheduler: xarray and others keep their own.
+                client = Client(cluster, set_as_default=False)
         except RuntimeError as exc:  # the workers' processes could not start
             raise EnsembleExecutionError(
                 f"the local Dask cluster of {execution.workers} workers did not start ({exc}). "

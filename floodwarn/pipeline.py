@@ -360,9 +360,10 @@ def run_forecast(
                        "forecast_start_utc": str(forecast.step_start[0]),
                        "rain_source": str(rain_path)}
         write_flood_rasters(out, flood.depth_m, flood.first_flooding_h, model.grid,
-                            raster_tags, probability=np.where(
-                                water | (model.flowdir == 255), np.float32(np.nan),
-                                ensemble.flood_probability), members=ensemble.n_members)
+                            raster_tags, members=ensemble.n_members,
+                            probability=np.where(water | (model.flowdir == 255),
+                                                 np.float32(np.nan), ensemble.flood_probability)
+                            if ensemble.n_members > 1 else None)
         record["inundation"] = {
             **_inundation_summary(flood, model.grid.cell_area_km2),
             "channel_manning_n": routing.manning_n,

@@ -138,9 +138,8 @@ def test_flood_probability_is_the_share_of_members_flooding_each_cell(ensemble_r
     np.testing.assert_array_equal(probability[land],
                                   (flooded.sum(axis=0) / len(alone)).astype(np.float32)[land])
     assert probability[land].max() > 0.5 and np.isnan(probability[serial.inundation.water]).all()
-    # Each member alone gives 0 or 1: its own flood map.
-    with rasterio.open(alone[3].out_dir / "flood_probability.tif") as src:
-        assert set(np.unique(src.read(1)[land])) <= {0.0, 1.0}
+    # One member has no probability to give: its depth map says it all.
+    assert not (alone[3].out_dir / "flood_probability.tif").exists()
 
 
 def test_reach_probabilities_and_bands_follow_the_members(ensemble_runs):
@@ -266,3 +265,40 @@ def test_an_unreachable_scheduler_is_a_clear_error(ensemble_runs, tmp_path):
         "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code != 0 and "not both" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_the_services_forecast_process_passes_member_progress_on(ensemble_runs, tmp_path):
+    """The service executes runs in a child process: the steps and member counts the child
+    reports reach the worker (which stores them in the run's status), and the ensemble's
+    results are the serial ones."""
+    from api.runner import ForecastProcess
+
+    class Sink:
+        def __init__(self) -> None:
+            self.steps: list[str] = []
+            self.counts: list[MemberProgress] = []
+
+        def step(self, name: str) -> None:
+            self.steps.append(name)
+
+        def members(self, progress: MemberProgress) -> None:
+            self.counts.append(progress)
+
+    sink = Sink()
+    request = ForecastRequest.build(terrain_dir=ensemble_runs["terrain_dir"],
+                                    rain_path=ensemble_runs["rain"],
+                                    settlements_path=ensemble_runs["towns"])
+    process = ForecastProcess()
+    try:
+        record, has_risk = process(request, tmp_path / "run", ensemble_runs["cache"], sink,
+                                   Execution(workers=1))
+    finally:
+        process.close()
+    assert has_risk and record["execution"]["mode"] == "serial"
+    # The parent polls twice a second: it sees the steps in order, perhaps not every one.
+    from floodwarn.pipeline import FORECAST_JOB_STEPS
+
+    assert sink.steps and sink.steps == sorted(sink.steps, key=FORECAST_JOB_STEPS.index)
+    assert all(p.total == len(RATES_MM_H) for p in sink.counts)
+    assert [p.done for p in sink.counts] == sorted(p.done for p in sink.counts)
+    _same_outputs(ensemble_runs["serial"].out_dir, tmp_path / "run")

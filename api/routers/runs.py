@@ -69,7 +69,9 @@ class RunInfo(BaseModel):
     synthetic: bool | None
     attempts: int
     progress: dict[str, Any] | None = Field(
-        description="While running: the step, steps done of the total, when.")
+        description="While running: the step, steps done of the total, when; for an "
+                    "ensemble also members_done, members_total, elapsed_s and eta_s (seconds "
+                    "left, estimated from the members done).")
     options: dict[str, Any] | None
     summary: dict[str, Any] | None = Field(
         description="Whole-run risk figures (analysts and administrators).")

@@ -65,6 +65,22 @@ def test_levels_map_to_response_and_severity(level, response, severity):
     assert info.findtext("cap:certainty", namespaces=NS) == "Likely"
 
 
+@pytest.mark.parametrize(("probability", "certainty"), [
+    (None, "Likely"),  # a deterministic forecast: its level is what it forecasts
+    (1.0, "Likely"), (0.76, "Likely"), (0.51, "Likely"),
+    (0.5, "Possible"), (0.3, "Possible")])  # CAP 1.2 §3.2.2: Likely p > ~50 %
+def test_certainty_follows_the_ensemble_probability(probability, certainty):
+    xml = cap_message(_warning("amarilla", probability=probability), identifier="fw-9",
+                      sender="s", sent=START, status="Actual", msg_type="Alert")
+    info = etree.fromstring(xml).find("cap:info", NS)
+    assert info.findtext("cap:certainty", namespaces=NS) == certainty
+    parameters = {p.findtext("cap:valueName", namespaces=NS): p.findtext("cap:value",
+                                                                          namespaces=NS)
+                  for p in info.findall("cap:parameter", NS)}
+    if probability is not None:
+        assert parameters["floodwarn:probability"] == f"{probability:.2f}"
+
+
 def test_update_and_cancel_reference_the_previous_message():
     sent = START + timedelta(hours=6)
     update = cap_message(_warning("naranja"), identifier="fw-3", sender="s", sent=sent,

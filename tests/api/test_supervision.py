@@ -213,3 +213,45 @@ def test_a_forecast_process_that_dies_is_reported_and_replaced():
         assert process.call(os.getpid, what="a test") not in (first, os.getpid())
     finally:
         process.close()
+
+
+def test_a_running_ensemble_shows_members_done_and_the_time_left(tmp_path):
+    """The run's status carries the members done of the total and the estimate of the time
+    left, as the forecast reports them."""
+    import api.worker as worker_module
+    from floodwarn.ensemble import MemberProgress
+
+    settings = Settings(data_dir=tmp_path / "data", run_worker=False, run_lease_s=2)
+    sessions = create_app(settings).state.sessions
+    reported, release = threading.Event(), threading.Event()
+
+    def ensemble_forecast(request, out_dir, cache_dir, progress, execution):
+        progress.step("simulate")
+        progress.members(MemberProgress(0, 51, 0.0, None))
+        progress.members(MemberProgress(51, 51, 20.0, 0.0))  # the last is always stored
+        progress.members(MemberProgress(12, 51, 5.0, 16.25))  # stored once two seconds pass
+        reported.set()
+        release.wait(10)
+        raise RuntimeError("stopped on purpose")
+
+    with sessions.begin() as session:
+        session.add(Run(id=1, status="queued", rain_path=str(tmp_path / "x.nc"),
+                        created_at=datetime.now(UTC),
+                        request={"terrain_dir": str(tmp_path), "rain_path": "x.nc"}))
+    runner = threading.Thread(target=worker_module.execute_next, args=(sessions, settings),
+                              kwargs={"runner": ensemble_forecast})
+    runner.start()
+    try:
+        assert reported.wait(10)
+        with sessions() as session:
+            progress = session.get(Run, 1).progress
+        assert progress["step"] == "simulate"
+        assert (progress["members_done"], progress["members_total"]) == (51, 51)
+        assert progress["eta_s"] == 0.0
+        time.sleep(2.5)  # the lease keeper's next renewals store the latest count
+        with sessions() as session:
+            progress = session.get(Run, 1).progress
+        assert (progress["members_done"], progress["eta_s"]) == (12, 16.2)
+    finally:
+        release.set()
+        runner.join(10)
