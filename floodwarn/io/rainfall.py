@@ -1,22 +1,27 @@
-"""Read rainfall forecasts from NetCDF (CF), GRIB1/GRIB2 and stacks of GeoTIFFs.
+"""Read rainfall forecasts from NetCDF (CF, and WRF ``wrfout``), GRIB1/GRIB2 and GeoTIFFs.
 
-Readers only find values, units, times and grid as the file states them and hand them to
+Readers only find values, units, times and grid as the files state them and hand them to
 :func:`floodwarn.rainfall.forecast.canonical_forecast`; conversions and checks live there.
-Before any data array is decoded each reader checks the size the file *declares* against a
+Before any data array is decoded each reader checks the size the files *declare* against a
 cell budget (:data:`MAX_RAIN_CELLS`), so a small hostile file cannot make the process allocate
 gigabytes; every decoder failure becomes a :class:`~floodwarn.errors.DataFileError` naming
 the file (by its name only: messages reach users of the service, folders do not).
 
-:func:`read_rainfall` is the one way in: it picks the reader by suffix from
-:data:`RAIN_READERS`. The NetCDF and GRIB readers live here; the GeoTIFF stack reader
-(:func:`~floodwarn.io.rainfall_geotiff.read_geotiff_stack`) and the limits every reader shares
-(the cell budget, file names in messages, patterns) live in :mod:`floodwarn.io.rainfall_geotiff`,
-which imports nothing from this module.
+:func:`read_rainfall` is the one way in. A forecast is one file, a folder, a glob pattern or a
+list of files (:func:`~floodwarn.io.rainfall_files.rain_files`), all of one format, which
+picks the reader from :data:`RAIN_SET_READERS`: GRIB messages of all files are pooled and
+chained per member (:func:`read_grib_files`: ECMWF ENS in one file or one per step, GEFS one
+file per member and step); NetCDF files are read one by one and assembled by member and valid
+time (:func:`read_netcdf_files`); GeoTIFFs are a stack of steps. Each single file is read by
+:data:`RAIN_READERS` (suffix → reader). The WRF reader is in :mod:`floodwarn.io.rainfall_wrf`,
+the GeoTIFF stack reader in :mod:`floodwarn.io.rainfall_geotiff`, the limits every reader
+shares in :mod:`floodwarn.io.rain_limits`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,15 +34,32 @@ from floodwarn.io.rain_limits import (
     check_declared_cells,
     decoder_reason,
     file_name,
-    is_pattern,
 )
-from floodwarn.io.rainfall_geotiff import read_geotiff_stack
+from floodwarn.io.rainfall_files import (
+    RAIN_FORMATS,
+    RainFiles,
+    RainSource,
+    describe_rain_source,
+    lon_to_180,
+    rain_files,
+    read_each,
+)
+from floodwarn.io.rainfall_geotiff import _CROP_GEOTIFF, read_geotiff_stack
+from floodwarn.io.rainfall_grib import read_grib, read_grib_files
+from floodwarn.io.rainfall_wrf import WRF_RAIN_COMPONENTS, is_wrfout, read_wrf
+from floodwarn.logs import get_logger
 from floodwarn.rainfall.forecast import (
     Accumulation,
     RainfallForecast,
     RawRainfall,
     canonical_forecast,
 )
+
+__all__ = ["RAIN_FILE_SUFFIXES", "RAIN_READERS", "RAIN_SET_READERS", "RainSource",
+           "describe_rain_source", "read_grib", "read_grib_files", "read_netcdf",
+           "read_netcdf_files", "read_rainfall", "write_rainfall_netcdf"]
+
+log = get_logger(__name__)
 
 #: Rain variables looked for, in order, when none is named.
 RAIN_VARIABLES = ("precipitation", "tp", "APCP", "apcp", "pr", "precip", "rain", "rainfall",
@@ -46,20 +68,24 @@ TIME_DIMS = ("time", "valid_time", "step", "t")
 MEMBER_DIMS = ("number", "member", "realization", "ensemble", "ens")
 Y_DIMS = ("latitude", "lat", "y", "rlat")
 X_DIMS = ("longitude", "lon", "x", "rlon")
-GRIB_SHORT_NAMES = ("tp", "prate")  # total precipitation (accumulated), rate (average)
 
 
 class RainReader(Protocol):
-    """What every reader in :data:`RAIN_READERS` accepts."""
+    """What every reader of one file in :data:`RAIN_READERS` accepts."""
 
     def __call__(self, path: Path, *, variable: str | None = None, units: str | None = None,
                  max_cells: int | None = None) -> RawRainfall: ...
 
 
+class RainSetReader(Protocol):
+    """What every reader of a set of files in :data:`RAIN_SET_READERS` accepts."""
+
+    def __call__(self, files: RainFiles, *, variable: str | None = None,
+                 units: str | None = None, max_cells: int | None = None) -> RawRainfall: ...
+
+
 _CROP_NETCDF = (f"cdo sellonlatbox,{CROP_BOX[0]},{CROP_BOX[2]},{CROP_BOX[1]},{CROP_BOX[3]} "
                 "in.nc out.nc")
-_CROP_GRIB = (f"wgrib2 in.grib2 -small_grib {CROP_BOX[0]}:{CROP_BOX[2]} "
-              f"{CROP_BOX[1]}:{CROP_BOX[3]} out.grib2")
 
 
 def _pick(names: tuple[str, ...], available: Any) -> str | None:
@@ -68,15 +94,6 @@ def _pick(names: tuple[str, ...], available: Any) -> str | None:
         if name in available:
             return name
     return None
-
-
-def _lon_to_180(x: np.ndarray, values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Longitudes 0…360 → −180…180, values reordered to keep x ascending."""
-    if x.max() <= 180.0:
-        return x, values
-    x180 = ((x + 180.0) % 360.0) - 180.0
-    order = np.argsort(x180, kind="stable")
-    return x180[order], np.take(values, order, axis=axis)
 
 
 # ------------------------------------------------------------------------------------ NetCDF
@@ -116,14 +133,24 @@ def _netcdf_accumulation(name: str, attrs: dict[str, Any], has_bounds: bool) -> 
     return None
 
 
-def _netcdf_header_check(path: Path, variable: str | None, max_cells: int | None) -> None:
+@dataclass(frozen=True)
+class _NetcdfHeader:
+    """What a NetCDF header declares: the rain variable's cells, and whether it is a wrfout."""
+
+    rain_cells: int
+    wrf: bool
+
+
+def _netcdf_header_check(path: Path, variable: str | None,
+                         max_cells: int | None) -> _NetcdfHeader:
     """Check what a NetCDF file declares, reading its header only (no data).
 
     A classic file (CDF-1/CDF-2) is first parsed by scipy, in Python: netCDF-C crashes the
     process (segmentation fault) on some corrupt classic headers, and reads bytes missing past
     the end as zeros, i.e. as no rain (:func:`_netcdf3_complete`). Then netCDF4 reads the
     header: every dimension must fit the budget (xarray loads 1-D coordinates when it opens a
-    file), as must the rain variable (named, or the first of :data:`RAIN_VARIABLES`).
+    file), as must the rain variable (named, or the first of :data:`RAIN_VARIABLES`, or a
+    wrfout's rain, see :func:`~floodwarn.io.rainfall_wrf.is_wrfout`).
     """
     import netCDF4
 
@@ -140,12 +167,17 @@ def _netcdf_header_check(path: Path, variable: str | None, max_cells: int | None
             for dim_name, dim in nc.dimensions.items():
                 check_declared_cells(name, (len(dim),), f"dimension {dim_name!r}", max_cells,
                              _CROP_NETCDF)
-            rain = variable if variable is not None else _pick(RAIN_VARIABLES, nc.variables)
+            wrf = is_wrfout(nc.variables) and variable in (None, *WRF_RAIN_COMPONENTS)
+            wrf_rain = next(v for v in WRF_RAIN_COMPONENTS if v in nc.variables) if wrf else None
+            rain = variable if variable is not None else (
+                wrf_rain or _pick(RAIN_VARIABLES, nc.variables))
+            rain_cells = 0
             if rain is not None and rain in nc.variables:
                 var = nc.variables[rain]
                 check_declared_cells(name, var.shape,
                                      f"variable {rain!r}: {', '.join(var.dimensions)}",
                                      max_cells, _CROP_NETCDF)
+                rain_cells = math.prod(int(n) for n in var.shape)
             if not nc.variables:
                 raise DataFileError(f"{name}: holds no variables; it is empty or truncated — "
                                     "download it again.")
@@ -164,6 +196,7 @@ def _netcdf_header_check(path: Path, variable: str | None, max_cells: int | None
             f"{name}: is truncated: its header declares {declared:,} bytes of data but the "
             f"file holds {size:,} bytes; download it again."
         )
+    return _NetcdfHeader(rain_cells=rain_cells, wrf=wrf)
 
 
 def _netcdf3_complete(path: Path) -> None:
@@ -188,7 +221,9 @@ def _netcdf3_complete(path: Path) -> None:
 
 def read_netcdf(path: Path, *, variable: str | None = None, units: str | None = None,
                 max_cells: int | None = None) -> RawRainfall:
-    """Read a CF NetCDF rain forecast with xarray (lat/lon or projected, optional members).
+    """Read a CF NetCDF rain forecast with xarray (lat/lon or projected, optional members), or
+    a WRF ``wrfout`` (:func:`~floodwarn.io.rainfall_wrf.read_wrf`, when the file holds
+    RAINNC/RAINC with XLAT, XLONG and Times).
 
     The header is checked first (:func:`_netcdf_header_check`: declared sizes against
     ``max_cells``, default :data:`MAX_RAIN_CELLS`); ``units`` replaces the variable's units
@@ -199,7 +234,8 @@ def read_netcdf(path: Path, *, variable: str | None = None, units: str | None = 
 
     path = Path(path)
     source = file_name(path)
-    _netcdf_header_check(path, variable, max_cells)
+    if _netcdf_header_check(path, variable, max_cells).wrf:
+        return read_wrf(path, variable=variable, units=units, max_cells=max_cells)
     try:
         ds = xr.open_dataset(path, engine="netcdf4", decode_times=True)
     except (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError) as exc:
@@ -236,8 +272,13 @@ def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None
             f"{source}: variable {name!r} has no 'units' attribute; add one (mm, kg m-2, m, "
             "kg m-2 s-1, mm h-1) or state them (units='mm' / --units mm)."
         )
+    t_name = _pick(TIME_DIMS, var.dims)
+    if t_name is None:  # one step of a forecast, its time a scalar (cfgrib: step, valid_time)
+        t_name = _pick(("step", "valid_time", "time"),
+                       [c for c in var.coords if var[c].ndim == 0])
+        if t_name is not None:
+            var = var.expand_dims(t_name)
     dims = var.dims
-    t_name = _pick(TIME_DIMS, dims)
     if t_name is None:
         raise InputError(
             f"{source}: variable {name!r} has dimensions {list(dims)} and no time axis "
@@ -261,7 +302,7 @@ def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None
     values = var.transpose(*order).values.astype(np.float64, copy=False)
     if not m_name:
         values = values[None]
-    times = ds[t_name].values
+    times = var[t_name].values
     reference = None
     if t_name == "step":
         if "time" not in ds.coords or ds["time"].size != 1:
@@ -274,11 +315,15 @@ def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None
     step_start = None
     if bounds_name and bounds_name in ds.variables:
         step_start = ds[bounds_name].values[:, 0]
+    members = _netcdf_members(var, m_name)
+    if members is not None and members.dtype.kind in "iuf" and np.any(np.diff(members) < 0):
+        order_m = np.argsort(members, kind="stable")
+        members, values = members[order_m], values[order_m]
     x = ds[x_name].values.astype(np.float64)
     y = ds[y_name].values.astype(np.float64)
     crs = _netcdf_crs(ds, var, x_name, source)
     if crs == "EPSG:4326":
-        x, values = _lon_to_180(x, values, axis=3)
+        x, values = lon_to_180(x, values, axis=3)
     accumulation = _netcdf_accumulation(name, dict(var.attrs), step_start is not None)
     if str(stated_units).replace("**", "").strip() in ("kg m-2 s-1",):
         accumulation = "rate"
@@ -294,291 +339,126 @@ def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None
         accumulation=accumulation,
         step_start=step_start,
         reference_time=reference,
-        members=ds[m_name].values if m_name else None,
+        members=members,
         attrs={**dict(ds.attrs), **dict(var.attrs)},
     )
 
 
-# -------------------------------------------------------------------------------------- GRIB
+def _netcdf_members(var: Any, m_name: str | None) -> np.ndarray | None:
+    """Member numbers: the member axis, or a scalar member coordinate (cfgrib writes
+    ``number`` as a scalar for a file of one member), else None."""
+    if m_name is not None:
+        return np.asarray(var[m_name].values)
+    scalar = _pick(MEMBER_DIMS, [c for c in var.coords if var[c].ndim == 0])
+    return None if scalar is None else np.asarray(var[scalar].values).reshape(1)
 
 
-def read_grib(path: Path, *, variable: str | None = None, units: str | None = None,
-              max_cells: int | None = None) -> RawRainfall:
-    """Read GRIB1/GRIB2 precipitation messages with ecCodes, chaining their step ranges.
+# ------------------------------------------------------------------------- sets of files
 
-    Each message covers an interval [startStep, endStep] after its reference time (GFS mixes
-    0-3 h and 0-6 h totals; ECMWF accumulates from 0). Messages are chained into depth
-    accumulated since the earliest interval start: a message starting where a known total ends
-    extends it. cfgrib cannot represent such mixed step ranges in one array, so ecCodes is read
-    directly (the same library cfgrib wraps). Only regular lat/lon grids are accepted.
 
-    The file is read in two passes over its messages: first their headers (shortName, grid,
-    Ni × Nj, which must agree with the number of points), so that the rain messages' declared
-    size — messages × Nj × Ni — is checked against ``max_cells`` (default
-    :data:`MAX_RAIN_CELLS`) before any values are decoded; then their values. Every ecCodes
-    failure (corrupt or truncated message, ``DecodingError`` …) is a :class:`DataFileError`
-    naming the file and the message. ``units`` replaces the units the messages state.
+def read_netcdf_files(files: RainFiles, *, variable: str | None = None,
+                      units: str | None = None, max_cells: int | None = None) -> RawRainfall:
+    """Read NetCDF files (CF or WRF, :func:`read_netcdf`) one by one and join them by member
+    and valid time (:func:`~floodwarn.io.rainfall_files.assemble_rainfall`): cfgrib-style
+    files per step or per member, wrfout files per time (members numbered by their
+    ``ensemble_member`` attribute). Every header is read first, so the rain all files declare
+    together is checked against ``max_cells`` before any file's data is read."""
+    if len(files.files) == 1:
+        return read_netcdf(files.files[0], variable=variable, units=units, max_cells=max_cells)
+    return read_each(
+        files, lambda f: read_netcdf(f, variable=variable, units=units, max_cells=max_cells),
+        lambda f: _netcdf_header_check(f, variable, max_cells).rain_cells,
+        max_cells=max_cells, crop=_CROP_NETCDF)
 
-    References
-    ----------
-    WMO (2023) Manual on Codes, vol. I.2, FM 92 GRIB edition 2 (product definition templates
-    4.8 and 4.11: statistically processed fields over a time interval).
-    """
-    import eccodes
 
-    path = Path(path)
-    source = file_name(path)
-    wanted = (variable,) if variable else GRIB_SHORT_NAMES
-    kept: dict[str, list[tuple[int, Any]]] = {}  # shortName → (message number, handle)
-    n_messages = 0
+def _geotiff_cells(path: Path) -> int:
+    """Bands × rows × columns a GeoTIFF declares; 0 if it cannot be opened (its reader then
+    says why)."""
+    import rasterio
+    import rasterio.errors
+
     try:
-        with open(path, "rb") as fh:
-            while True:
-                try:
-                    gid = eccodes.codes_grib_new_from_file(fh)
-                except eccodes.CodesInternalError as exc:
-                    raise DataFileError(
-                        f"{source}: GRIB message {n_messages + 1} is corrupt or truncated "
-                        f"({decoder_reason(exc, path)}); download the file again."
-                    ) from exc
-                if gid is None:
-                    break
-                n_messages += 1
-                short = _grib_header(eccodes, gid, source, n_messages, wanted)
-                if short is None:
-                    eccodes.codes_release(gid)
-                else:
-                    kept.setdefault(short, []).append((n_messages, gid))
-        if n_messages == 0:
-            raise DataFileError(f"{source}: holds no GRIB message; it is empty or not GRIB "
-                                "(check the download).")
-        name = next((n for n in wanted if n in kept), None)
-        if name is None:
-            raise InputError(
-                f"{source}: no precipitation message ({'/'.join(wanted)}) among its "
-                f"{n_messages} GRIB messages; name the shortName with --variable."
-            )
-        chosen = kept[name]
-        grids = {(eccodes.codes_get(g, "Nj"), eccodes.codes_get(g, "Ni")) for _, g in chosen}
-        if len(grids) != 1:
-            raise InputError(f"{source}: its {name} messages are on {len(grids)} different "
-                             f"grids (Nj × Ni: {sorted(grids)}); give one grid per file.")
-        nj, ni = grids.pop()
-        check_declared_cells(source, (len(chosen), nj, ni), f"{name} messages × Nj × Ni", max_cells,
-                     _CROP_GRIB)
-        messages = [_grib_message(eccodes, gid, source, number, path)
-                    for number, gid in chosen]
-    except FloodwarnError:
-        raise
-    except OSError as exc:
-        raise DataFileError(f"{source}: cannot be opened ({decoder_reason(exc, path)}).") from exc
-    finally:
-        for handles in kept.values():
-            for _, gid in handles:
-                eccodes.codes_release(gid)
-    raw = _chain_grib_messages(messages, name, str(path))
-    return raw if units is None else replace(raw, units=units)
+        with rasterio.open(path) as ds:
+            return int(ds.count) * int(ds.height) * int(ds.width)
+    except (rasterio.errors.RasterioError, OSError, ValueError):
+        return 0
 
 
-def _grib_header(eccodes: Any, gid: Any, source: str, number: int,
-                 wanted: tuple[str, ...]) -> str | None:
-    """The shortName of a wanted message whose header is sound, else None (not wanted)."""
-    try:
-        short = str(eccodes.codes_get(gid, "shortName"))
-        if short not in wanted:
-            return None
-        grid_type = eccodes.codes_get(gid, "gridType")
-        if grid_type != "regular_ll":
-            eccodes.codes_release(gid)
-            raise InputError(
-                f"{source}: {short} (message {number}) is on a {grid_type} grid; floodwarn "
-                "reads regular lat/lon GRIB grids (regrid with cdo or wgrib2 first)."
-            )
-        ni = int(eccodes.codes_get(gid, "Ni"))
-        nj = int(eccodes.codes_get(gid, "Nj"))
-        points = int(eccodes.codes_get(gid, "numberOfDataPoints"))
-        coded = max(int(eccodes.codes_get(gid, "numberOfValues")),
-                    int(eccodes.codes_get(gid, "numberOfCodedValues")))
-    except eccodes.CodesInternalError as exc:
-        eccodes.codes_release(gid)
-        raise DataFileError(f"{source}: GRIB message {number} has a corrupt header "
-                            f"({exc}); download the file again.") from exc
-    if ni <= 0 or nj <= 0 or ni * nj != points or coded > points:
-        eccodes.codes_release(gid)
-        raise DataFileError(
-            f"{source}: GRIB message {number} has a corrupt header (grid Ni {ni} × Nj {nj}, "
-            f"{points} points, {coded} coded values); download the file again.")
-    return short
+def read_geotiff_files(files: RainFiles, *, variable: str | None = None,
+                       units: str | None = None, max_cells: int | None = None) -> RawRainfall:
+    """A folder, pattern or file of GeoTIFFs is a stack (:func:`read_geotiff_stack`); a list
+    of GeoTIFFs is read file by file, after checking all their declared cells against
+    ``max_cells``, and joined by member (band) and valid time."""
+    if files.kind != "list":
+        return read_geotiff_stack(files.source, variable=variable, units=units,
+                                  max_cells=max_cells)
+    return read_each(
+        files, lambda f: read_geotiff_stack(f, variable=variable, units=units,
+                                            max_cells=max_cells),
+        _geotiff_cells, max_cells=max_cells, crop=_CROP_GEOTIFF)
 
 
-def _grib_message(eccodes: Any, gid: Any, source: str, number: int,
-                  path: Path) -> dict[str, Any]:
-    """Decode one message (its header already checked) into the fields chaining needs."""
-    try:
-        ni = eccodes.codes_get(gid, "Ni")
-        nj = eccodes.codes_get(gid, "Nj")
-        vals = eccodes.codes_get_values(gid).astype(np.float64).reshape(nj, ni)
-        if eccodes.codes_get(gid, "bitmapPresent"):
-            missing = eccodes.codes_get(gid, "missingValue")
-            vals[vals == missing] = np.nan
-        lats = eccodes.codes_get_array(gid, "latitudes").reshape(nj, ni)[:, 0]
-        lons = eccodes.codes_get_array(gid, "longitudes").reshape(nj, ni)[0, :]
-        try:
-            member = int(eccodes.codes_get(gid, "number"))
-        except eccodes.KeyValueNotFoundError:
-            member = 0
-        date = str(eccodes.codes_get(gid, "dataDate"))
-        hhmm = int(eccodes.codes_get(gid, "dataTime"))
-        return {
-            "member": member,
-            "reference": np.datetime64(
-                f"{date[:4]}-{date[4:6]}-{date[6:8]}T{hhmm // 100:02d}:{hhmm % 100:02d}", "s"),
-            "start_h": int(eccodes.codes_get(gid, "startStep", ktype=int)),
-            "end_h": int(eccodes.codes_get(gid, "endStep", ktype=int)),
-            "step_units": eccodes.codes_get(gid, "stepUnits", ktype=str),
-            "units": eccodes.codes_get(gid, "units"),
-            "step_type": eccodes.codes_get(gid, "stepType"),
-            "values": vals, "lats": lats, "lons": lons,
-        }
-    except (eccodes.CodesInternalError, ValueError, OverflowError) as exc:
-        raise DataFileError(
-            f"{source}: GRIB message {number} cannot be decoded ({decoder_reason(exc, path)}); the "
-            "file is corrupt — download it again."
-        ) from exc
-
-
-def _chain_grib_messages(messages: list[dict[str, Any]], name: str, source: str) -> RawRainfall:
-    where = file_name(source)
-    refs = {m["reference"] for m in messages}
-    if len(refs) != 1:
-        raise InputError(f"{where}: messages from {len(refs)} forecast runs ({sorted(refs)}); "
-                         "give one run per file.")
-    reference = refs.pop()
-    units = {m["units"] for m in messages}
-    if len(units) != 1:
-        raise InputError(f"{where}: {name} messages have mixed units {sorted(units)}.")
-    bad_units = {m["step_units"] for m in messages} - {"h", "1"}
-    if bad_units:
-        raise InputError(f"{where}: step units {sorted(bad_units)}; floodwarn reads hourly "
-                         "step ranges.")
-    is_rate = messages[0]["step_type"] == "avg"
-    members = sorted({m["member"] for m in messages})
-    first = messages[0]
-    cumulative_by_member = []
-    ends_by_member = []
-    for member in members:
-        own = sorted((m for m in messages if m["member"] == member),
-                     key=lambda m: (m["end_h"], m["start_h"]))
-        origin = min(m["start_h"] for m in own)
-        totals: dict[int, np.ndarray] = {origin: np.zeros_like(first["values"])}
-        for m in own:
-            if m["start_h"] not in totals:
-                raise InputError(
-                    f"{where}: member {member}: {name} over hours {m['start_h']}-{m['end_h']} "
-                    f"does not continue any earlier interval (known ends {sorted(totals)}); "
-                    "the file is missing a message."
-                )
-            depth = m["values"] * (3600.0 * (m["end_h"] - m["start_h"]) if is_rate else 1.0)
-            totals.setdefault(m["end_h"], totals[m["start_h"]] + depth)
-        ends = sorted(h for h in totals if h != origin)
-        ends_by_member.append((origin, ends))
-        cumulative_by_member.append(np.stack([totals[h] for h in ends]))
-    if len({(o, tuple(e)) for o, e in ends_by_member}) != 1:
-        raise InputError(f"{where}: ensemble members cover different step ranges.")
-    origin, ends = ends_by_member[0]
-    values = np.stack(cumulative_by_member)
-    hours = np.array(ends, dtype="timedelta64[h]")
-    step_end = reference + hours
-    step_start = np.concatenate([[reference + np.timedelta64(origin, "h")], step_end[:-1]])
-    x, values = _lon_to_180(first["lons"].astype(np.float64), values, axis=3)
-    grib_units = "kg m-2" if is_rate else str(first["units"])
-    return RawRainfall(
-        values=values,
-        step_end=step_end.astype("datetime64[s]"),
-        step_start=step_start.astype("datetime64[s]"),
-        x=x,
-        y=first["lats"].astype(np.float64),
-        crs="EPSG:4326",
-        units=grib_units,
-        variable=name,
-        source=source,
-        accumulation="since_start",
-        reference_time=reference,
-        members=np.array(members),
-        attrs={"grib_step_type": first["step_type"]},
-    )
-
-
-# -------------------------------------------------------------------------------- dispatcher
-
-#: Rain file suffix (lower case) → its reader: the one table :func:`read_rainfall` dispatches
-#: on, and what callers (upload, inbox, CLI) should accept.
-RAIN_READERS: dict[str, RainReader] = {
-    ".nc": read_netcdf,
-    ".nc4": read_netcdf,
-    ".netcdf": read_netcdf,
-    ".grib": read_grib,
-    ".grib1": read_grib,
-    ".grib2": read_grib,
-    ".grb": read_grib,
-    ".grb2": read_grib,
-    ".tif": read_geotiff_stack,  # one GeoTIFF is a stack of one step
-    ".tiff": read_geotiff_stack,
+#: Format → reader of one file of it.
+FORMAT_READERS: dict[str, RainReader] = {
+    "NetCDF": read_netcdf,
+    "GRIB": read_grib,
+    "GeoTIFF": read_geotiff_stack,  # one GeoTIFF is a stack of one step
 }
-#: The suffixes of the rain files :func:`read_rainfall` reads (a folder or a pattern of
-#: GeoTIFFs is read too).
+#: Rain file suffix (lower case) → its reader, in the order of
+#: :data:`~floodwarn.io.rainfall_files.RAIN_FORMATS`: what callers (upload, inbox, CLI)
+#: should accept as one file.
+RAIN_READERS: dict[str, RainReader] = {suffix: FORMAT_READERS[fmt]
+                                       for suffix, fmt in RAIN_FORMATS.items()}
+#: The suffixes of the rain files :func:`read_rainfall` reads (files without a suffix are
+#: recognised by their first bytes; folders, patterns and lists are read too).
 RAIN_FILE_SUFFIXES: tuple[str, ...] = tuple(RAIN_READERS)
-_FORMAT_NAMES = {read_netcdf: "NetCDF", read_grib: "GRIB", read_geotiff_stack: "GeoTIFF"}
+#: Format → reader of a forecast given as files of that format (one or several): the table
+#: :func:`read_rainfall` dispatches on.
+RAIN_SET_READERS: dict[str, RainSetReader] = {
+    "NetCDF": read_netcdf_files,
+    "GRIB": read_grib_files,
+    "GeoTIFF": read_geotiff_files,
+}
 
 
-def _formats() -> str:
-    by_format: dict[str, list[str]] = {}
-    for suffix, reader in RAIN_READERS.items():
-        by_format.setdefault(_FORMAT_NAMES[reader], []).append(suffix)
-    return "; ".join(f"{fmt} ({', '.join(suffixes)})" for fmt, suffixes in by_format.items())
-
-
-def _reader_for(path: str | Path) -> RainReader:
-    """The reader of ``path``: a folder or a pattern is a GeoTIFF stack; a file is read by its
-    suffix, whatever characters its name holds (``x[1].nc`` is that file, not a pattern)."""
-    p = Path(path)
-    if p.is_dir() or is_pattern(path):
-        return read_geotiff_stack
-    suffix = p.suffix.lower()
-    if suffix not in RAIN_READERS:
-        raise InputError(f"{file_name(p)}: unknown rain forecast format {suffix!r}; floodwarn "
-                         f"reads {_formats()}, and folders or patterns of GeoTIFFs.")
-    if not p.exists():
-        raise DataFileError(f"{file_name(p)}: no such file.")
-    if not p.is_file():
-        raise DataFileError(f"{file_name(p)}: is not a regular file.")
-    return RAIN_READERS[suffix]
+def _reader_for(files: RainFiles) -> RainSetReader:
+    """The reader of a forecast's files, by their one format."""
+    return RAIN_SET_READERS[files.format]
 
 
 def read_rainfall(
-    path: str | Path,
+    path: RainSource,
     *,
     variable: str | None = None,
     units: str | None = None,
     accumulation: Accumulation | None = None,
     max_cells: int | None = None,
 ) -> RainfallForecast:
-    """Read a rain forecast file, canonical: NetCDF, GRIB1/2 or GeoTIFF by its suffix
-    (:data:`RAIN_FILE_SUFFIXES`), or a folder of GeoTIFFs, or a pattern of GeoTIFFs.
+    """Read a rain forecast, canonical: one file, a folder, a glob pattern, or a list of files.
 
-    A path that exists is always read as that file or folder, whatever characters its name
-    holds; it is a pattern (``rain_*.tif``) only when nothing by that exact name exists.
+    ``path`` is a path (``str`` or :class:`~pathlib.Path`) or a list/tuple of paths of files.
+    A file is NetCDF (CF, or WRF ``wrfout``), GRIB1/2 or GeoTIFF by its suffix
+    (:data:`RAIN_FILE_SUFFIXES`), or, without one of those suffixes, by its first bytes
+    (``wrfout_d01_2020-05-30_12:00:00``, ``gec00.t00z.pgrb2s.0p25.f003``). A folder, pattern
+    or list is a set of files of one format (:func:`~floodwarn.io.rainfall_files.rain_files`;
+    mixed formats are refused): GeoTIFFs are a stack of steps, GRIB messages of all files are
+    pooled and chained per member as one file's would be, NetCDF files are joined by member
+    and valid time. Every member must hold every step exactly once: the error names each
+    missing (member, step) and each step two files both hold. A path that exists is always
+    read as that file or folder, whatever characters its name holds; it is a pattern
+    (``rain_*.tif``) only when nothing by that exact name exists.
+
     ``units`` replaces the file's units and confirms them: a forecast that looks like metres
     labelled mm is then read as stated (see
     :func:`~floodwarn.rainfall.forecast.check_rain_magnitude`); implausibly large rain is
     refused whatever the units. ``accumulation`` ("step", "since_start") overrides what the
     file states or what is inferred from it. ``max_cells`` caps the array size (members ×
-    steps × rows × columns) a file may declare, checked before any data is read (default
-    :data:`MAX_RAIN_CELLS`).
+    steps × rows × columns) the files may declare together, checked before any data is read
+    (default :data:`MAX_RAIN_CELLS`).
     """
     cell_budget(max_cells)
-    reader = _reader_for(path)
-    raw = reader(Path(path), variable=variable, units=units, max_cells=max_cells)
+    files = rain_files(path)
+    raw = _reader_for(files)(files, variable=variable, units=units, max_cells=max_cells)
     if accumulation is not None:
         raw = replace(raw, accumulation=accumulation)
     return canonical_forecast(raw, units_confirmed=units is not None)
