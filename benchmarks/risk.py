@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 
 def _best(fn, repeat: int = 3):
@@ -50,7 +51,8 @@ def depth_and_risk(work: Path) -> None:
     prepared = prepared_hydrology(model, load_parameters(RoutingParameters), bodies,
                                   ArrayCache(work / "cache"))
     curves, water = prepared.curves, prepared.water | bodies.surface
-    discharge = run.ensemble.discharge_m3s[0]
+    with xr.open_dataset(run.out_dir / "hydrographs.nc") as nc:
+        discharge = nc["discharge"].isel(member=0).to_numpy()
     hours = np.arange(1, discharge.shape[1] + 1, dtype=np.float64)
     towns, centres = load_settlements(), load_collective_centres()
     towns = towns[within_domain(model, towns, water)]  # as forecast runs keep them

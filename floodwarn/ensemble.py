@@ -5,10 +5,11 @@ A member is pure: its rain (time, y, x) through catchment means, runoff and rout
 (:func:`floodwarn.hydrology.simulation.simulate`), its own flood map
 (:func:`floodwarn.inundation.depth.map_flood`) and every settlement's level on it
 (:func:`floodwarn.risk.settlements.warning_levels`). What leaves a member is small: its
-reach series and peaks (a few MB), one level per settlement, and its flooded cells folded
-into a count of members per cell. Members run in chunks; a chunk adds its members' flooded
-cells up where it runs, and the chunks' counts are summed on the workers, so no member's
-grid ever travels.
+reach series and peaks (a few MB), the series already compressed as ``hydrographs.nc`` stores
+them (so the compression runs where the member ran), one level per settlement, and its
+flooded cells folded into a count of members per cell. Members run in chunks; a chunk adds
+its members' flooded cells up where it runs, and the chunks' counts are summed on the
+workers, so no member's grid ever travels.
 
 Execution (:func:`run_members`): serial in this process (one worker, a single member, tests)
 or on ``dask.distributed`` — a ``LocalCluster`` of worker processes started here (kept for
@@ -25,6 +26,7 @@ Proc. 14th Python in Science Conference, 130-136.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import threading
@@ -41,15 +43,20 @@ from floodwarn.hydrology.catchment_rain import CatchmentWeights
 from floodwarn.hydrology.simulation import HydrologyModel, simulate
 from floodwarn.hydrology.thresholds import ReturnPeriodThresholds
 from floodwarn.inundation.depth import FloodGrid, map_flood
+from floodwarn.io.forecast_outputs import encode_discharge_chunks
+from floodwarn.kernels.quantiles import member_quantiles
 from floodwarn.logs import get_logger
 from floodwarn.parameters import LEVELS, LevelRules
 from floodwarn.risk.settlements import SettlementFootprints, footprint_flooding, warning_levels
 
 log = get_logger(__name__)
 
-#: Members per task: small enough that progress moves and two workers stay balanced, large
-#: enough that a task's overhead (milliseconds) stays far below its work (~0.5 s a member).
-MAX_CHUNK_MEMBERS = 4
+#: Members per task: small enough that progress moves and the workers finish together (the
+#: last chunk is the imbalance), large enough that a task's overhead (milliseconds) stays far
+#: below its work (~0.5 s a member).
+MAX_CHUNK_MEMBERS = 2
+#: Chunks' flood counts summed together on a worker as they come (not all at the end).
+COUNTS_PER_SUM = 4
 
 
 class EnsembleExecutionError(FloodwarnError, RuntimeError):
@@ -85,6 +92,7 @@ class MemberResult:
 
     index: int
     discharge_m3s: np.ndarray  # (reach, time) float32 at step ends
+    discharge_chunks: list[bytes]  # the same, as stored in hydrographs.nc (encoded here)
     peak_m3s: np.ndarray
     peak_time_s: np.ndarray
     peak_step: np.ndarray
@@ -130,7 +138,8 @@ class MemberProgress:
 class EnsembleResult:
     """All members, stacked member-first in the run's member order."""
 
-    discharge_m3s: np.ndarray  # (member, reach, time) float32
+    # (member, reach, time) float32; None once written (a forecast run's is in hydrographs.nc)
+    discharge_m3s: np.ndarray | None
     peak_m3s: np.ndarray  # (member, reach)
     peak_time_s: np.ndarray
     peak_step: np.ndarray
@@ -152,6 +161,13 @@ class EnsembleResult:
     @property
     def n_members(self) -> int:
         return int(self.peak_m3s.shape[0])
+
+    def member_discharge(self) -> np.ndarray:
+        """Every member's discharge (member, reach, time), while it is held."""
+        if self.discharge_m3s is None:
+            raise InputError("the members' discharge has been released; read it from the "
+                             "run's hydrographs.nc.")
+        return self.discharge_m3s
 
     @property
     def flood_probability(self) -> np.ndarray:
@@ -176,7 +192,7 @@ def run_member(model: MemberModel, rain_mm: np.ndarray, index: int
     flood = map_flood(model.flood_grid, hydro.curves, sim.discharge_m3s, model.hours_from_start,
                       water_bodies=hydro.water_bodies,
                       water_body_level_m=sim.water_body_level_m)
-    flooded = np.nan_to_num(flood.depth_m, nan=0.0) >= model.wet_depth_m
+    flooded = flood.depth_m >= model.wet_depth_m  # NaN (water, no catchment) is not flooded
     level = np.zeros(0, np.int8)
     if model.footprints is not None:
         classes = model.thresholds.classify(sim.peak_m3s)
@@ -186,7 +202,8 @@ def run_member(model: MemberModel, rain_mm: np.ndarray, index: int
         names, _ = warning_levels(metrics, model.rules)
         level = np.array([LEVELS.index(n) for n in names], np.int8)
     result = MemberResult(
-        index=index, discharge_m3s=sim.discharge_m3s, peak_m3s=sim.peak_m3s,
+        index=index, discharge_m3s=sim.discharge_m3s,
+        discharge_chunks=encode_discharge_chunks(sim.discharge_m3s), peak_m3s=sim.peak_m3s,
         peak_time_s=sim.peak_time_s, peak_step=sim.peak_step, celerity_m_s=sim.celerity_m_s,
         regime=sim.regime, base_flow_m3s=sim.base_flow_m3s, amc=sim.amc,
         rain_total_mm=sim.rain_mm.sum(axis=0), runoff_total_mm=sim.runoff_mm.sum(axis=0),
@@ -229,7 +246,7 @@ def sum_flood_counts(*counts: np.ndarray) -> np.ndarray:
 
 
 def member_chunks(n_members: int, workers: int) -> list[list[int]]:
-    """Member indices in chunks: about four per worker, at most :data:`MAX_CHUNK_MEMBERS`
+    """Member indices in chunks: at least four per worker, at most :data:`MAX_CHUNK_MEMBERS`
     members each, contiguous (so a chunk's rain is one slice)."""
     size = max(1, min(MAX_CHUNK_MEMBERS, math.ceil(n_members / max(1, 4 * workers))))
     return [list(range(i, min(i + size, n_members))) for i in range(0, n_members, size)]
@@ -274,10 +291,12 @@ def default_workers() -> int:
 
 
 def run_members(model: MemberModel, rain_mm: np.ndarray, execution: Execution, *,
-                on_progress: Callable[[MemberProgress], None] | None = None
-                ) -> EnsembleResult:
+                on_progress: Callable[[MemberProgress], None] | None = None,
+                on_member: Callable[[MemberResult], None] | None = None) -> EnsembleResult:
     """Every member of ``rain_mm`` (member, time, y, x) through ``model``, gathered in member
-    order. A single member, or ``execution.workers == 1`` without a scheduler, runs here."""
+    order. A single member, or ``execution.workers == 1`` without a scheduler, runs here.
+    ``on_member`` sees each member's result as it arrives (in no set order), e.g. to write
+    it while the others still run."""
     n = int(rain_mm.shape[0])
     notify = on_progress or (lambda _p: None)
     start = time.perf_counter()
@@ -287,6 +306,8 @@ def run_members(model: MemberModel, rain_mm: np.ndarray, execution: Execution, *
     def record(results: list[MemberResult]) -> None:
         for r in results:
             collected.add(r)
+            if on_member is not None:
+                on_member(r)
         elapsed = time.perf_counter() - start
         done = collected.done
         notify(MemberProgress(done, n, elapsed, elapsed / done * (n - done)))
@@ -309,21 +330,31 @@ def _run_on_dask(model: MemberModel, rain_mm: np.ndarray, execution: Execution,
                  ) -> tuple[np.ndarray, dict[str, Any]]:
     from distributed import as_completed
 
+    started = time.perf_counter()
     client = dask_client(execution)
     n_workers = max(1, len(client.scheduler_info()["workers"]))
+    ready = time.perf_counter()
     # Once per worker, not once per member; hash=False: a new run's model is a new object.
     shared = client.scatter(model, broadcast=True, hash=False)
+    log.info("member model on the workers", extra={
+        "workers": n_workers, "waited_for_cluster_s": round(ready - started, 2),
+        "scatter_s": round(time.perf_counter() - ready, 2)})
     chunks = member_chunks(int(rain_mm.shape[0]), n_workers)
-    futures = [client.submit(run_member_chunk, shared,
-                             np.ascontiguousarray(rain_mm[c[0]:c[-1] + 1]), c, pure=False)
-               for c in chunks]
-    counts = [client.submit(chunk_flood_count, f, pure=False) for f in futures]
-    results = as_completed([client.submit(chunk_results, f, pure=False) for f in futures],
-                           loop=client.loop)
-    total = client.submit(sum_flood_counts, *counts, pure=False)
+    counts, parts = [], []
+    for c in chunks:
+        # Submitted chunk by chunk: Dask runs tasks in the order given, so a chunk's two parts
+        # are taken from it as soon as it is done, before the next chunks run.
+        future = client.submit(run_member_chunk, shared,
+                               np.ascontiguousarray(rain_mm[c[0]:c[-1] + 1]), c, pure=False)
+        counts.append(client.submit(chunk_flood_count, future, pure=False))
+        parts.append(client.submit(chunk_results, future, pure=False))
+    results = as_completed(parts, loop=client.loop)
+    partial = [client.submit(sum_flood_counts, *counts[i:i + COUNTS_PER_SUM], pure=False)
+               for i in range(0, len(counts), COUNTS_PER_SUM)]
+    total = client.submit(sum_flood_counts, *partial, pure=False)
     # Only the two parts are held: a chunk is released once both are taken from it, and a
     # chunk's results once gathered (as_completed lets go of what it yields).
-    del futures, counts
+    del future, counts, parts, partial
     try:
         for future in results:
             record(future.result())
@@ -394,6 +425,20 @@ _STACKED = ("discharge_m3s", "peak_m3s", "peak_time_s", "peak_step", "celerity_m
             "water_body_outflow_m3s", "water_body_peak_level_m", "settlement_level")
 
 
+#: glibc's allocator in local workers: large arrays reused from the heap. Dask's default
+#: (MALLOC_TRIM_THRESHOLD_=65536) fixes the mmap threshold at 128 kB, so every member's
+#: grid-sized temporaries were fresh mappings, page-faulted in and unmapped again: half the
+#: workers' CPU went to the kernel and a member took 1.8× its serial time.
+WORKER_MALLOC = {
+    # glibc's own ceiling for its dynamic mmap threshold: a terrain-sized float32 grid of the
+    # demo domain (25 MB) is reused from the heap, and freed memory beyond 64 MB goes back.
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(64 * 2**20),
+    # One core per worker process: numba's parallel kernels would otherwise start a thread per
+    # core in every worker, and the workers' threads would fight over the cores.
+    "distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1",
+}
+
 _clients: dict[Execution, Any] = {}
 _clients_lock = threading.Lock()
 
@@ -407,15 +452,17 @@ def dask_client(execution: Execution) -> Any:
         client = _clients.get(execution)
         if client is not None and client.status == "running":
             return client
+        import dask
         from distributed import Client, LocalCluster
 
         try:
             if execution.scheduler is not None:
                 client = Client(execution.scheduler, timeout="5s", set_as_default=False)
             else:
-                cluster = LocalCluster(n_workers=execution.workers, threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
-                                       host="127.0.0.1", silence_logs=40)
+                with dask.config.set(WORKER_MALLOC):
+                    cluster = LocalCluster(n_workers=execution.workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None,
+                                           host="127.0.0.1", silence_logs=40)
                 # Not the process's default scheduler: xarray and others keep their own.
                 client = Client(cluster, set_as_default=False)
         except RuntimeError as exc:  # the workers' processes could not start
@@ -445,6 +492,20 @@ def dask_client(execution: Execution) -> Any:
         return client
 
 
+def start_dask_client(execution: Execution) -> None:
+    """Start :func:`dask_client` on a thread of its own, so that a local cluster's worker
+    processes start (import numpy, numba, floodwarn) while this process still prepares the
+    run; a failure is raised when the members ask for the client."""
+    if not execution.distributed:
+        return
+
+    def start() -> None:
+        with contextlib.suppress(FloodwarnError):  # run_members asks again and raises it
+            dask_client(execution)
+
+    threading.Thread(target=start, name="floodwarn-dask-start", daemon=True).start()
+
+
 def _floodwarn_version() -> str:
     return __version__
 
@@ -469,29 +530,11 @@ BAND_NAMES = ("discharge_p10", "discharge_p50", "discharge_p90")
 BAND_QUANTILES = (0.1, 0.5, 0.9)
 
 
-def hydrograph_bands(discharge_m3s: np.ndarray, quantiles: Sequence[float] = BAND_QUANTILES,
-                     *, block_reaches: int = 2048) -> np.ndarray:
-    """Quantiles across members of every reach's discharge at every step, linear between
-    order statistics (Hyndman & Fan 1996 type 7, numpy's default): (quantile, reach, time)
-    float32 from (member, reach, time). Only the order statistics needed are found
-    (``np.partition``, linear time) in blocks of reaches, members last for contiguity.
-
-    References
-    ----------
-    Hyndman, R.J. & Fan, Y. (1996) Sample quantiles in statistical packages. The American
-    Statistician 50(4), 361-365.
-    """
-    n_members, n_reach, n_t = discharge_m3s.shape
-    position = np.asarray(quantiles, np.float64) * (n_members - 1)
-    lower = np.floor(position).astype(np.int64)
-    upper = np.minimum(lower + 1, n_members - 1)
-    weight = (position - lower).astype(np.float32)
-    kth = np.unique(np.concatenate([lower, upper]))
-    out = np.empty((len(quantiles), n_reach, n_t), np.float32)
-    for r0 in range(0, n_reach, block_reaches):
-        block = np.ascontiguousarray(
-            np.moveaxis(discharge_m3s[:, r0:r0 + block_reaches], 0, -1))
-        block.partition(kth, axis=-1)
-        lo, hi = block[..., lower], block[..., upper]
-        out[:, r0:r0 + block_reaches] = np.moveaxis(lo + (hi - lo) * weight, -1, 0)
-    return out
+def hydrograph_bands(discharge_m3s: np.ndarray, quantiles: Sequence[float] = BAND_QUANTILES
+                     ) -> np.ndarray:
+    """Quantiles across members of every reach's discharge at every step (Hyndman & Fan 1996
+    type 7, numpy's default): (quantile, reach, time) float32 from (member, reach, time),
+    by :func:`floodwarn.kernels.quantiles.member_quantiles`."""
+    n_members = discharge_m3s.shape[0]
+    positions = np.asarray(quantiles, np.float64) * (n_members - 1)
+    return member_quantiles(np.ascontiguousarray(discharge_m3s, np.float32), positions)

@@ -42,8 +42,9 @@ def test_member_chunks_cover_every_member_once_in_order():
     for n, workers in ((1, 2), (5, 2), (51, 2), (510, 2), (7, 1), (51, 16)):
         chunks = member_chunks(n, workers)
         assert [m for c in chunks for m in c] == list(range(n))
-        assert max(len(c) for c in chunks) <= 4
-    assert len(member_chunks(51, 2)) == 13  # ~4 tasks per worker, at most 4 members each
+        assert max(len(c) for c in chunks) <= 2
+    assert len(member_chunks(51, 2)) == 26  # at most 2 members a task
+    assert len(member_chunks(5, 2)) == 5  # at least 4 tasks per worker where members allow
 
 
 def test_hydrograph_bands_are_type_7_quantiles():
@@ -53,7 +54,7 @@ def test_hydrograph_bands_are_type_7_quantiles():
     rng = np.random.default_rng(3)
     for n in (2, 7, 51):
         many = rng.gamma(2.0, 3.0, (n, 300, 5)).astype(np.float32)
-        np.testing.assert_allclose(hydrograph_bands(many, block_reaches=64),
+        np.testing.assert_allclose(hydrograph_bands(many),
                                    np.quantile(many, (0.1, 0.5, 0.9), axis=0), rtol=1e-5)
 
 
