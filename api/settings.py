@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_cert: Path | None = None
     # Ensemble members run on the Dask cluster of this scheduler (FLOODWARN_DASK_SCHEDULER,
-    # e.g. tcp://10.0.0.5:8786; its workers must see data_dir and the terrain) or, unset, on a
-    # local cluster of ensemble_workers processes (0: one per core; 1: one after another).
+    # e.g. tcp://10.0.0.5:8786; its workers need this floodwarn installed: the run's model is
+    # sent to them) or, unset, on a local cluster of ensemble_workers processes (0: one per
+    # core, at most 8; 1: one after another in the forecast process).
     dask_scheduler: str | None = None
     ensemble_workers: int = Field(default=0, ge=0, le=256)
 

@@ -173,6 +173,7 @@ def _default_cache_dir() -> Path:
 
 @forecast_app.command("run")
 def forecast_run(
+    ctx: typer.Context,
     terrain: Annotated[Path, typer.Option(help="Terrain model directory (terrain build).")],
     rain: Annotated[
         list[Path], typer.Option(
@@ -214,16 +215,18 @@ def forecast_run(
                                        "every member of the file.")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, envvar="FLOODWARN_ENSEMBLE_WORKERS",
+        int | None, typer.Option(min=0, envvar="FLOODWARN_ENSEMBLE_WORKERS",
                                  help="Ensemble members run on a local Dask cluster of "
-                                             "this many processes (default: one per core); 1 "
-                                             "runs them one after another in this process.")
+                                      "this many processes (0 or unset: one per core, at "
+                                      "most 8); 1 runs them one after another in this "
+                                      "process.")
     ] = None,
     scheduler: Annotated[
         str | None, typer.Option(envvar="FLOODWARN_DASK_SCHEDULER",
                                  help="Run the members on the Dask cluster of this scheduler "
-                                      "(e.g. tcp://10.0.0.5:8786); its workers must see the "
-                                      "terrain and cache folders and run this floodwarn.")
+                                      "(e.g. tcp://10.0.0.5:8786; it wins over a workers "
+                                      "count from the environment); its workers need this "
+                                      "floodwarn installed (the run's model is sent to them).")
     ] = None,
 ) -> None:
     """Run a forecast: rain → runoff → hydrographs → flood depth → settlement levels,
@@ -233,12 +236,16 @@ def forecast_run(
     from floodwarn.pipeline import FORECAST_JOB_STEPS, run_forecast
     from floodwarn.request import ForecastRequest
 
-    if workers is not None and scheduler:
+    # By name: typer's click and the installed click may be two copies of the enum.
+    given = {name for name in ("workers", "scheduler")
+             if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+    if given == {"workers", "scheduler"}:
         raise typer.BadParameter("give --workers (a local cluster) or --scheduler (an existing "
                                  "cluster), not both.")
     levels = parse_reservoir_levels(reservoir_level or [])
     with errors_as_messages():
-        execution = Execution(workers=workers or default_workers(), scheduler=scheduler or None)
+        execution = Execution(scheduler=scheduler) if scheduler and "workers" not in given \
+            else Execution(workers=workers or default_workers())
         request = ForecastRequest.build(
             terrain_dir=terrain, rain_path=rain[0],
             rain_files=tuple(rain) if len(rain) > 1 else None, variable=variable, units=units,

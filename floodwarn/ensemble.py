@@ -57,6 +57,11 @@ log = get_logger(__name__)
 MAX_CHUNK_MEMBERS = 2
 #: Chunks' flood counts summed together on a worker as they come (not all at the end).
 COUNTS_PER_SUM = 4
+#: How long a run waits for a cluster to have a worker (s).
+WORKERS_TIMEOUT_S = 60.0
+#: Local workers by default: one per core, at most this many (each holds the run's model:
+#: 150 MB on the demo domain, several GB on 30 m grids).
+MAX_DEFAULT_WORKERS = 8
 
 
 class EnsembleExecutionError(FloodwarnError, RuntimeError):
@@ -283,11 +288,12 @@ class Execution:
 
 
 def default_workers() -> int:
-    """The cores this process may use."""
+    """The cores this process may use, at most :data:`MAX_DEFAULT_WORKERS`."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 def run_members(model: MemberModel, rain_mm: np.ndarray, execution: Execution, *,
@@ -332,12 +338,20 @@ def _run_on_dask(model: MemberModel, rain_mm: np.ndarray, execution: Execution,
 
     started = time.perf_counter()
     client = dask_client(execution)
-    n_workers = max(1, len(client.scheduler_info()["workers"]))
+    try:  # a remote cluster may have lost its workers since the last run
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise EnsembleExecutionError(
+            f"the Dask cluster {execution.describe()} has no worker (waited "
+            f"{WORKERS_TIMEOUT_S:.0f} s); start some (`dask worker ADDRESS`), or run with "
+            "--workers 1.") from exc
+    # Threads, not processes: a remote `dask worker --nthreads 8` runs eight members at once.
+    n_workers = max(1, sum(client.nthreads().values()))
     ready = time.perf_counter()
     # Once per worker, not once per member; hash=False: a new run's model is a new object.
     shared = client.scatter(model, broadcast=True, hash=False)
     log.info("member model on the workers", extra={
-        "workers": n_workers, "waited_for_cluster_s": round(ready - started, 2),
+        "worker_threads": n_workers, "waited_for_cluster_s": round(ready - started, 2),
         "scatter_s": round(time.perf_counter() - ready, 2)})
     chunks = member_chunks(int(rain_mm.shape[0]), n_workers)
     counts, parts = [], []
@@ -355,25 +369,38 @@ def _run_on_dask(model: MemberModel, rain_mm: np.ndarray, execution: Execution,
     # Only the two parts are held: a chunk is released once both are taken from it, and a
     # chunk's results once gathered (as_completed lets go of what it yields).
     del future, counts, parts, partial
+    finished = False
     try:
         for future in results:
-            record(future.result())
+            record(_result_of(future))  # errors of record (writing) are this process's own
             del future
-        count = total.result()
-    except FloodwarnError:
-        raise
-    except Exception as exc:  # a worker lost, a task failed on a remote machine
-        raise EnsembleExecutionError(
-            f"the ensemble failed on the Dask cluster ({type(exc).__name__}: {exc}); "
-            "check the workers' logs, or run with --workers 1.") from exc
+        count = _result_of(total)
+        finished = True
+    finally:
+        if not finished:  # the chunks still queued would run for nothing on a shared cluster
+            client.cancel([*results.futures, total])
     # The model and the counts are released when their futures go (cancelling a broadcast
     # scatter trips the scheduler).
     return count, {**execution.describe(), "dask_workers": n_workers, "chunks": len(chunks)}
 
 
+def _result_of(future: Any) -> Any:
+    """A task's result; a task's failure (a worker lost, an exception on a remote machine) as
+    an :class:`EnsembleExecutionError`."""
+    try:
+        return future.result()
+    except FloodwarnError:
+        raise
+    except Exception as exc:
+        raise EnsembleExecutionError(
+            f"the ensemble failed on the Dask cluster ({type(exc).__name__}: {exc}); "
+            "check the workers' logs, or run with --workers 1.") from exc
+
+
 class _Collector:
     """Members' results copied into member-first arrays as they arrive (allocated at the
-    first), so no member's result is held twice."""
+    first), so no member's series is held twice (the first member's per-reach arrays are
+    kept for what every member shares: base flow and AMC)."""
 
     def __init__(self, n_members: int) -> None:
         self.n = n_members
@@ -435,8 +462,9 @@ WORKER_MALLOC = {
     "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(64 * 2**20),
     # One core per worker process: numba's parallel kernels would otherwise start a thread per
-    # core in every worker, and the workers' threads would fight over the cores.
-    "distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1",
+    # core in every worker, and the workers' threads would fight over the cores. Set in the
+    # worker only (pre-spawn settings also land in this process's environment).
+    "distributed.nanny.environ.NUMBA_NUM_THREADS": "1",
 }
 
 _clients: dict[Execution, Any] = {}
@@ -447,49 +475,75 @@ def dask_client(execution: Execution) -> Any:
     """The Dask client of ``execution``, made once per process: a ``LocalCluster`` of
     ``workers`` single-threaded processes (numba and numpy work without the interpreter lock,
     but a process per core keeps the Python between kernels parallel too), or a connection to
-    the scheduler. Remote workers must run the same floodwarn version (checked)."""
+    the scheduler. Remote workers need only the same floodwarn version (checked): the run's
+    model is sent to them."""
     with _clients_lock:
-        client = _clients.get(execution)
-        if client is not None and client.status == "running":
-            return client
-        import dask
-        from distributed import Client, LocalCluster
-
-        try:
-            if execution.scheduler is not None:
-                client = Client(execution.scheduler, timeout="5s", set_as_default=False)
-            else:
-                with dask.config.set(WORKER_MALLOC):
-                    cluster = LocalCluster(n_workers=execution.workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None,
-                                           host="127.0.0.1", silence_logs=40)
-                # Not the process's default scheduler: xarray and others keep their own.
-                client = Client(cluster, set_as_default=False)
-        except RuntimeError as exc:  # the workers' processes could not start
-            raise EnsembleExecutionError(
-                f"the local Dask cluster of {execution.workers} workers did not start ({exc}). "
-                "A script that runs ensembles on local workers must guard its entry point "
-                "with `if __name__ == \"__main__\":` (worker processes import it); or run "
-                "with --workers 1.") from exc
-        except (OSError, TimeoutError) as exc:
-            raise EnsembleExecutionError(
-                f"cannot reach the Dask scheduler {execution.scheduler!r} ({exc}); start one "
-                "(`dask scheduler`) and its workers (`dask worker ADDRESS`), or run without "
-                "--scheduler for a local cluster.") from exc
-        if execution.scheduler is not None:
-            if not client.scheduler_info()["workers"]:
-                client.wait_for_workers(1, timeout=30)
-            versions = set(client.run(_floodwarn_version).values())
-            if versions != {__version__}:
-                client.close()
-                raise EnsembleExecutionError(
-                    f"the Dask workers at {execution.scheduler} run floodwarn "
-                    f"{sorted(versions)}, this process {__version__}; install the same "
-                    "version on every worker.")
+        client = _clients.pop(execution, None)
+        if client is not None:
+            if client.status == "running":
+                _clients[execution] = client
+                return client
+            _close(client)  # a cluster that stopped: its processes go with it
+        client = _local_client(execution) if execution.scheduler is None \
+            else _remote_client(execution.scheduler)
         log.info("dask cluster ready", extra={**execution.describe(),
-                                              "workers": len(client.scheduler_info()["workers"])})
+                                              "worker_threads": sum(client.nthreads().values())})
         _clients[execution] = client
         return client
+
+
+def _local_client(execution: Execution) -> Any:
+    import dask
+    from distributed import Client, LocalCluster
+
+    try:
+        with dask.config.set(WORKER_MALLOC):
+            cluster = LocalCluster(n_workers=execution.workers, threads_per_worker=1,
+                                   processes=True, dashboard_address=None, host="127.0.0.1",
+                                   silence_logs=40)
+    except (RuntimeError, OSError) as exc:  # the workers' processes could not start
+        raise EnsembleExecutionError(
+            f"the local Dask cluster of {execution.workers} workers did not start ({exc}). "
+            "A script that runs ensembles on local workers must guard its entry point with "
+            "`if __name__ == \"__main__\":` (worker processes import it); or run with "
+            "--workers 1.") from exc
+    # Not the process's default scheduler: xarray and others keep their own.
+    return Client(cluster, set_as_default=False)
+
+
+def _remote_client(address: str) -> Any:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="5s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise EnsembleExecutionError(
+            f"cannot reach the Dask scheduler {address!r} ({exc}); start one (`dask "
+            "scheduler`) and its workers (`dask worker ADDRESS`), or run without --scheduler "
+            "for a local cluster.") from exc
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        versions = set(client.run(_floodwarn_version).values())
+    except Exception as exc:  # no worker came, or one failed to answer
+        _close(client)
+        raise EnsembleExecutionError(
+            f"the Dask cluster at {address} has no worker that answers ({type(exc).__name__}: "
+            f"{exc}); start workers (`dask worker {address}`), or run with --workers 1."
+        ) from exc
+    if versions != {__version__}:
+        _close(client)
+        raise EnsembleExecutionError(
+            f"the Dask workers at {address} run floodwarn {sorted(versions)}, this process "
+            f"{__version__}; install the same version on every worker.")
+    return client
+
+
+def _close(client: Any) -> None:
+    cluster = getattr(client, "cluster", None)
+    with contextlib.suppress(Exception):  # closing what may already be gone: nothing to tell
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def start_dask_client(execution: Execution) -> None:
@@ -500,8 +554,11 @@ def start_dask_client(execution: Execution) -> None:
         return
 
     def start() -> None:
-        with contextlib.suppress(FloodwarnError):  # run_members asks again and raises it
+        try:
             dask_client(execution)
+        except Exception as exc:  # run_members asks again, and raises it there
+            log.warning("dask cluster did not start ahead of the members",
+                        extra={"error": f"{type(exc).__name__}: {exc}"})
 
     threading.Thread(target=start, name="floodwarn-dask-start", daemon=True).start()
 
@@ -515,13 +572,7 @@ def close_dask_clients() -> None:
     """Close every client (and local cluster) this process started."""
     with _clients_lock:
         for client in _clients.values():
-            cluster = getattr(client, "cluster", None)
-            try:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-            except Exception:  # closing at exit: nothing left to tell
-                pass
+            _close(client)
         _clients.clear()
 
 

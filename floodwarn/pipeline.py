@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -277,16 +278,17 @@ def run_forecast(
              .astype(np.float64) / 3600.0)
     water = water | bodies.surface  # lakes are water, as channels are
     level_rules = load_parameters(LevelRules)
-    towns, shelters, outside = _risk_layers(model, request.settlements_path,
-                                            request.centres_path, water)
+    with timed_step(log, "settlements", timings):
+        towns, shelters, outside = _risk_layers(model, request.settlements_path,
+                                                request.centres_path, water)
+        footprints = settlement_footprints(model, towns, level_rules, water) if len(towns) \
+            else None
     members_model = MemberModel(
         hydro=hydro, weights=weights, dt_s=forecast.step_hours * 3600.0, hours_from_start=hours,
         season=season, amc=amc, antecedent_rain_mm=antecedent, ia_ratio=ia_ratio,
         base_flow_l_s_km2=specific_base_flow, initial_levels_m=initial_levels,
         flood_grid=FloodGrid.of(model, water), wet_depth_m=level_rules.wet_depth_m,
-        thresholds=thresholds, rules=level_rules,
-        footprints=settlement_footprints(model, towns, level_rules, water) if len(towns)
-        else None)
+        thresholds=thresholds, rules=level_rules, footprints=footprints)
     out.mkdir(parents=True, exist_ok=True)
     # Each member's series is compressed into hydrographs.nc as it arrives, while the others
     # run; the water bodies and the bands follow once all are in.
@@ -305,39 +307,41 @@ def run_forecast(
         except BaseException:
             hydrographs.abort()
             raise
-    # The bands (numpy's partition runs without the interpreter lock) and the file's end on a
-    # thread of their own, beside the flood map, the risk and the rasters.
+    # The bands (a numba kernel without the interpreter lock) and the file's end on a thread
+    # of their own, beside the flood map, the risk and the rasters.
     hydrographs_writer = ThreadPoolExecutor(1, thread_name_prefix="floodwarn-hydrographs")
     member_discharge = ensemble.member_discharge()
     hydrographs_written = hydrographs_writer.submit(_finish_hydrographs, hydrographs, ensemble,
                                                     member_discharge)
     hydrographs_writer.shutdown(wait=False)
 
-    notify("inundation")
-    with timed_step(log, "inundation", timings):
-        # Each reach's representative member: a real hydrograph to map and time the flood.
-        representative = _representative_member(ensemble.peak_m3s)
-        discharge = member_discharge[representative, np.arange(hydro.n_reaches)]
-        # A lake's level: from the member representing its outlet reach.
-        lake_levels = ensemble.water_body_level_m[representative[bodies.outlet_reach],
-                                                  np.arange(bodies.n_bodies)]
-        flood = flood_inundation(model, curves, discharge, hours, water=water,
-                                 water_bodies=bodies, water_body_level_m=lake_levels)
-        reach_results = _reach_columns(forecast, thresholds, ensemble, hydro)
-        # Inside a lake there is no channel stage: the lake's level is in hydrographs.nc.
-        reach_results["peak_stage_m"] = np.where(bodies.pass_through, np.nan,
-                                                 flood.peak_stage_m)
-        reach_results["rating_curve_extended"] = flood.extended
-        reach_results["stage_beyond_rating_curve"] = flood.beyond_curve
+    # A run that fails from here leaves no hydrographs.nc behind.
+    with _discarded_on_error(hydrographs_written, hydrographs):
+        notify("inundation")
+        with timed_step(log, "inundation", timings):
+            # Each reach's representative member: a real hydrograph to map and time the flood.
+            representative = _representative_member(ensemble.peak_m3s)
+            discharge = member_discharge[representative, np.arange(hydro.n_reaches)]
+            # A lake's level: from the member representing its outlet reach.
+            lake_levels = ensemble.water_body_level_m[representative[bodies.outlet_reach],
+                                                      np.arange(bodies.n_bodies)]
+            flood = flood_inundation(model, curves, discharge, hours, water=water,
+                                     water_bodies=bodies, water_body_level_m=lake_levels)
+            reach_results = _reach_columns(forecast, thresholds, ensemble, hydro)
+            # Inside a lake there is no channel stage: the lake's level is in hydrographs.nc.
+            reach_results["peak_stage_m"] = np.where(bodies.pass_through, np.nan,
+                                                     flood.peak_stage_m)
+            reach_results["rating_curve_extended"] = flood.extended
+            reach_results["stage_beyond_rating_curve"] = flood.beyond_curve
 
-    notify("risk")
-    with timed_step(log, "risk", timings):
-        risk = None
-        if len(towns):
-            risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
-                               shelters, level_rules,
-                               member_levels=ensemble.settlement_level
-                               if ensemble.n_members > 1 else None)
+        notify("risk")
+        with timed_step(log, "risk", timings):
+            risk = None
+            if len(towns):
+                risk = assess_risk(model, flood, reach_results["return_period_class"], towns,
+                                   shelters, level_rules,
+                                   member_levels=ensemble.settlement_level
+                                   if ensemble.n_members > 1 else None)
 
     notify("write")
     with timed_step(log, "write", timings, path=str(out)):
@@ -443,12 +447,28 @@ def prepare_forecasting(
     return timings
 
 
+@contextmanager
+def _discarded_on_error(written: Future[Path], hydrographs: HydrographsFile) -> Iterator[None]:
+    """On an error, wait for the hydrographs' writer and remove what it wrote."""
+    try:
+        yield
+    except BaseException:
+        wait([written])
+        hydrographs.abort()
+        hydrographs.path.unlink(missing_ok=True)
+        raise
+
+
 def _finish_hydrographs(hydrographs: HydrographsFile, ensemble: EnsembleResult,
                         member_discharge: np.ndarray) -> Path:
     """The water bodies' series and, for an ensemble, the 10/50/90 % bands across members."""
     bands = None
     if ensemble.n_members > 1:
-        bands = dict(zip(BAND_NAMES, hydrograph_bands(member_discharge), strict=True))
+        try:
+            bands = dict(zip(BAND_NAMES, hydrograph_bands(member_discharge), strict=True))
+        except BaseException:
+            hydrographs.abort()
+            raise
     return hydrographs.finish(
         bands=bands,
         water_body_series={"level_m": ensemble.water_body_level_m,

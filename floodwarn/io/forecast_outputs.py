@@ -183,6 +183,17 @@ class HydrographsFile:
         self.chunk = (1, min(n_reach, HYDROGRAPH_CHUNK_REACHES), n_t)
         self.band_names = tuple(band_names)
         self.water_bodies = tuple(water_bodies)
+        try:
+            self._create(netCDF4, reach_id, hours(step_start), hours(step_end), members, attrs)
+            self.h5 = h5py.File(self.tmp, "r+")
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        self.discharge = self.h5["discharge"]
+
+    def _create(self, netCDF4: Any, reach_id: np.ndarray, start_h: np.ndarray,
+                end_h: np.ndarray, members: np.ndarray, attrs: dict[str, Any]) -> None:
+        n_reach, n_t = len(reach_id), len(end_h)
         with netCDF4.Dataset(self.tmp, "w", format="NETCDF4") as nc:
             nc.setncatts({"Conventions": "CF-1.10", "history": f"floodwarn {__version__}",
                           **{k: (json.dumps(v) if isinstance(v, dict | list | bool) or v is None
@@ -199,9 +210,9 @@ class HydrographsFile:
             time = nc.createVariable("time", "f8", ("time",))
             time.setncatts({"units": "hours since 1970-01-01 00:00:00", "calendar": "standard",
                             "standard_name": "time", "bounds": "time_bnds"})
-            time[:] = hours(step_end)
+            time[:] = end_h
             bounds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
-            bounds[:] = np.stack([hours(step_start), hours(step_end)], 1)
+            bounds[:] = np.stack([start_h, end_h], 1)
             # Exactly the filters encode_discharge_chunks applies: shuffle, then deflate.
             discharge = nc.createVariable("discharge", "f4", ("member", "reach", "time"),
                                           zlib=True, complevel=1, shuffle=True,
@@ -224,8 +235,6 @@ class HydrographsFile:
                     series = nc.createVariable(f"water_body_{key}", "f8",
                                                ("member", "water_body", "time"))
                     series.setncatts({"units": units, "long_name": long_name})
-        self.h5 = h5py.File(self.tmp, "r+")
-        self.discharge = self.h5["discharge"]
 
     def write_member(self, index: int, chunks: Sequence[bytes]) -> None:
         """Member ``index`` (its position in ``members``): its chunks, in reach order."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -28,9 +30,11 @@ def member_quantiles(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     order = np.empty(n_members, np.int64)  # members by value at the previous step
     ordered = np.empty(n_members, np.float32)
     for r in range(n_reach):
+        missing = np.zeros(n_t, np.bool_)
         for m in range(n_members):  # each member's series of the reach, read contiguously
             for t in range(n_t):
                 block[m, t] = values[m, r, t]
+                missing[t] |= math.isnan(block[m, t])
         for m in range(n_members):
             order[m] = m
         for t in range(n_t):
@@ -53,4 +57,6 @@ def member_quantiles(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
                 upper = min(lower + 1, n_members - 1)
                 weight = np.float32(positions[q] - lower)
                 out[q, r, t] = ordered[lower] + (ordered[upper] - ordered[lower]) * weight
+                if missing[t]:  # as numpy: a member without a value leaves no quantile
+                    out[q, r, t] = np.nan
     return out

@@ -29,3 +29,10 @@ def test_one_member_is_every_quantile():
     values = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
     out = member_quantiles(values, np.array([0.0, 0.0]))
     np.testing.assert_array_equal(out, np.stack([values[0], values[0]]))
+
+
+def test_a_missing_member_value_leaves_no_quantile():
+    values = np.ones((4, 2, 3), np.float32)
+    values[2, 1, 0] = np.nan
+    out = member_quantiles(values, np.array([1.5]))
+    assert np.isnan(out[0, 1, 0]) and np.isfinite(np.delete(out[0].ravel(), 3)).all()
