@@ -335,12 +335,17 @@ def forecast_storm(
     core_rate_mm_h: Annotated[float | None, typer.Option(help="Override core rain rate.")] = None,
     core_radius_km: Annotated[float | None, typer.Option(help="Override core radius.")] = None,
     start: Annotated[str | None, typer.Option(help="Override the start time (UTC, ISO).")] = None,
+    members: Annotated[int, typer.Option(
+        min=1, max=1000, help="Ensemble members: 1 is the storm itself; more add perturbed "
+                              "tracks and rates (an ensemble for drills).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the members' perturbations.")] = 0,
 ) -> None:
-    """Write a SYNTHETIC moving tropical-storm rain forecast (CF NetCDF) for demos and drills."""
+    """Write a SYNTHETIC moving tropical-storm rain forecast (CF NetCDF) for demos and drills,
+    deterministic or an ensemble."""
     from dataclasses import replace
 
     from floodwarn.io.rainfall import write_rainfall_netcdf
-    from floodwarn.rainfall.storm import PRESETS, storm_forecast
+    from floodwarn.rainfall.storm import PRESETS, storm_ensemble
 
     with errors_as_messages():
         if preset not in PRESETS:
@@ -348,13 +353,16 @@ def forecast_storm(
         changes = {k: v for k, v in {"hours": hours, "core_rate_mm_h": core_rate_mm_h,
                                      "core_radius_km": core_radius_km, "start": start}.items()
                    if v is not None}
-        forecast = storm_forecast(replace(PRESETS[preset], **changes))  # type: ignore[arg-type]
+        params = replace(PRESETS[preset], **changes)  # type: ignore[arg-type]
+        forecast = storm_ensemble(params, members, seed=seed)
         write_rainfall_netcdf(forecast, out_file)
-    total = forecast.rain_mm[0].sum(axis=0)
+    total = forecast.rain_mm.sum(axis=1)  # (member, y, x)
+    spread = (f"; {members} members, wettest cell {total.max(axis=(1, 2)).min():.0f}–"
+              f"{total.max():.0f} mm across them" if members > 1 else "")
     out.print(
         f"{out_file}: SYNTHETIC storm {preset}, {forecast.n_steps} steps from "
-        f"{forecast.step_start[0]} UTC; storm total max {total.max():.0f} mm, grid mean "
-        f"{total.mean():.0f} mm / tormenta SINTÉTICA"
+        f"{forecast.step_start[0]} UTC; storm total max {total[0].max():.0f} mm, grid mean "
+        f"{total[0].mean():.0f} mm{spread} / tormenta SINTÉTICA"
     )
 
 

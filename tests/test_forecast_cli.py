@@ -401,3 +401,20 @@ def test_reservoir_levels_are_checked_before_anything_is_loaded(tmp_path, levels
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_forecast_storm_writes_a_synthetic_ensemble(tmp_path):
+    """Member 0 is the storm itself; the others drift and scale (reproducibly)."""
+    one, three = tmp_path / "one.nc", tmp_path / "three.nc"
+    for path, members in ((one, "1"), (three, "3")):
+        result = runner.invoke(app, ["forecast", "storm", "--out", str(path), "--hours", "12",
+                                     "--members", members])
+        assert result.exit_code == 0, result.output
+    assert "3 members" in result.output
+    with xr.open_dataset(one) as a, xr.open_dataset(three) as b:
+        assert "member" not in a.dims and b.sizes["member"] == 3
+        np.testing.assert_array_equal(b["precipitation"].isel(member=0).to_numpy(),
+                                      a["precipitation"].to_numpy())
+        totals = b["precipitation"].sum(("time", "lat", "lon")).to_numpy()
+        assert len(set(np.round(totals, 3))) == 3  # every member rains differently
+        assert b.attrs["floodwarn_synthetic"] == 1

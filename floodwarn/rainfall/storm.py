@@ -119,8 +119,10 @@ def storm_ensemble(params: StormParameters, n_members: int, *, seed: int = 0
     other member a perturbed copy — its track drifting off the control's at a random constant
     rate whose spread makes the mean track error :data:`TRACK_ERROR_24H_KM` after 24 h (and
     grow linearly with lead time, as official errors do), its rates scaled by a log-normal
-    factor (σ :data:`INTENSITY_SPREAD`), its rain cells drawn anew. Members are reproducible
-    from ``seed``; they exercise ensemble runs and the benchmarks, not a forecast's skill.
+    factor (σ :data:`INTENSITY_SPREAD`). The rain cells' texture is the control's: drawn anew
+    per member, its heavy tail made hourly rates of 260 mm/h somewhere in a 51-member set,
+    which no storm of the region has approached. Members are reproducible from ``seed``; they
+    exercise ensemble runs and the benchmarks, not a forecast's skill.
 
     References
     ----------
@@ -145,8 +147,7 @@ def storm_ensemble(params: StormParameters, n_members: int, *, seed: int = 0
         perturbed = replace(
             params, track=tuple(zip(track[:, 0], lons, lats, strict=True)),
             core_rate_mm_h=params.core_rate_mm_h * factor,
-            shield_rate_mm_h=params.shield_rate_mm_h * factor,
-            seed=params.seed + 7919 * number)
+            shield_rate_mm_h=params.shield_rate_mm_h * factor)
         members.append(storm_forecast(perturbed))
     first = members[0]
     return replace(first, rain_mm=np.concatenate([m.rain_mm for m in members]),
