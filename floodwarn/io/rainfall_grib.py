@@ -244,6 +244,12 @@ def _grib_field(eccodes: Any, gid: Any, path: Path, number: int,
         raise DataFileError(
             f"{source}: GRIB message {number} has a corrupt header (grid Ni {ni} × Nj {nj}, "
             f"{points} points, {coded} coded values); download the file again.")
+    if grid[_GRID_KEYS.index("jPointsAreConsecutive")]:
+        # Values stored column by column: read row by row they would be transposed.
+        raise InputError(
+            f"{source}: {short} (message {number}) stores its grid column by column "
+            "(jPointsAreConsecutive = 1); floodwarn reads row-by-row grids — rewrite it with "
+            "`cdo copy` or `wgrib2 -order we:ns` first.")
     try:
         try:
             member = int(eccodes.codes_get(gid, "number"))

@@ -263,3 +263,22 @@ def test_ecmwf_step_zero_holding_rain_is_refused(tmp_path):
                                          r"forecast start, yet its step 0 \(hours 0-0, member 1,"
                                          r" message 7 of bad_step0\.grib2\) holds rain"):
         read_rainfall(path)
+
+
+def test_a_grid_stored_column_by_column_is_refused(tmp_path):
+    """jPointsAreConsecutive = 1: read row by row, its values would be transposed."""
+    import eccodes
+
+    source = tmp_path / "rows.grib2"
+    with open(source, "wb") as fh:
+        _message(fh, member=0, start=0, end=3, value=1.0)
+    columns = tmp_path / "columns.grib2"
+    with open(source, "rb") as fin, open(columns, "wb") as fout:
+        gid = eccodes.codes_grib_new_from_file(fin)
+        try:
+            eccodes.codes_set(gid, "jPointsAreConsecutive", 1)
+            eccodes.codes_write(gid, fout)
+        finally:
+            eccodes.codes_release(gid)
+    with pytest.raises(InputError, match="column by column"):
+        read_rainfall(columns)
