@@ -139,7 +139,7 @@ def storm_ensemble(params: StormParameters, n_members: int, *, seed: int = 0
     sigma_km_h = TRACK_ERROR_24H_KM / np.sqrt(np.pi / 2.0) / 24.0
     track = np.array(params.track, np.float64)
     members = [storm_forecast(params)]
-    for number in range(1, n_members):
+    for _ in range(1, n_members):
         drift_x, drift_y = rng.normal(0.0, sigma_km_h, 2)
         factor = float(np.exp(rng.normal(0.0, INTENSITY_SPREAD) - INTENSITY_SPREAD**2 / 2))
         lats = track[:, 2] + drift_y * track[:, 0] / _KM_PER_DEG
