@@ -9,10 +9,11 @@ file by its name only: they reach users of the service, the server's folders mus
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from floodwarn.errors import InputError
+from floodwarn.errors import DataFileError, FloodwarnError, InputError
 
 #: Largest forecast read, in cells (members × steps × rows × columns as the file declares
 #: them), unless the caller passes ``max_cells``. Reading costs about 25 bytes per cell at its
@@ -47,6 +48,26 @@ def decoder_reason(exc: BaseException, path: str | Path) -> str:
         text = text.replace(parent, "…")
     text = " ".join(text.split())
     return text if len(text) <= 200 else text[:197] + "…"
+
+
+#: What decoders (HDF5, netCDF-C, cftime, numpy) raise on a truncated or corrupt file.
+DECODER_ERRORS = (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError,
+                  IndexError)
+
+
+@contextmanager
+def decoding(path: str | Path, what: str = "data") -> Iterator[None]:
+    """Any decoder failure inside becomes a :class:`DataFileError` naming the file (floodwarn's
+    own errors pass through)."""
+    try:
+        yield
+    except FloodwarnError:
+        raise
+    except DECODER_ERRORS as exc:
+        raise DataFileError(
+            f"{file_name(path)}: its {what} cannot be decoded ({decoder_reason(exc, path)}); "
+            "the file is probably truncated or corrupt — download it again."
+        ) from exc
 
 
 def cell_budget(max_cells: int | None) -> int:

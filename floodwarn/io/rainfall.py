@@ -33,6 +33,7 @@ from floodwarn.io.rain_limits import (
     cell_budget,
     check_declared_cells,
     decoder_reason,
+    decoding,
     file_name,
 )
 from floodwarn.io.rainfall_files import (
@@ -243,16 +244,8 @@ def read_netcdf(path: Path, *, variable: str | None = None, units: str | None = 
             f"{source}: cannot be read as NetCDF ({decoder_reason(exc, path)}); the file may be "
             "truncated, corrupt or not NetCDF — download it again."
         ) from exc
-    with ds:
-        try:
-            return _netcdf_rain(ds, path, variable=variable, units=units, max_cells=max_cells)
-        except FloodwarnError:
-            raise
-        except (OSError, RuntimeError, ValueError, OverflowError, TypeError, KeyError) as exc:
-            raise DataFileError(
-                f"{source}: its data cannot be decoded ({decoder_reason(exc, path)}); the file is "
-                "probably truncated or corrupt — download it again."
-            ) from exc
+    with ds, decoding(path):
+        return _netcdf_rain(ds, path, variable=variable, units=units, max_cells=max_cells)
 
 
 def _netcdf_rain(ds: Any, path: Path, *, variable: str | None, units: str | None,

@@ -37,8 +37,8 @@ import numpy as np
 # and SQLite, and pyproj loaded after them cannot find its database.
 from pyproj import CRS, Transformer
 
-from floodwarn.errors import DataFileError, FloodwarnError, InputError
-from floodwarn.io.rain_limits import check_declared_cells, decoder_reason, file_name
+from floodwarn.errors import InputError
+from floodwarn.io.rain_limits import check_declared_cells, decoding, file_name
 from floodwarn.rainfall.forecast import RawRainfall
 
 #: Radius of the sphere WRF and WPS compute their map projections on (m).
@@ -240,18 +240,9 @@ def read_wrf(path: Path, *, variable: str | None = None, units: str | None = Non
     import netCDF4
 
     path = Path(path)
-    name = file_name(path)
-    try:
-        with netCDF4.Dataset(path, "r") as nc:
-            nc.set_auto_mask(True)
-            return _read_open(nc, path, variable=variable, units=units, max_cells=max_cells)
-    except FloodwarnError:
-        raise
-    except (OSError, RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise DataFileError(
-            f"{name}: its WRF data cannot be decoded ({decoder_reason(exc, path)}); the file is "
-            "probably truncated or corrupt — download it again."
-        ) from exc
+    with decoding(path, "WRF data"), netCDF4.Dataset(path, "r") as nc:
+        nc.set_auto_mask(True)
+        return _read_open(nc, path, variable=variable, units=units, max_cells=max_cells)
 
 
 def _read_open(nc: Any, path: Path, *, variable: str | None, units: str | None,

@@ -141,10 +141,24 @@ def test_runs_left_running_by_a_crash_are_requeued_then_failed(tmp_path):
     assert recover_abandoned(sessions, now=now) == {"requeued": [], "failed": []}
 
 
+def _execute_in_thread(sessions, settings, tmp_path, forecast):
+    """A queued run (1) executed by the worker's code on a thread, with ``forecast`` as the
+    runner."""
+    import api.worker as worker_module
+
+    with sessions.begin() as session:
+        session.add(Run(id=1, status="queued", rain_path=str(tmp_path / "x.nc"),
+                        created_at=datetime.now(UTC),
+                        request={"terrain_dir": str(tmp_path), "rain_path": "x.nc"}))
+    runner = threading.Thread(target=worker_module.execute_next, args=(sessions, settings),
+                              kwargs={"runner": forecast})
+    runner.start()
+    return runner
+
+
 def test_a_lease_is_renewed_while_a_long_step_works(tmp_path):
     """A run whose step takes longer than the lease stays its worker's: the lease keeper
     renews it from its own thread."""
-    import api.worker as worker_module
 
     settings = Settings(data_dir=tmp_path / "data", run_worker=False, run_lease_s=2)
     app = create_app(settings)
@@ -155,13 +169,7 @@ def test_a_lease_is_renewed_while_a_long_step_works(tmp_path):
         release.wait(10)
         raise RuntimeError("stopped on purpose")
 
-    with sessions.begin() as session:
-        session.add(Run(id=1, status="queued", rain_path=str(tmp_path / "x.nc"),
-                        created_at=datetime.now(UTC),
-                        request={"terrain_dir": str(tmp_path), "rain_path": "x.nc"}))
-    runner = threading.Thread(target=worker_module.execute_next, args=(sessions, settings),
-                              kwargs={"runner": slow_forecast})
-    runner.start()
+    runner = _execute_in_thread(sessions, settings, tmp_path, slow_forecast)
     time.sleep(5)  # more than two leases
     assert recover_abandoned(sessions, now=datetime.now(UTC)) == {"requeued": [],
                                                                   "failed": []}
@@ -218,7 +226,6 @@ def test_a_forecast_process_that_dies_is_reported_and_replaced():
 def test_a_running_ensemble_shows_members_done_and_the_time_left(tmp_path):
     """The run's status carries the members done of the total and the estimate of the time
     left, as the forecast reports them."""
-    import api.worker as worker_module
     from floodwarn.ensemble import MemberProgress
 
     settings = Settings(data_dir=tmp_path / "data", run_worker=False, run_lease_s=2)
@@ -234,13 +241,7 @@ def test_a_running_ensemble_shows_members_done_and_the_time_left(tmp_path):
         release.wait(10)
         raise RuntimeError("stopped on purpose")
 
-    with sessions.begin() as session:
-        session.add(Run(id=1, status="queued", rain_path=str(tmp_path / "x.nc"),
-                        created_at=datetime.now(UTC),
-                        request={"terrain_dir": str(tmp_path), "rain_path": "x.nc"}))
-    runner = threading.Thread(target=worker_module.execute_next, args=(sessions, settings),
-                              kwargs={"runner": ensemble_forecast})
-    runner.start()
+    runner = _execute_in_thread(sessions, settings, tmp_path, ensemble_forecast)
     try:
         assert reported.wait(10)
         with sessions() as session:
