@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -403,14 +404,24 @@ def _print_plausibility(record: dict[str, Any]) -> None:
 def _print_forecast_summary(record: dict[str, Any], out_dir: Path) -> None:
     mb = record["mass_balance"]
     flag = " — SYNTHETIC inputs / datos SINTÉTICOS" if record["synthetic"] else ""
-    out.print(f"forecast run written to {out_dir}{flag}")
+    out.print(f"corrida escrita en / forecast run written to {out_dir}{flag}")
+    members = record["inputs"].get("members_run", [])
+    if len(members) > 1:
+        # The numbers read, so that a member missing at either end is seen (a gap inside is
+        # an error of the readers).
+        ran = record["execution"]
+        control = "" if 0 in members else (" — sin el miembro de control 0 / without control "
+                                           "member 0")
+        out.print(f"miembros / members: {len(members)} ({min(members)}–{max(members)}){control}; "
+                  f"{ran['mode']}, {ran['seconds']:.0f} s")
     classes = ", ".join(f"≥ {years} a/yr: {count:,}" for years, count in
                         record["reaches_at_or_above_return_period"].items())
+    median = " (mediana del conjunto / ensemble median)" if len(members) > 1 else ""
     out.print(
         f"lluvia / rain (domain mean) {record['rain_total_mm_mean']:.1f} mm, escorrentía / "
         f"runoff {record['runoff_total_mm_mean']:.1f} mm; balance de masa / mass balance "
         f"{mb['relative_error']:.1e}; tramos por período de retorno / reaches by return "
-        f"period: {classes}"
+        f"period{median}: {classes}"
     )
 
 
@@ -533,6 +544,7 @@ def _print_worst_hit(risk: Any, *, synthetic: bool) -> None:
     if worst.empty:
         out.print(f"ningún asentamiento en alerta / no settlement under warning{flag}")
         return
+    ensemble = "prob_amarilla" in towns and not set(np.unique(towns["prob_amarilla"])) <= {0, 1}
     table = Table(title=f"lugares más afectados / worst-hit places{flag}")
     for col in ("asentamiento / settlement", "departamento / department", "nivel / level",
                 "agua máx. / max depth m", "personas / people exposed",
@@ -553,7 +565,10 @@ def _print_worst_hit(risk: Any, *, synthetic: bool) -> None:
             dest += f"; sin lugar/unmet {unmet:,}"
         hours = "—" if row.hours_to_flooding != row.hours_to_flooding else \
             f"{row.hours_to_flooding:.0f}"
-        table.add_row(row.name, str(row.department), row.level, f"{row.max_depth_m:.1f}",
+        # An ensemble's level with its probability: roja at 55 % reads otherwise as certain.
+        level = f"{row.level} ({getattr(row, f'prob_{row.level}'):.0%})" if ensemble \
+            else row.level
+        table.add_row(row.name, str(row.department), level, f"{row.max_depth_m:.1f}",
                       f"{row.people_exposed:,}", hours, dest)
     out.print(table)
 

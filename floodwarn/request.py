@@ -146,8 +146,10 @@ class ForecastRequest(ForecastOptions):
         if self.rain_files is not None:
             if self.rain_files[0] != self.rain_path:
                 raise ValueError("rain_files: the first file must be rain_path")
-            if len(set(self.rain_files)) != len(self.rain_files):
-                raise ValueError("rain_files: a file is listed twice")
+            twice = sorted({str(p) for p in self.rain_files if self.rain_files.count(p) > 1})
+            if twice:
+                raise ValueError(f"the rain file {twice[0]} is given twice (--rain); give "
+                                 "each file once")
         return self
 
     @property

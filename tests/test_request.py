@@ -69,3 +69,13 @@ def test_members_are_selected_in_the_order_asked_and_missing_ones_named():
     with pytest.raises(InputError, match=r"members \[3\] are not in the forecast ens.nc; it "
                                          r"holds members \[0, 5, 7\]"):
         select_members(forecast, (0, 3))
+
+
+def test_a_rain_file_given_twice_is_named(tmp_path):
+    first, second = tmp_path / "m00.nc", tmp_path / "m01.nc"
+    with pytest.raises(InputError, match=r"the rain file .*m01\.nc is given twice"):
+        ForecastRequest.build(terrain_dir=tmp_path, rain_path=first,
+                              rain_files=(first, second, second))
+    request = ForecastRequest.build(terrain_dir=tmp_path, rain_path=first,
+                                    rain_files=(first, second))
+    assert request.rain_source == (first, second)

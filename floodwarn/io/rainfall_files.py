@@ -295,6 +295,10 @@ def _members_text(members: Sequence[int]) -> str:
     return ("member " if len(members) == 1 else "members ") + ", ".join(texts)
 
 
+#: Duplicated (member, step) pairs named one by one in an error; the rest are counted.
+MAX_DUPLICATES_LISTED = 4
+
+
 def check_complete(name: str, present: Mapping[int, Collection[np.datetime64]], *,
                    duplicates: Sequence[str] = (), reference: np.datetime64 | None = None,
                    parts: str = "files") -> tuple[np.ndarray, np.ndarray]:
@@ -330,8 +334,11 @@ def check_complete(name: str, present: Mapping[int, Collection[np.datetime64]], 
         noun = "step" if len(missing) == 1 else "steps"
         problems.append(f"{_members_text(who)} {verb} the {noun} ending "
                         f"{_steps_text(missing, ends, reference)}")
-    if duplicates:
-        problems.append("held twice: " + "; ".join(duplicates))
+    if duplicates:  # the first few name the files; a whole member twice is 72 of them
+        shown = list(duplicates[:MAX_DUPLICATES_LISTED])
+        more = len(duplicates) - len(shown)
+        problems.append("held twice: " + "; ".join(shown)
+                        + (f"; and {more} more member/step pairs" if more else ""))
     if problems:
         fixes = ([f"add the missing {parts}"] if len(problems) > len(duplicates[:1]) else []) \
             + (["leave out one of each pair held twice"] if duplicates else [])

@@ -225,3 +225,18 @@ def test_incompleteness_is_named_compactly_but_completely():
         "Add the missing files.")
     members, ends = check_complete("ens", {1: list(hours[::-1]), 0: list(hours)})
     assert members.tolist() == [0, 1] and ends.tolist() == hours.tolist()
+
+
+def test_a_member_given_twice_is_named_without_listing_all_its_steps():
+    import numpy as np
+
+    from floodwarn.io.rainfall_files import MAX_DUPLICATES_LISTED, check_complete
+
+    ends = [np.datetime64("2020-05-30T12:00", "s") + np.timedelta64(h, "h") for h in range(1, 73)]
+    duplicates = [f"member 3, step ending {t}: in both m03.nc and m03_again.nc" for t in ends]
+    with pytest.raises(InputError) as caught:
+        check_complete("m*.nc", {3: ends}, duplicates=duplicates)
+    message = str(caught.value)
+    assert message.count("in both m03.nc and m03_again.nc") == MAX_DUPLICATES_LISTED
+    assert f"and {72 - MAX_DUPLICATES_LISTED} more member/step pairs" in message
+    assert len(message) < 800
