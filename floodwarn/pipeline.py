@@ -350,7 +350,6 @@ def run_forecast(
         # (0.5 GB for 51 members on the demo domain).
         ensemble = replace(ensemble, discharge_m3s=None)
         del member_discharge
-        out.mkdir(parents=True, exist_ok=True)
         record = _forecast_record(
             model,
             forecast,
