@@ -39,6 +39,9 @@ app.add_typer(terrain_app, name="terrain")
 app.add_typer(data_app, name="data")
 forecast_app = typer.Typer(help="Forecast runs and storms / pronósticos.", no_args_is_help=True)
 app.add_typer(forecast_app, name="forecast")
+scenarios_app = typer.Typer(help="Flood scenarios by return period / escenarios de crecida.",
+                            no_args_is_help=True)
+app.add_typer(scenarios_app, name="scenarios")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -82,6 +85,11 @@ class StepProgress:
             self._progress.advance(self._task)
         self._seen.append(step)
         self._progress.update(self._task, description=step.replace("_", " "))
+
+    def scenarios(self, done: int, total: int) -> None:
+        if self._members is None:
+            self._members = self._progress.add_task("escenarios / scenarios", total=total)
+        self._progress.update(self._members, completed=done)
 
     def members(self, done: MemberProgress) -> None:
         if self._members is None:
@@ -172,6 +180,35 @@ def _default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "floodwarn"
 
 
+WorkersOption = Annotated[
+    int | None, typer.Option(min=0, envvar="FLOODWARN_ENSEMBLE_WORKERS",
+                             help="Independent runs (ensemble members, scenarios) go to a local "
+                                  "Dask cluster of this many processes (0 or unset: one per "
+                                  "core, at most 8); 1 runs them one after another here.")]
+SchedulerOption = Annotated[
+    str | None, typer.Option(envvar="FLOODWARN_DASK_SCHEDULER",
+                             help="Run them on the Dask cluster of this scheduler (e.g. "
+                                  "tcp://10.0.0.5:8786; it wins over a workers count from the "
+                                  "environment); its workers need this floodwarn installed.")]
+
+
+def _execution(ctx: typer.Context, workers: int | None, scheduler: str | None) -> Any:
+    """The execution the --workers and --scheduler options ask for (not both on the command
+    line; a scheduler from the environment yields to --workers given on the command line)."""
+    from floodwarn.ensemble import Execution, default_workers
+
+    # By name: typer's click and the installed click may be two copies of the enum.
+    given = {name for name in ("workers", "scheduler")
+             if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
+    if given == {"workers", "scheduler"}:
+        raise typer.BadParameter("give --workers (a local cluster) or --scheduler (an existing "
+                                 "cluster), not both.")
+    with errors_as_messages():
+        if scheduler and "workers" not in given:
+            return Execution(scheduler=scheduler)
+        return Execution(workers=workers or default_workers())
+
+
 @forecast_app.command("run")
 def forecast_run(
     ctx: typer.Context,
@@ -215,38 +252,18 @@ def forecast_run(
         list[int] | None, typer.Option(help="Ensemble member number to run (repeat); default: "
                                        "every member of the file.")
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=0, envvar="FLOODWARN_ENSEMBLE_WORKERS",
-                                 help="Ensemble members run on a local Dask cluster of "
-                                      "this many processes (0 or unset: one per core, at "
-                                      "most 8); 1 runs them one after another in this "
-                                      "process.")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(envvar="FLOODWARN_DASK_SCHEDULER",
-                                 help="Run the members on the Dask cluster of this scheduler "
-                                      "(e.g. tcp://10.0.0.5:8786; it wins over a workers "
-                                      "count from the environment); its workers need this "
-                                      "floodwarn installed (the run's model is sent to them).")
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Run a forecast: rain → runoff → hydrographs → flood depth → settlement levels,
     shelter safety and evacuation plan; prints the run's plausibility warnings. Ensemble
     members run in parallel (--workers, --scheduler) and give probabilities."""
-    from floodwarn.ensemble import Execution, default_workers
     from floodwarn.pipeline import FORECAST_JOB_STEPS, run_forecast
     from floodwarn.request import ForecastRequest
 
-    # By name: typer's click and the installed click may be two copies of the enum.
-    given = {name for name in ("workers", "scheduler")
-             if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"}
-    if given == {"workers", "scheduler"}:
-        raise typer.BadParameter("give --workers (a local cluster) or --scheduler (an existing "
-                                 "cluster), not both.")
+    execution = _execution(ctx, workers, scheduler)
     levels = parse_reservoir_levels(reservoir_level or [])
     with errors_as_messages():
-        execution = Execution(scheduler=scheduler) if scheduler and "workers" not in given \
-            else Execution(workers=workers or default_workers())
         request = ForecastRequest.build(
             terrain_dir=terrain, rain_path=rain[0],
             rain_files=tuple(rain) if len(rain) > 1 else None, variable=variable, units=units,
@@ -423,6 +440,108 @@ def _print_forecast_summary(record: dict[str, Any], out_dir: Path) -> None:
         f"{mb['relative_error']:.1e}; tramos por período de retorno / reaches by return "
         f"period{median}: {classes}"
     )
+
+
+@scenarios_app.command("run", context_settings={"allow_extra_args": True,
+                                                "ignore_unknown_options": True})
+def scenarios_run(
+    ctx: typer.Context,
+    terrain: Annotated[Path, typer.Option(help="Terrain model directory (terrain build).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory (one folder per "
+                                                        "return period: rp2/, rp10/, …).")],
+    return_periods: Annotated[
+        list[str] | None, typer.Option(
+            "--return-periods", help="Return periods in years, several after the option "
+                                     "(--return-periods 2 5 10 25 50 100, the default) or "
+                                     "comma-separated.")
+    ] = None,
+    duration_h: Annotated[
+        list[int] | None, typer.Option(
+            "--duration-h", help="Design storm duration, h (repeat for several). Default: "
+                                 "every duration of models/idf_el_salvador.yaml (1…72 h), "
+                                 "each reach taking its critical one, as the thresholds do; "
+                                 "one fixed duration (e.g. 24) under-states the floods of "
+                                 "catchments whose critical storm is shorter.")
+    ] = None,
+    rain_factor: Annotated[
+        float, typer.Option(help="Scale every design rain depth: a climate-change "
+                                 "sensitivity (1.1–1.3 ≈ +1.5…+4 °C at ~7 %/°C), not a "
+                                 "projection.")
+    ] = 1.0,
+    ia_ratio: IaRatioOption = 0.2,
+    landcover: LandcoverOption = None,
+    soil: SoilOption = None,
+    cache_dir: CacheDirOption = None,
+    settlements: Annotated[
+        Path | None, typer.Option(help="Settlements layer (default: the shipped towns).")
+    ] = None,
+    centres: Annotated[
+        Path | None, typer.Option(help="Collective centres layer (default: shipped sites).")
+    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Flood scenarios for planning: each return period's design storm through the whole
+    chain (rp2/, rp10/, … as forecast runs), then expected annual exposure per settlement,
+    municipality, department and reach, and each centre's return period of unsafety."""
+    from floodwarn.pipeline import SCENARIO_JOB_STEPS, run_flood_scenarios
+    from floodwarn.request import ScenarioRequest
+
+    periods = _whole_numbers([*(return_periods or []), *ctx.args], "--return-periods")
+    if ctx.args and not return_periods:
+        raise typer.BadParameter(f"unexpected {' '.join(ctx.args)!r}; return periods follow "
+                                 "--return-periods.")
+    execution = _execution(ctx, workers, scheduler)
+    with errors_as_messages():
+        request = ScenarioRequest.build(
+            terrain_dir=terrain, return_periods=periods or (2, 5, 10, 25, 50, 100),
+            durations_h=tuple(duration_h) if duration_h else None, rain_factor=rain_factor,
+            ia_ratio=ia_ratio, landcover_path=landcover, soil_path=soil,
+            settlements_path=settlements, centres_path=centres)
+    with errors_as_messages(), _step_progress(SCENARIO_JOB_STEPS) as on_step:
+        result = run_flood_scenarios(request, out_dir,
+                                     cache_dir=cache_dir or _default_cache_dir(),
+                                     execution=execution, on_step=on_step,
+                                     on_scenario=on_step.scenarios)
+    _print_scenarios_summary(result)
+
+
+def _whole_numbers(values: list[str], option: str) -> tuple[int, ...]:
+    """Whole numbers given as separate words or comma-separated, in the order given."""
+    numbers = []
+    for word in (part for value in values for part in value.split(",") if part.strip()):
+        try:
+            numbers.append(int(word))
+        except ValueError:
+            raise typer.BadParameter(f"{option}: {word!r} is not a whole number of years."
+                                     ) from None
+    return tuple(numbers)
+
+
+def _print_scenarios_summary(result: Any) -> None:
+    record = result.record
+    table = Table(title="Escenarios / scenarios" + (" — SINTÉTICO / SYNTHETIC"
+                                                    if record["synthetic"] else ""))
+    for column in ("periodo de retorno / return period", "personas expuestas / exposed",
+                   "evacuados / evacuees", "sin lugar / unplaced", "albergues inseguros / "
+                   "unsafe centres", "tierra inundada / flooded km²"):
+        table.add_column(column, justify="right")
+    for name, s in record["scenarios"].items():
+        table.add_row(name.removeprefix("rp") + " a", f"{s.get('people_exposed', 0):,}",
+                      f"{s.get('evacuees', 0):,}", f"{s.get('unmet_evacuees', 0):,}",
+                      f"{s.get('centres_by_status', {}).get('unsafe', 0):,}",
+                      f"{s['inundation']['flooded_land_km2']:,.1f}")
+    out.print(table)
+    expected = record["expected_annual"]
+    if expected:
+        out.print(f"personas expuestas por año (esperado) / expected people exposed per year: "
+                  f"{expected['people_exposed']:,.0f}; evacuados / evacuees "
+                  f"{expected['evacuees']:,.0f}; sin lugar / unplaced "
+                  f"{expected['unplaced_evacuees']:,.0f}")
+    if record["rain_factor"] != 1.0:
+        out.print(f"lluvia de diseño × {record['rain_factor']} (sensibilidad climática / "
+                  "climate sensitivity)")
+    out.print(f"→ {result.out_dir} ({record['timings_s']['total']:.1f} s)")
 
 
 @terrain_app.command("info")

@@ -372,9 +372,9 @@ def _run_on_dask(model: MemberModel, rain_mm: np.ndarray, execution: Execution,
     finished = False
     try:
         for future in results:
-            record(_result_of(future))  # errors of record (writing) are this process's own
+            record(task_result(future))  # errors of record (writing) are this process's own
             del future
-        count = _result_of(total)
+        count = task_result(total)
         finished = True
     finally:
         if not finished:  # the chunks still queued would run for nothing on a shared cluster
@@ -384,7 +384,7 @@ def _run_on_dask(model: MemberModel, rain_mm: np.ndarray, execution: Execution,
     return count, {**execution.describe(), "dask_workers": n_workers, "chunks": len(chunks)}
 
 
-def _result_of(future: Any) -> Any:
+def task_result(future: Any) -> Any:
     """A task's result; a task's failure (a worker lost, an exception on a remote machine) as
     an :class:`EnsembleExecutionError`."""
     try:

@@ -758,3 +758,252 @@ def replan_evacuation(run_dir: str | Path, *, capacities_csv: str | Path | None 
     write_risk_outputs(target, result, metadata={"replanned_from": str(run),
                                                  "capacities": str(capacities_csv)})
     return result
+
+
+# --------------------------------------------------------------------------- flood scenarios
+
+#: Every step the scenario job reports to a progress display, in order.
+SCENARIO_JOB_STEPS = ("load_terrain", "hydrology_model", "thresholds", "settlements",
+                      "scenarios", "exposure")
+#: The scenario folder's index: request, return periods, weights, totals, provenance.
+SCENARIOS_FILE = "scenarios.json"
+#: The combined tables of a scenario folder (CSV, one row per item).
+EXPOSURE_FILES = {"settlements": "exposure_settlements.csv",
+                  "municipalities": "exposure_municipalities.csv",
+                  "departments": "exposure_departments.csv",
+                  "centres": "centres_by_return_period.csv",
+                  "reaches": "reaches_ranked.csv"}
+
+
+def scenario_folder(out_dir: str | Path, return_period_years: int) -> Path:
+    """Where one return period's outputs go: ``OUT/rp10`` for the 10-year flood."""
+    return Path(out_dir) / f"rp{int(return_period_years)}"
+
+
+@dataclass(frozen=True)
+class ScenarioJobResult:
+    out_dir: Path
+    record: dict[str, Any]
+    exposure: dict[str, Any]  # the tables of EXPOSURE_FILES, as DataFrames
+
+
+def run_flood_scenarios(
+    request: Any,
+    out_dir: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    terrain: TerrainModel | None = None,
+    execution: Execution | None = None,
+    on_step: Callable[[str], None] | None = None,
+    on_scenario: Callable[[int, int], None] | None = None,
+) -> ScenarioJobResult:
+    """Flood scenarios of the request's return periods for planners
+    (:class:`floodwarn.request.ScenarioRequest`): each return period's design storm (the IDF,
+    durations and areal reduction the thresholds use; :mod:`floodwarn.planning.scenarios`)
+    through runoff, routing, the flood map, settlement levels, centre safety and the
+    evacuation plan, written to ``OUT/rp{T}/`` as a forecast run's files are (depth and
+    first-flooding COGs, ``reaches.gpkg``, ``settlements.gpkg``, ``centres.gpkg``,
+    ``evacuation.csv``, ``summary.json``, ``run.json``); then the expected annual exposure per
+    settlement, municipality, department and reach and each centre's return period of
+    unsafety (:mod:`floodwarn.planning.exposure`, :data:`EXPOSURE_FILES`), and
+    ``scenarios.json``.
+
+    Scenarios reuse the prepared terrain (rating curves and thresholds in ``cache_dir``) and
+    run as independent tasks, on Dask as ``execution`` says; ``on_scenario(done, total)``
+    hears each one finish.
+    """
+    import pandas as pd
+
+    from floodwarn.planning.exposure import (
+        annual_probability_weights,
+        area_exposure,
+        centre_exposure,
+        reach_exposure,
+        settlement_exposure,
+    )
+    from floodwarn.planning.scenarios import ScenarioModel, ScenarioResult, run_scenarios
+    from floodwarn.prepared import design_month
+
+    start = time.perf_counter()
+    notify = on_step or (lambda _step: None)
+    timings: dict[str, float] = {}
+    out = Path(out_dir)
+    cache = ArrayCache(cache_dir)
+    execution = execution or Execution()
+    periods = tuple(request.return_periods)
+    if len(periods) > 1:
+        start_dask_client(execution)
+    notify("load_terrain")
+    with timed_step(log, "load_terrain", timings, path=str(request.terrain_dir)):
+        model = terrain if terrain is not None else load_terrain_model(request.terrain_dir)
+    notify("hydrology_model")
+    with timed_step(log, "hydrology_model", timings):
+        routing = load_parameters(RoutingParameters)
+        bodies = locate_water_bodies(model, load_parameters(WaterBodies))
+        prepared = prepared_hydrology(model, routing, bodies, cache,
+                                      landcover_path=request.landcover_path,
+                                      soil_path=request.soil_path, ia_ratio=request.ia_ratio)
+        month, specific_base_flow = design_month()
+    notify("thresholds")
+    with timed_step(log, "thresholds", timings):
+        idf = load_parameters(IdfParameters)
+        thresholds = cached_thresholds(prepared.hydro, idf, request.ia_ratio, 1, cache)
+    notify("settlements")
+    water = prepared.water | bodies.surface
+    rules = load_parameters(LevelRules)
+    with timed_step(log, "settlements", timings):
+        towns, shelters, outside = _risk_layers(model, request.settlements_path,
+                                                request.centres_path, water)
+        footprints = settlement_footprints(model, towns, rules, water) if len(towns) else None
+    durations = tuple(request.durations_h or idf.design_storm_hours)
+    scenario_model = ScenarioModel(
+        hydro=prepared.hydro, idf=idf, durations_h=durations, rain_factor=request.rain_factor,
+        ia_ratio=request.ia_ratio, base_flow_l_s_km2=specific_base_flow,
+        initial_levels_m=bodies.initial_levels(month), flood_grid=FloodGrid.of(model, water),
+        thresholds=thresholds, footprints=footprints, wet_depth_m=rules.wet_depth_m)
+    synthetic = bool(model.is_synthetic)
+    common = {"synthetic": synthetic, "floodwarn": __version__,
+              "rain_factor": request.rain_factor,
+              "durations_h": list(durations), "idf_version": idf.version,
+              "idf_is_regional_approximation": idf.approximation}
+    settlements_by_rp: dict[int, pd.DataFrame] = {}
+    centres_by_rp: dict[int, pd.DataFrame] = {}
+    people_by_rp: dict[int, np.ndarray] = {}
+    summaries: dict[int, dict[str, Any]] = {}
+
+    def write(result: ScenarioResult) -> None:
+        years = result.return_period_years
+        folder = scenario_folder(out, years)
+        folder.mkdir(parents=True, exist_ok=True)
+        risk = None
+        if len(towns):
+            risk = assess_risk(model, result.flood, result.reach_class, towns, shelters, rules,
+                               footprints=footprints)
+            settlements_by_rp[years] = risk.settlements
+            centres_by_rp[years] = risk.centres
+        people_by_rp[years] = result.people_by_reach
+        summaries[years] = _write_scenario(folder, result, model, prepared.hydro, thresholds,
+                                           risk, {**common, "return_period_years": years})
+        if on_scenario is not None:
+            on_scenario(len(summaries), len(periods))
+
+    notify("scenarios")
+    with timed_step(log, "scenarios", timings, return_periods=list(periods),
+                    **execution.describe()):
+        out.mkdir(parents=True, exist_ok=True)
+        ran = run_scenarios(scenario_model, periods, execution, write)
+    notify("exposure")
+    tables: dict[str, Any] = {}
+    with timed_step(log, "exposure", timings):
+        reaches = reach_exposure(people_by_rp, prepared.hydro.reach_id)
+        reaches = _with_reach_places(reaches, model, settlements_by_rp)
+        tables["reaches"] = reaches
+        if settlements_by_rp:
+            places = settlement_exposure(settlements_by_rp)
+            tables["settlements"] = places.sort_values(
+                ["eae_people_exposed", "id"], ascending=[False, True], ignore_index=True)
+            tables["municipalities"] = area_exposure(places, "municipality")
+            tables["departments"] = area_exposure(places, "department")
+            tables["centres"] = centre_exposure(centres_by_rp)
+        for name, table in tables.items():
+            path = out / EXPOSURE_FILES[name]
+            table.to_csv(path.with_suffix(".tmp"), index=False)
+            path.with_suffix(".tmp").replace(path)
+    weights = annual_probability_weights(periods)
+    timings["total"] = time.perf_counter() - start
+    record = {
+        **common,
+        "request": request.to_json(),
+        "return_periods": list(periods),
+        "annual_probability_weights": [round(float(w), 6) for w in weights],
+        "expected_annual_method": "Delft-FIAT: 0 above the first scenario's exceedance "
+                                  "probability, the last scenario's value below the last, "
+                                  "log-linear in between (floodwarn.planning.exposure)",
+        "scenarios": {f"rp{t}": summaries[t] for t in periods},
+        "expected_annual": {
+            name: round(float(tables["settlements"][f"eae_{name}"].sum()), 1)
+            for name in ("people_exposed", "evacuees", "unplaced_evacuees")}
+        if "settlements" in tables else {},
+        "risk": {"settlements_outside_domain": outside["settlements"],
+                 "centres_outside_domain": outside["centres"],
+                 "settlements_on_water": outside["settlements_on_water"],
+                 "centres_on_water": outside["centres_on_water"],
+                 "levels_version": rules.version},
+        "execution": ran,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+    write_run_json(out / SCENARIOS_FILE, record)
+    log.info("flood scenarios written", extra={"out": str(out),
+                                               "seconds": round(timings["total"], 2)})
+    return ScenarioJobResult(out_dir=out, record=record, exposure=tables)
+
+
+def _write_scenario(folder: Path, result: Any, model: TerrainModel, hydro: HydrologyModel,
+                    thresholds: ReturnPeriodThresholds, risk: RiskAssessment | None,
+                    meta: dict[str, Any]) -> dict[str, Any]:
+    """One scenario's files (as a forecast run's) and the summary kept in scenarios.json."""
+    years = meta["return_period_years"]
+    flood = result.flood
+    tags = {"synthetic": str(meta["synthetic"]).lower(), "scenario": f"rp{years}",
+            "rain_factor": str(meta["rain_factor"])}
+    write_flood_rasters(folder, flood.depth_m, flood.first_flooding_h, model.grid, tags,
+                        time_origin="the start of the design storm")
+    lake = hydro.water_bodies.pass_through
+    columns: dict[str, np.ndarray] = {
+        "peak_m3s": result.peak_m3s,
+        "hours_to_peak": result.peak_time_h,
+        "critical_duration_h": result.critical_duration_h,
+        "return_period_class": result.reach_class,
+        "peak_stage_m": np.where(lake, np.nan, flood.peak_stage_m),
+        "rating_curve_extended": flood.extended,
+        "stage_beyond_rating_curve": flood.beyond_curve,
+        "people_exposed": np.round(result.people_by_reach, 1),
+        "rain_total_mm": result.rain_total_mm,
+        "runoff_total_mm": result.runoff_total_mm,
+        "francou_rodier_k": np.where(lake, np.nan, francou_rodier_k(result.peak_m3s,
+                                                                    hydro.upstream_area_km2)),
+    }
+    for t, q in zip(thresholds.return_periods_years, thresholds.discharge_m3s, strict=True):
+        columns[f"q{t}_m3s"] = q
+    write_reach_results(folder / FORECAST_REACHES_FILE, model, columns, meta)
+    summary: dict[str, Any] = {
+        "inundation": _inundation_summary(flood, model.grid.cell_area_km2),
+        "mass_balance_relative_error": result.mass_balance_relative_error,
+        "reaches_at_or_above_return_period": int((result.reach_class >= years).sum()),
+        "seconds": round(result.seconds, 2),
+    }
+    summary["inundation"]["member_mapped"] = "design flood (one run per reach's critical " \
+        "duration and area)"
+    if risk is not None:
+        write_risk_outputs(folder, risk, metadata=meta)
+        summary.update({k: v for k, v in risk.summary.items() if not k.startswith("by_")})
+    write_run_json(folder / RUN_FILE, {**meta, **summary})
+    return summary
+
+
+def _with_reach_places(reaches: Any, model: TerrainModel, settlements_by_rp: dict[int, Any]
+                       ) -> Any:
+    """The ranked reaches with where they are (lon/lat of their middle, upstream area) and the
+    settlements they flood most (by the reach of each settlement's deepest cell)."""
+    import pandas as pd
+
+    from floodwarn.io.terrain_files import reaches_geodataframe
+
+    lines = reaches_geodataframe(model).set_index("reach_id")
+    chosen = lines.loc[reaches["reach_id"].to_numpy()]
+    middle = chosen.geometry.interpolate(0.5, normalized=True).to_crs("EPSG:4326")
+    reaches = reaches.copy()
+    reaches["lon"] = middle.x.round(5).to_numpy()
+    reaches["lat"] = middle.y.round(5).to_numpy()
+    reaches["upstream_area_km2"] = model.reaches.upstream_area_km2[
+        reaches["reach_id"].to_numpy() - 1].round(1)
+    if settlements_by_rp:
+        rows = pd.concat([frame[["flooding_reach_id", "name", "people_exposed"]]
+                          for frame in settlements_by_rp.values()])
+        rows = rows[rows["people_exposed"] > 0]
+        best = (rows.groupby(["flooding_reach_id", "name"])["people_exposed"].max()
+                .reset_index().sort_values("people_exposed", ascending=False))
+        names = best.groupby("flooding_reach_id")["name"].apply(
+            lambda n: ", ".join(n.head(3)))
+        reaches["settlements"] = reaches["reach_id"].map(names).fillna("")
+    return reaches

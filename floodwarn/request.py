@@ -181,6 +181,53 @@ class ForecastRequest(ForecastOptions):
             self.model_dump(include=set(ForecastOptions.model_fields)))
 
 
+class ScenarioRequest(BaseModel):
+    """Flood scenarios for planning (:func:`floodwarn.pipeline.run_flood_scenarios`): the
+    return periods, the design storms' durations (None: every duration of the IDF file, each
+    reach taking its critical one), a rain factor (climate-change sensitivity), the terrain
+    model and the optional layers. Build it with :meth:`build`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    terrain_dir: Path
+    return_periods: tuple[int, ...] = Field(default=(2, 5, 10, 25, 50, 100), min_length=1,
+                                            max_length=20)
+    durations_h: tuple[int, ...] | None = Field(default=None, min_length=1, max_length=10)
+    rain_factor: float = Field(default=1.0, allow_inf_nan=False)
+    ia_ratio: float = 0.2
+    landcover_path: Path | None = None
+    soil_path: Path | None = None
+    settlements_path: Path | None = None
+    centres_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        from floodwarn.planning.scenarios import check_scenario_options
+
+        try:
+            check_scenario_options(self.return_periods, self.durations_h or (1,),
+                                   self.rain_factor)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        check_ia_ratio(self.ia_ratio)
+        check_curve_number_sources(self.landcover_path, self.soil_path)
+        return self
+
+    @classmethod
+    def build(cls, **fields: Any) -> ScenarioRequest:
+        """The request, or :class:`InputError` naming every field that is wrong and why."""
+        try:
+            request = cls.model_validate(fields)
+        except ValidationError as exc:
+            raise InputError(describe_validation_error(exc, "scenario request")) from exc
+        # Return periods in order: tables and integration run from frequent to rare.
+        return request.model_copy(update={"return_periods": tuple(sorted(
+            request.return_periods))})
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
 def describe_validation_error(exc: ValidationError, what: str) -> str:
     """One line per problem: the field and the reason (pydantic's own wording)."""
     problems = []

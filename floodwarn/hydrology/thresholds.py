@@ -154,6 +154,38 @@ def areal_reduction_factor(area_km2: np.ndarray | float, duration_h: float) -> n
     return np.clip(1.0 - b1 * float(duration_h) ** -b2, MIN_AREAL_REDUCTION, 1.0)
 
 
+def reference_area_weights(upstream_area_km2: np.ndarray, reference_areas_km2: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each reach, the reference areas that bracket its upstream area (indices ``lower``
+    and ``upper``) and the ``weight`` of the upper one, linear in log area (areas outside the
+    references take the nearest one)."""
+    ref_areas = np.asarray(reference_areas_km2, np.float64)
+    n = np.asarray(upstream_area_km2).shape[0]
+    if ref_areas.size == 1:
+        zero = np.zeros(n, np.int64)
+        return zero, zero, np.zeros(n)
+    log_area = np.log(np.clip(upstream_area_km2, ref_areas[0], ref_areas[-1]))
+    upper = np.clip(np.searchsorted(ref_areas, np.exp(log_area)), 1, ref_areas.size - 1)
+    lower = upper - 1
+    weight = (log_area - np.log(ref_areas[lower])) / (
+        np.log(ref_areas[upper]) - np.log(ref_areas[lower]))
+    return lower, upper, weight
+
+
+def design_hyetograph(return_period_years: float, duration_h: int, area_km2: float,
+                      idf: IdfParameters, step_hours: int, n_steps: int, *,
+                      rain_factor: float = 1.0) -> np.ndarray:
+    """Rain (mm per step) of ``n_steps`` steps: the design storm of a return period and
+    duration in the IDF's pattern, reduced to areal rain for ``area_km2``
+    (:func:`areal_reduction_factor`) and scaled by ``rain_factor``, then dry steps."""
+    hyeto = np.zeros(n_steps)
+    storm = DESIGN_STORM_PATTERNS[idf.design_storm_pattern](return_period_years, duration_h,
+                                                           idf, float(step_hours))
+    m = min(storm.size, n_steps)
+    hyeto[:m] = storm[:m] * areal_reduction_factor(area_km2, duration_h) * rain_factor
+    return hyeto
+
+
 def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
                              ia_ratio: float = 0.2, step_hours: int = 1,
                              base_flow_l_s_km2: float = 0.0,
@@ -185,25 +217,14 @@ def return_period_thresholds(model: HydrologyModel, idf: IdfParameters, *,
     durations = [h for h in idf.design_storm_hours if h >= step_hours and h % step_hours == 0]
     durations = durations or [max(step_hours, max(idf.design_storm_hours))]
     ref_areas = np.array(idf.reference_areas_km2, np.float64)
-    log_area = np.log(np.clip(model.upstream_area_km2, ref_areas[0], ref_areas[-1]))
-    upper = np.clip(np.searchsorted(ref_areas, np.exp(log_area)), 1, max(ref_areas.size - 1, 1))
-    lower = upper - 1
-    if ref_areas.size > 1:
-        weight = (log_area - np.log(ref_areas[lower])) / (
-            np.log(ref_areas[upper]) - np.log(ref_areas[lower]))
-    else:
-        lower = upper = np.zeros(model.n_reaches, np.int64)
-        weight = np.zeros(model.n_reaches)
+    lower, upper, weight = reference_area_weights(model.upstream_area_km2, ref_areas)
     reach = np.arange(model.n_reaches)
 
     def design_peak(years: int, hours: int, area: float) -> np.ndarray:
         # The storm plus its recession: a short storm's peak has passed every reach for which
         # it can be the critical duration well before the longest storm's would.
         n = min(steps, (hours + idf.recession_hours) // step_hours)
-        hyeto = np.zeros(n)
-        storm = DESIGN_STORM_PATTERNS[idf.design_storm_pattern](years, hours, idf,
-                                                               float(step_hours))
-        hyeto[: storm.size] = storm * areal_reduction_factor(area, hours)
+        hyeto = design_hyetograph(years, hours, area, idf, step_hours, n)
         rain = np.broadcast_to(hyeto[:, None], (n, model.n_reaches))
         return simulate(model, np.ascontiguousarray(rain), dt[:n], amc=2,
                         ia_ratio=ia_ratio, base_flow_l_s_km2=base_flow_l_s_km2,

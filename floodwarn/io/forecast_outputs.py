@@ -34,12 +34,14 @@ FLOOD_PROBABILITY_FILE = "flood_probability.tif"
 
 def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.ndarray,
                         grid: Grid, tags: dict[str, str], *,
-                        probability: np.ndarray | None = None, members: int = 1) -> None:
+                        probability: np.ndarray | None = None, members: int = 1,
+                        time_origin: str = "forecast_start_utc") -> None:
     """The run's peak depth and first-flooding hours as COGs on the terrain's ``grid``
     (:data:`DEPTH_FILE`, :data:`FIRST_FLOODING_FILE`), and their Web Mercator copies for the
     map's tiles (:data:`DEPTH_WEB_MERCATOR_FILE`, :data:`FIRST_FLOODING_WEB_MERCATOR_FILE`);
     with ``probability``, the share of the ``members`` that flood each land cell
     (:data:`FLOOD_PROBABILITY_FILE`, NaN on channels, lakes and outside the terrain).
+    First-flooding hours count from ``time_origin`` (a tag's name, or what the hours start at).
 
     Depth overviews average (the mean depth of the area, dry cells counting as 0); the
     first-flooding overviews take the nearest cell's hour, never a mean of two cells' hours.
@@ -54,8 +56,8 @@ def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.nda
 
     def first_flooding() -> None:
         write_cog(out / FIRST_FLOODING_FILE, first_flooding_h, grid, nodata=np.nan,
-                  kind="arrival", tags={**tags, "units": "hours after forecast_start_utc"},
-                  description="hours from the forecast start until the cell first floods")
+                  kind="arrival", tags={**tags, "units": f"hours after {time_origin}"},
+                  description=f"hours from {time_origin} until the cell first floods")
         write_web_mercator_cog(out / FIRST_FLOODING_FILE,
                                out / FIRST_FLOODING_WEB_MERCATOR_FILE, kind="arrival")
 

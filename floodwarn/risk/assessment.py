@@ -14,7 +14,13 @@ from floodwarn.inundation.depth import Inundation
 from floodwarn.parameters import LEVELS, LevelRules
 from floodwarn.risk.centres import centre_safety
 from floodwarn.risk.evacuation import EvacuationPlan, match_evacuation
-from floodwarn.risk.settlements import ensemble_levels, settlement_flooding, warning_levels
+from floodwarn.risk.settlements import (
+    SettlementFootprints,
+    ensemble_levels,
+    footprint_flooding,
+    settlement_flooding,
+    warning_levels,
+)
 from floodwarn.terrain.model import TerrainModel
 
 
@@ -29,7 +35,8 @@ class RiskAssessment:
 def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: np.ndarray,
                 settlements: gpd.GeoDataFrame, centres: gpd.GeoDataFrame,
                 rules: LevelRules, *,
-                member_levels: np.ndarray | None = None) -> RiskAssessment:
+                member_levels: np.ndarray | None = None,
+                footprints: SettlementFootprints | None = None) -> RiskAssessment:
     """Levels of every settlement, safety of every centre, evacuation of the people exposed in
     settlements at ``rules.evacuation.levels`` to safe centres with room, and summaries per
     municipality and department (keyed by ``municipality_id`` and ``department_code``).
@@ -38,8 +45,13 @@ def assess_risk(terrain: TerrainModel, flood: Inundation, reach_return_period: n
     ``member_levels`` — (member, settlement) the level of each settlement on each ensemble
     member's own flood map (:func:`floodwarn.ensemble.run_member`) — the settlement's level
     follows :func:`ensemble_levels`; without, the rules apply to ``flood`` directly.
+    ``footprints`` may pass the settlements' footprints already found on ``flood.water``.
     """
-    metrics = settlement_flooding(terrain, flood, reach_return_period, settlements, rules)
+    if footprints is None:
+        metrics = settlement_flooding(terrain, flood, reach_return_period, settlements, rules)
+    else:
+        metrics = footprint_flooding(footprints, flood, terrain.catchment_id,
+                                     reach_return_period, rules, index=settlements.index)
     towns = settlements.join(metrics)
     if member_levels is None:
         level, reason = warning_levels(metrics, rules)
