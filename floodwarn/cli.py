@@ -42,6 +42,9 @@ app.add_typer(forecast_app, name="forecast")
 scenarios_app = typer.Typer(help="Flood scenarios by return period / escenarios de crecida.",
                             no_args_is_help=True)
 app.add_typer(scenarios_app, name="scenarios")
+plan_app = typer.Typer(help="Planning: shelter upgrades, evacuation plans, report / "
+                            "planificación.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -504,6 +507,68 @@ def scenarios_run(
                                      execution=execution, on_step=on_step,
                                      on_scenario=on_step.scenarios)
     _print_scenarios_summary(result)
+
+
+ScenariosDirOption = Annotated[
+    Path, typer.Option("--scenarios", help="Folder of `floodwarn scenarios run --out`.")]
+
+
+@plan_app.command("shelters")
+def plan_shelters(
+    scenarios: ScenariosDirOption,
+    upgrades: Annotated[
+        int | None, typer.Option(min=1, help="Choose at most this many actions (the national "
+                                             "programme aims at 40 or more).")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(min=0, help="Spend at most this much (the candidates' "
+                                               "currency; default file: USD, assumed costs).")
+    ] = None,
+    candidates: Annotated[
+        Path | None, typer.Option(help="CSV of candidate actions: action_id, kind (capacity, "
+                                       "flood_safe, new_site), site_id, places, cost; name, "
+                                       "lon, lat for new sites. Default: every eligible site "
+                                       "enlarged to the Sphere standard and every flooding "
+                                       "site flood-proofed (models/shelter_upgrades.yaml).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write (default SCENARIOS/plan).")
+    ] = None,
+    time_limit_s: Annotated[
+        float, typer.Option(min=1, help="Stop the optimiser after this many seconds with "
+                                        "the best plan found (said so in the output).")
+    ] = 120.0,
+) -> None:
+    """Choose shelter upgrades that most reduce the expected evacuees left without a place
+    each year, by optimisation over the scenarios / elegir mejoras de albergues."""
+    from floodwarn.pipeline import plan_shelter_upgrades
+
+    if upgrades is None and budget is None:
+        raise typer.BadParameter("give --upgrades N, --budget AMOUNT, or both.")
+    with errors_as_messages():
+        result = plan_shelter_upgrades(scenarios, upgrades=upgrades, budget=budget,
+                                       candidates_path=candidates, out_dir=out_dir,
+                                       time_limit_s=time_limit_s)
+    record = result.record
+    table = Table(title="Mejoras elegidas / chosen upgrades" + (
+        " — SINTÉTICO / SYNTHETIC" if record["synthetic"] else ""))
+    for column in ("sitio / site", "municipio / municipality", "acción / action",
+                   "evita por año / avoids per year", "motivo / reason"):
+        table.add_column(column)
+    for row in result.chosen.itertuples():
+        table.add_row(str(row.site_name), str(row.municipality), str(row.kind),
+                      f"{row.expected_unplaced_avoided_per_year:,.1f}", str(row.reason_es))
+    out.print(table)
+    out.print(f"evacuados sin lugar por año (esperado) / expected unplaced evacuees per year: "
+              f"{record['expected_unplaced_before']:,.0f} → "
+              f"{record['expected_unplaced_after']:,.0f}; "
+              f"coste / cost {record['total_cost']:,.0f} {record['currency']}"
+              + (" (costes supuestos / assumed costs)" if record["costs_are_assumptions"]
+                 else ""))
+    if not record["optimal"]:
+        out.print(f"[yellow]límite de tiempo: el mejor plan hallado, brecha / time limit: "
+                  f"best plan found, gap {record['mip_gap']:.1%}[/]")
+    out.print(f"→ {result.out_dir}")
 
 
 def _whole_numbers(values: list[str], option: str) -> tuple[int, ...]:

@@ -363,6 +363,37 @@ class WaterBodies(ParameterSet):
         return self
 
 
+class CapacityUpgrade(_Strict):
+    added_covered_area_m2: Annotated[float, Field(gt=0, le=100_000)]
+    area_per_person_m2: Annotated[float, Field(gt=0, le=50)]
+    cost_per_m2: Annotated[float, Field(ge=0)]
+    kinds: Annotated[list[str], Field(min_length=1)]
+
+    @property
+    def places(self) -> int:
+        """People the added covered space shelters at the standard's area per person."""
+        return int(self.added_covered_area_m2 // self.area_per_person_m2)
+
+    @property
+    def cost(self) -> float:
+        return self.added_covered_area_m2 * self.cost_per_m2
+
+
+class FloodProofing(_Strict):
+    cost_per_site: Annotated[float, Field(ge=0)]
+    kinds: Annotated[list[str], Field(min_length=1)]
+
+
+class ShelterUpgradeStandard(ParameterSet):
+    """Default candidate shelter upgrades and their assumed costs
+    (``models/shelter_upgrades.yaml``)."""
+
+    approximation: bool
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    capacity_upgrade: CapacityUpgrade
+    flood_proofing: FloodProofing
+
+
 #: Every parameter file shipped in models/ and the model that validates it.
 PARAMETER_FILES: dict[str, type[ParameterSet]] = {
     "collective_centres.yaml": CollectiveCentreRules,
@@ -373,6 +404,7 @@ PARAMETER_FILES: dict[str, type[ParameterSet]] = {
     "reservoirs.yaml": WaterBodies,
     "base_flow.yaml": BaseFlow,
     "plausibility.yaml": PlausibilityBounds,
+    "shelter_upgrades.yaml": ShelterUpgradeStandard,
 }
 
 P = TypeVar("P", bound=ParameterSet)

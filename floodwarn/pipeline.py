@@ -1007,3 +1007,203 @@ def _with_reach_places(reaches: Any, model: TerrainModel, settlements_by_rp: dic
             lambda n: ", ".join(n.head(3)))
         reaches["settlements"] = reaches["reach_id"].map(names).fillna("")
     return reaches
+
+
+# --------------------------------------------------------------------------- shelter upgrades
+
+#: What ``plan shelters`` writes, in its output folder.
+UPGRADES_FILE = "upgrades.csv"
+UPGRADE_PLAN_FILE = "upgrade_plan.json"
+
+
+@dataclass(frozen=True)
+class ShelterPlanResult:
+    out_dir: Path
+    chosen: Any  # DataFrame: the chosen actions with their reasons (UPGRADES_FILE)
+    record: dict[str, Any]  # UPGRADE_PLAN_FILE
+    choice: Any  # floodwarn.planning.upgrades.UpgradeChoice
+    problem: Any  # floodwarn.planning.upgrades.UpgradeProblem
+
+
+def read_scenario_layers(scenarios_dir: str | Path) -> tuple[dict[str, Any], dict[int, Any],
+                                                               dict[int, Any]]:
+    """A scenario folder's ``scenarios.json`` and, by return period, its settlements and
+    centres layers (GeoDataFrames in WGS 84); a clear error for a folder that is not one."""
+    folder = Path(scenarios_dir)
+    index = folder / SCENARIOS_FILE
+    if not index.exists():
+        raise InputError(f"{folder}: no {SCENARIOS_FILE}; give the --out folder of "
+                         "`floodwarn scenarios run`.")
+    record = json.loads(index.read_text())
+    from floodwarn.io.forecast_outputs import CENTRES_FILE, SETTLEMENTS_FILE
+
+    settlements, centres = {}, {}
+    for years in record["return_periods"]:
+        rp = scenario_folder(folder, years)
+        for name in (SETTLEMENTS_FILE, CENTRES_FILE):
+            if not (rp / name).exists():
+                raise InputError(f"{rp}: no {name}; the scenario run was incomplete or had no "
+                                 "settlement in its domain; run `floodwarn scenarios run` "
+                                 "again.")
+        settlements[int(years)] = gpd.read_file(rp / SETTLEMENTS_FILE)
+        centres[int(years)] = gpd.read_file(rp / CENTRES_FILE)
+    return record, settlements, centres
+
+
+def plan_shelter_upgrades(
+    scenarios_dir: str | Path,
+    *,
+    upgrades: int | None = None,
+    budget: float | None = None,
+    candidates_path: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    time_limit_s: float = 120.0,
+) -> ShelterPlanResult:
+    """Which shelter upgrades most reduce the expected yearly number of evacuees left without
+    a place, over a scenario folder's floods (:func:`run_flood_scenarios`), within
+    ``upgrades`` actions and/or a ``budget`` — one mixed-integer program
+    (:func:`floodwarn.planning.upgrades.choose_upgrades`), not a greedy loop.
+
+    Candidates: a planner's file (:func:`floodwarn.planning.candidates.read_candidate_actions`)
+    or the defaults of ``models/shelter_upgrades.yaml`` (each eligible site enlarged to the
+    Sphere standard, each site that floods in some scenario flood-proofed; costs are
+    assumptions). Evacuees, centre safety and capacities are the scenarios'; distances and
+    candidates per settlement follow ``models/levels.yaml``. Writes ``upgrades.csv`` (the
+    chosen actions with a reason each) and ``upgrade_plan.json`` to ``out_dir`` (default:
+    the scenario folder's ``plan/``).
+    """
+    import pandas as pd
+
+    from floodwarn.parameters import ShelterUpgradeStandard
+    from floodwarn.planning.candidates import (
+        default_actions,
+        read_candidate_actions,
+        site_status_from_depth,
+    )
+    from floodwarn.planning.exposure import annual_probability_weights
+    from floodwarn.planning.upgrades import UpgradeProblem, choose_upgrades, upgrade_reason
+
+    record, settlements, centres = read_scenario_layers(scenarios_dir)
+    periods = sorted(settlements)
+    weights = annual_probability_weights(periods)
+    rules = load_parameters(LevelRules)
+    standard = load_parameters(ShelterUpgradeStandard)
+    first_towns = settlements[periods[0]]
+    sites = centres[periods[0]].reset_index(drop=True)
+    demand = np.stack([settlements[t]["evacuees"].to_numpy(np.float64) for t in periods])
+    needing = demand.max(axis=0) > 0
+    status = np.stack([centres[t]["status"].astype(str).to_numpy() for t in periods])
+    shelter = sites["shelter"].astype(bool).to_numpy()
+    known = set(sites["id"].astype(str))
+    if candidates_path is not None:
+        actions = read_candidate_actions(candidates_path, known)
+    else:
+        actions = default_actions(sites[shelter], (status[:, shelter] != "safe").any(axis=0),
+                                  standard)
+    new = actions[actions["kind"] == "new_site"]
+    site_ids = [*sites["id"].astype(str), *new["site_id"].astype(str)]
+    site_names = [*sites["name"].astype(str), *new.get("name", pd.Series(dtype=str))]
+    xy_sites = _projected_xy(sites)
+    new_status = np.zeros((len(periods), len(new)), dtype=object)
+    if len(new):
+        new_points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(new["lon"], new["lat"]),
+                                      crs="EPSG:4326")
+        xy_new = _projected_xy(new_points)
+        xy_sites = np.vstack([xy_sites, xy_new])
+        import rasterio
+
+        from floodwarn.io.forecast_outputs import DEPTH_FILE
+
+        for s, years in enumerate(periods):
+            with rasterio.open(scenario_folder(scenarios_dir, years) / DEPTH_FILE) as src:
+                depth = src.read(1)
+                xs, ys = new_points.to_crs(src.crs).geometry.x, new_points.geometry.to_crs(
+                    src.crs).y
+                rows, cols = rasterio.transform.rowcol(src.transform, xs, ys)
+                new_status[s] = site_status_from_depth(depth, np.asarray(rows),
+                                                       np.asarray(cols), src.res[0],
+                                                       rules.centres)
+    safe = np.hstack([(status == "safe") & shelter[None, :], new_status == "safe"])
+    capacity = np.concatenate([np.where(shelter, sites["capacity"].to_numpy(np.float64), 0.0),
+                               np.zeros(len(new))])
+    index_of = {site: k for k, site in enumerate(site_ids)}
+    problem = UpgradeProblem(
+        scenario_weight=weights, demand=demand[:, needing],
+        settlement_xy_m=_projected_xy(first_towns[needing]),
+        site_xy_m=xy_sites, site_capacity=capacity, site_safe=safe,
+        action_site=np.array([index_of[str(s)] for s in actions["site_id"]], np.int64),
+        action_kind=actions["kind"].astype(str).to_numpy(),
+        action_places=actions["places"].to_numpy(np.float64),
+        action_cost=actions["cost"].to_numpy(np.float64),
+        max_distance_km=rules.evacuation.max_distance_km,
+        candidates=rules.evacuation.candidates_per_settlement)
+    with timed_step(log, "plan_shelters", actions=len(actions), settlements=int(needing.sum()),
+                    scenarios=len(periods)):
+        choice = choose_upgrades(problem, max_actions=upgrades, budget=budget,
+                                 time_limit_s=time_limit_s)
+    chosen_index = np.flatnonzero(choice.chosen)
+    place = sites.set_index(sites["id"].astype(str))
+    rows = []
+    for a in sorted(chosen_index, key=lambda a: -choice.action_expected_gain[a]):
+        site = str(actions["site_id"].iloc[a])
+        reason_es, _, reason_en = upgrade_reason(problem, choice, int(a),
+                                                 np.array(periods)).partition(" / ")
+        existing = site in place.index
+        rows.append({
+            "action_id": actions["action_id"].iloc[a], "site_id": site,
+            "site_name": site_names[index_of[site]],
+            "kind": actions["kind"].iloc[a], "places": int(actions["places"].iloc[a]),
+            "cost": float(actions["cost"].iloc[a]),
+            "municipality": place.at[site, "municipality"] if existing else "",
+            "department": place.at[site, "department"] if existing else "",
+            "capacity_now": int(capacity[index_of[site]]),
+            "expected_unplaced_avoided_per_year": round(float(
+                choice.action_expected_gain[a]), 2),
+            **{f"people_placed_rp{t}": round(float(choice.action_people[a, s]))
+               for s, t in enumerate(periods)},
+            "reason_es": reason_es, "reason_en": reason_en})
+    chosen = pd.DataFrame(rows, columns=[
+        "action_id", "site_id", "site_name", "kind", "places", "cost", "municipality",
+        "department", "capacity_now", "expected_unplaced_avoided_per_year",
+        *[f"people_placed_rp{t}" for t in periods], "reason_es", "reason_en"])
+    plan = {
+        "synthetic": bool(record.get("synthetic")),
+        "scenarios": str(scenarios_dir),
+        "return_periods": periods,
+        "rain_factor": record.get("rain_factor", 1.0),
+        "upgrades": upgrades, "budget": budget,
+        "candidates": str(candidates_path) if candidates_path
+        else "models/shelter_upgrades.yaml",
+        "candidate_actions": len(actions),
+        "costs_are_assumptions": candidates_path is None and standard.approximation,
+        "currency": standard.currency,
+        "settlements_with_evacuees": int(needing.sum()),
+        "expected_unplaced_before": round(choice.expected_unplaced_before, 2),
+        "expected_unplaced_after": round(choice.expected_unplaced_after, 2),
+        "unplaced_before_by_rp": {f"rp{t}": round(float(v)) for t, v in
+                                  zip(periods, choice.unplaced_before, strict=True)},
+        "unplaced_after_by_rp": {f"rp{t}": round(float(v)) for t, v in
+                                 zip(periods, choice.unplaced_after, strict=True)},
+        "chosen": int(choice.chosen.sum()),
+        "total_cost": round(choice.total_cost, 2),
+        "optimal": choice.optimal, "mip_gap": choice.mip_gap,
+        "seconds": round(choice.seconds, 2),
+        "variables": choice.n_variables, "constraints": choice.n_constraints,
+        "method": "mixed-integer program (HiGHS via scipy.optimize.milp): minimise the "
+                  "expected annual evacuees without a place (scenarios weighted by annual "
+                  "exceedance probability, as the expected annual exposure) over "
+                  "transport flows and binary actions",
+    }
+    target = Path(out_dir) if out_dir is not None else Path(scenarios_dir) / "plan"
+    target.mkdir(parents=True, exist_ok=True)
+    chosen.to_csv(target / (UPGRADES_FILE + ".tmp"), index=False)
+    (target / (UPGRADES_FILE + ".tmp")).replace(target / UPGRADES_FILE)
+    write_run_json(target / UPGRADE_PLAN_FILE, plan)
+    return ShelterPlanResult(out_dir=target, chosen=chosen, record=plan, choice=choice,
+                             problem=problem)
+
+
+def _projected_xy(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Points (or polygons' representative points) in metres of the terrain's default CRS."""
+    points = frame.geometry.to_crs(DEFAULT_CRS).representative_point()
+    return np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
