@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,12 +170,13 @@ def run_scenario(model: ScenarioModel, return_period_years: int) -> ScenarioResu
                 worst_balance = max(worst_balance, abs(float(run.mass_balance["relative_error"])))
                 area_peak[k] = np.maximum(area_peak[k], run.peak_m3s)
             base_flow = runs[0].base_flow_m3s
-            stacked = _held(np.stack([r.discharge_m3s for r in runs]), n)  # (area, reach, time)
+            stacked = np.stack([r.discharge_m3s for r in runs])  # (area, reach, time)
             q = stacked[lower, reach] * (1 - w) + stacked[upper, reach] * w
             del stacked
             peak = q.max(axis=1)
             better = peak > best_peak
-            best_q[better] = q[better]
+            best_q[better, :steps] = q[better]
+            best_q[better, steps:] = q[better, -1:]
             best_peak[better] = peak[better]
             best_duration[better] = hours
             rains = np.stack([r.rain_mm.sum(axis=0) for r in runs])
@@ -254,8 +255,18 @@ def run_scenarios(model: ScenarioModel, return_periods: tuple[int, ...], executi
     they ran."""
     start = time.perf_counter()
     if not execution.distributed or len(return_periods) == 1:
-        for years in return_periods:
-            on_result(run_scenario(model, years))
+        # Each scenario is written (maps, risk, files) on a thread while the next one runs;
+        # one result waits at most, so memory holds two scenarios.
+        with ThreadPoolExecutor(1, thread_name_prefix="floodwarn-scenario-writer") as writer:
+            written: Future[None] | None = None
+            for years in return_periods:
+                result = run_scenario(model, years)
+                if written is not None:
+                    written.result()
+                written = writer.submit(on_result, result)
+                del result
+            if written is not None:
+                written.result()
         return {**Execution().describe(), "seconds": round(time.perf_counter() - start, 3)}
     from distributed import as_completed
 
