@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api.deps import Service
 from api.errors import install_error_handlers
 from api.readcache import ReadCache
-from api.routers import alerts, docs, keys, ops, reaches, runs, subscriptions, tiles, web
+from api.routers import alerts, docs, keys, ops, planning, reaches, runs, subscriptions, tiles, web
 from api.settings import Settings
 from api.store.access import ensure_bootstrap_key, seal_clear_secrets
 from api.store.db import open_store
@@ -67,6 +67,6 @@ def create_app(settings: Settings, *,
     install_error_handlers(app)
     # Tiles first: a map asks for dozens at once, and routes are matched in order.
     for router in (tiles.router, runs.router, alerts.router, subscriptions.router, keys.router,
-                   ops.router, docs.router, reaches.router, web.router):
+                   ops.router, docs.router, reaches.router, planning.router, web.router):
         app.include_router(router)
     return app

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     sender: str = "floodwarn@proteccioncivil.gob.sv"
     terrain_dir: Path | None = None  # default: the demo terrain under data_dir
+    # Flood scenarios for planning (`floodwarn scenarios run --out`), served under /planning;
+    # default: DATA_DIR/scenarios (the routes answer 404 saying how to make them until then).
+    scenarios_dir: Path | None = None
     run_worker: bool = True  # execute queued runs in a background thread
     admin_key: str | None = None  # bootstrap administrator key (FLOODWARN_ADMIN_KEY)
     max_upload_mb: float = Field(default=512.0, gt=0)  # largest forecast file accepted
@@ -84,6 +87,10 @@ class Settings(BaseSettings):
     def inbox_dir(self) -> Path:
         """Forecast files dropped here become runs."""
         return self.data_dir / "inbox"
+
+    @property
+    def scenarios(self) -> Path:
+        return self.scenarios_dir or self.data_dir / "scenarios"
 
     @property
     def terrain(self) -> Path:

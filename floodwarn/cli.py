@@ -571,6 +571,60 @@ def plan_shelters(
     out.print(f"→ {result.out_dir}")
 
 
+@plan_app.command("report")
+def plan_report(
+    scenarios: ScenariosDirOption,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file to write (default "
+                                                "SCENARIOS/informe_planificacion.html).")
+    ] = None,
+    upgrades: Annotated[
+        Path | None, typer.Option(help="upgrades.csv of `floodwarn plan shelters` (default: "
+                                       "SCENARIOS/plan/upgrades.csv when it exists).")
+    ] = None,
+) -> None:
+    """The planner's report: maps, exposure tables and the chosen upgrades, in Spanish, one
+    self-contained HTML page / informe de planificación."""
+    from floodwarn.pipeline import UPGRADES_FILE
+    from floodwarn.planning.report import write_planner_report
+
+    default_upgrades = scenarios / "plan" / UPGRADES_FILE
+    if upgrades is None and default_upgrades.exists():
+        upgrades = default_upgrades
+    with errors_as_messages():
+        path = write_planner_report(scenarios,
+                                    out_file or scenarios / "informe_planificacion.html",
+                                    upgrades_csv=upgrades)
+    out.print(f"informe / report → {path}")
+
+
+@plan_app.command("evacuation-plans", context_settings={"allow_extra_args": True,
+                                                       "ignore_unknown_options": True})
+def plan_evacuation_plans(
+    ctx: typer.Context,
+    scenarios: ScenariosDirOption,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write (default "
+                                                "SCENARIOS/planes_evacuacion).")
+    ] = None,
+    return_periods: Annotated[
+        list[str] | None, typer.Option(
+            "--return-periods", help="Floods each plan covers (default 10 25 100; the 10-year "
+                                     "flood picks the settlements).")
+    ] = None,
+) -> None:
+    """Community evacuation plans per municipality (CSV and a printable page each): for every
+    settlement at risk from the 10-year flood, its centres, distances and capacity used /
+    planes comunitarios de evacuación."""
+    from floodwarn.planning.evacuation_plans import write_evacuation_plans
+
+    periods = _whole_numbers([*(return_periods or []), *ctx.args], "--return-periods")
+    with errors_as_messages():
+        written = write_evacuation_plans(scenarios, out_dir or scenarios / "planes_evacuacion",
+                                         return_periods=periods or (10, 25, 100))
+    out.print(f"{len(written)} archivos / files → {written[0].parent if written else out_dir}")
+
+
 def _whole_numbers(values: list[str], option: str) -> tuple[int, ...]:
     """Whole numbers given as separate words or comma-separated, in the order given."""
     numbers = []

@@ -869,6 +869,7 @@ def run_flood_scenarios(
     settlements_by_rp: dict[int, pd.DataFrame] = {}
     centres_by_rp: dict[int, pd.DataFrame] = {}
     people_by_rp: dict[int, np.ndarray] = {}
+    settlement_by_rp: dict[int, np.ndarray] = {}
     summaries: dict[int, dict[str, Any]] = {}
 
     def write(result: ScenarioResult) -> None:
@@ -882,6 +883,7 @@ def run_flood_scenarios(
             settlements_by_rp[years] = risk.settlements
             centres_by_rp[years] = risk.centres
         people_by_rp[years] = result.people_by_reach
+        settlement_by_rp[years] = result.settlement_by_reach
         summaries[years] = _write_scenario(folder, result, model, prepared.hydro, thresholds,
                                            risk, {**common, "return_period_years": years})
         if on_scenario is not None:
@@ -896,7 +898,7 @@ def run_flood_scenarios(
     tables: dict[str, Any] = {}
     with timed_step(log, "exposure", timings):
         reaches = reach_exposure(people_by_rp, prepared.hydro.reach_id)
-        reaches = _with_reach_places(reaches, model, settlements_by_rp)
+        reaches = _with_reach_places(reaches, model, towns, settlement_by_rp)
         tables["reaches"] = reaches
         if settlements_by_rp:
             places = settlement_exposure(settlements_by_rp)
@@ -951,6 +953,7 @@ def _write_scenario(folder: Path, result: Any, model: TerrainModel, hydro: Hydro
     lake = hydro.water_bodies.pass_through
     columns: dict[str, np.ndarray] = {
         "peak_m3s": result.peak_m3s,
+        "base_flow_m3s": result.base_flow_m3s,
         "hours_to_peak": result.peak_time_h,
         "critical_duration_h": result.critical_duration_h,
         "return_period_class": result.reach_class,
@@ -981,31 +984,29 @@ def _write_scenario(folder: Path, result: Any, model: TerrainModel, hydro: Hydro
     return summary
 
 
-def _with_reach_places(reaches: Any, model: TerrainModel, settlements_by_rp: dict[int, Any]
-                       ) -> Any:
+def _with_reach_places(reaches: Any, model: TerrainModel, towns: gpd.GeoDataFrame,
+                       settlement_by_rp: dict[int, np.ndarray]) -> Any:
     """The ranked reaches with where they are (lon/lat of their middle, upstream area) and the
-    settlements they flood most (by the reach of each settlement's deepest cell)."""
-    import pandas as pd
-
+    settlements whose people their water reaches most, from the rarest flood down."""
     from floodwarn.io.terrain_files import reaches_geodataframe
 
     lines = reaches_geodataframe(model).set_index("reach_id")
-    chosen = lines.loc[reaches["reach_id"].to_numpy()]
-    middle = chosen.geometry.interpolate(0.5, normalized=True).to_crs("EPSG:4326")
+    ids = reaches["reach_id"].to_numpy()
+    middle = lines.loc[ids].geometry.interpolate(0.5, normalized=True).to_crs("EPSG:4326")
     reaches = reaches.copy()
     reaches["lon"] = middle.x.round(5).to_numpy()
     reaches["lat"] = middle.y.round(5).to_numpy()
-    reaches["upstream_area_km2"] = model.reaches.upstream_area_km2[
-        reaches["reach_id"].to_numpy() - 1].round(1)
-    if settlements_by_rp:
-        rows = pd.concat([frame[["flooding_reach_id", "name", "people_exposed"]]
-                          for frame in settlements_by_rp.values()])
-        rows = rows[rows["people_exposed"] > 0]
-        best = (rows.groupby(["flooding_reach_id", "name"])["people_exposed"].max()
-                .reset_index().sort_values("people_exposed", ascending=False))
-        names = best.groupby("flooding_reach_id")["name"].apply(
-            lambda n: ", ".join(n.head(3)))
-        reaches["settlements"] = reaches["reach_id"].map(names).fillna("")
+    reaches["upstream_area_km2"] = model.reaches.upstream_area_km2[ids - 1].round(1)
+    names = towns["name"].astype(str).to_numpy() if len(towns) else np.zeros(0, str)
+    places = []
+    for reach in ids - 1:
+        seen: list[str] = []
+        for years in sorted(settlement_by_rp, reverse=True):
+            k = int(settlement_by_rp[years][reach])
+            if k >= 0 and names[k] not in seen:
+                seen.append(str(names[k]))
+        places.append(", ".join(seen[:3]))
+    reaches["settlements"] = places
     return reaches
 
 
