@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +76,50 @@ def demo_service(tmp_path_factory: pytest.TempPathFactory):
         yield service, wait_for_demo_run(service)
     finally:
         service.stop()
+
+
+@dataclass(frozen=True)
+class DemoOutput:
+    """What `floodwarn demo --out DIR` left: the folder (terrain/, forecast/, cache/) and what
+    the command printed."""
+
+    out_dir: Path
+    exit_code: int
+    output: str
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> DemoOutput:
+    """`floodwarn demo` through the CLI, once per test run: tests/test_cli.py checks what it
+    wrote and printed, the notebooks (tests/test_notebooks.py) read it. Tests must not write
+    into it. Under pytest-xdist every worker has a session of its own: the first worker to
+    get here runs the demo into the run's shared temporary folder, under a file lock, and the
+    others reuse it."""
+    from typer.testing import CliRunner
+
+    from floodwarn.cli import app
+
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        shared = shared.parent  # the run's folder, above each worker's own
+    out_dir = shared / "demo-output"
+    done = shared / "demo-output.json"
+    with _file_lock(shared / "demo-output.lock"):
+        if not done.exists():
+            result = CliRunner().invoke(app, ["demo", "--out", str(out_dir)])
+            printed = result.output
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                printed += "".join(traceback.format_exception(result.exception))
+            done.write_text(json.dumps({"exit_code": result.exit_code, "output": printed}))
+        ran = json.loads(done.read_text())
+    return DemoOutput(out_dir=out_dir, exit_code=ran["exit_code"], output=ran["output"])

@@ -163,25 +163,28 @@ def test_data_check_validates_every_shipped_layer():
 
 
 @pytest.mark.slow
-def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+def test_demo_builds_the_synthetic_el_salvador_terrain(demo_output):
+    # `floodwarn demo --out DIR` through the CLI, run once per session for this test and the
+    # notebooks (tests/conftest.py).
+    result = demo_output
+    demo = demo_output.out_dir
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output and "plausibility / verosimilitud" in result.output
-    meta = json.loads((tmp_path / "demo" / "terrain" / "terrain.json").read_text())
+    meta = json.loads((demo / "terrain" / "terrain.json").read_text())
     assert meta["dem"]["synthetic"] is True
     assert meta["epsg"] == 32616 and meta["cellsize_m"] == 90
-    with rasterio.open(tmp_path / "demo" / "terrain" / "hand.tif") as src:
+    with rasterio.open(demo / "terrain" / "hand.tif") as src:
         assert src.tags()["floodwarn_synthetic"] == "true"
     stats = meta["statistics"]
     assert stats["reaches"] > 10_000 and stats["max_strahler"] >= 6
     # The Amanda-scale storm ran through the hydrological model.
-    run = json.loads((tmp_path / "demo" / "forecast" / "run.json").read_text())
+    run = json.loads((demo / "forecast" / "run.json").read_text())
     assert run["synthetic"] is True and run["rain"]["steps"] == 72
     assert 150 < run["rain_total_mm_mean"] < 500
     assert run["reaches_at_or_above_return_period"]["2"] > 0
     # ... and the flood map and risk of the shipped towns and shelters.
     assert "worst-hit places" in result.output
-    forecast = tmp_path / "demo" / "forecast"
+    forecast = demo / "forecast"
     for name in ("depth.tif", "first_flooding_hours.tif", "settlements.gpkg", "centres.gpkg",
                  "evacuation.csv", "summary.json"):
         assert (forecast / name).exists(), name
@@ -212,7 +215,7 @@ def test_demo_builds_the_synthetic_el_salvador_terrain(tmp_path):
     from floodwarn.hydrology.water_bodies import locate_water_bodies
     from floodwarn.parameters import WaterBodies, load_parameters
 
-    model = load_terrain_model(tmp_path / "demo" / "terrain")
+    model = load_terrain_model(demo / "terrain")
     lakes = locate_water_bodies(model, load_parameters(WaterBodies)).surface
     with rasterio.open(forecast / "depth.tif") as src:
         depth = src.read(1)

@@ -52,7 +52,8 @@ def test_without_scenarios_every_route_says_how_to_make_them(tmp_path):
         assert answer.status_code == 404, url
         body = answer.json()
         assert body["error"] == "NotFoundError"
-        assert "floodwarn scenarios run --terrain TERRAIN --out FOLDER" in body["detail"]
+        assert "floodwarn scenarios run --terrain DATA_DIR/demo/terrain --out " \
+            "DATA_DIR/scenarios" in body["detail"]
         assert "FLOODWARN_SCENARIOS_DIR" in body["detail"]
     # A configured folder that is not a scenario folder: the same advice, no server path.
     empty = tmp_path / "empty"
