@@ -368,6 +368,7 @@ class CapacityUpgrade(_Strict):
     area_per_person_m2: Annotated[float, Field(gt=0, le=50)]
     cost_per_m2: Annotated[float, Field(ge=0)]
     kinds: Annotated[list[str], Field(min_length=1)]
+    exclude_name_keywords: list[str] = []
 
     @property
     def places(self) -> int:

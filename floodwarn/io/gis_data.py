@@ -282,7 +282,7 @@ def _name_by_department(polygons: gpd.GeoDataFrame, table: pd.DataFrame, *, path
 def place_key(name: str) -> str:
     """A place name compared loosely: no accents, lower case, single spaces, no leading
     "Ciudad" (Ciudad Delgado = Delgado)."""
-    key = " ".join(_normalise(str(name)).split())
+    key = " ".join(fold_case_and_accents(str(name)).split())
     return key.removeprefix("ciudad ") if key != "ciudad" else key
 
 
@@ -493,16 +493,24 @@ def load_settlements(path: str | Path | None = None) -> gpd.GeoDataFrame:
     return _attach_municipality(out, path, "name", namesake_departments=departments)
 
 
-def _normalise(text: str) -> str:
+def fold_case_and_accents(text: str) -> str:
+    """Lower case without accents: names match however they were typed ("Región" = "region").
+    """
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def name_has_keyword(name: str, keywords: list[str]) -> bool:
+    """Whether a site's name holds one of ``keywords`` as whole words, ignoring case and
+    accents."""
+    text = fold_case_and_accents(name)
+    return any(re.search(rf"\b{re.escape(fold_case_and_accents(k))}\b", text) for k in keywords)
+
+
 def classify_site(name: str, category: str, rules: CollectiveCentreRules) -> str:
     """Kind of a public site from its name and category, by the first matching rule."""
-    text = _normalise(name)
     for rule in rules.rules:
-        if any(re.search(rf"\b{re.escape(_normalise(k))}\b", text) for k in rule.keywords):
+        if name_has_keyword(name, rule.keywords):
             return rule.kind
         if category in rule.categories:
             return rule.kind

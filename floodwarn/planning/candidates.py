@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from floodwarn.errors import InputError
+from floodwarn.io.gis_data import name_has_keyword
 from floodwarn.parameters import CentreSafety, ShelterUpgradeStandard
 
 #: The kinds of action a candidates file may hold.
@@ -21,15 +22,18 @@ CANDIDATE_COLUMNS = ("action_id", "kind", "site_id", "places", "cost")
 
 def default_actions(centres: pd.DataFrame, floods: np.ndarray,
                     standard: ShelterUpgradeStandard) -> pd.DataFrame:
-    """One capacity upgrade per site of an eligible kind (``standard.capacity_upgrade``:
-    covered space for ``places`` more people at the Sphere area per person) and one
+    """One capacity upgrade per site of an eligible kind whose name is not an office's
+    (``standard.capacity_upgrade``: covered space for ``places`` more people at the Sphere
+    area per person) and one
     flood-proofing per site of an eligible kind that is not safe in some scenario
     (``floods``, per site). Columns :data:`CANDIDATE_COLUMNS`."""
     kinds = centres["kind"].astype(str).to_numpy()
     ids = centres["id"].astype(str).to_numpy()
     upgrade = standard.capacity_upgrade
     proofing = standard.flood_proofing
-    grow = np.isin(kinds, upgrade.kinds)
+    names = centres["name"].astype(str)
+    offices = names.map(lambda n: name_has_keyword(n, upgrade.exclude_name_keywords))
+    grow = np.isin(kinds, upgrade.kinds) & ~offices.to_numpy(bool)
     proof = np.isin(kinds, proofing.kinds) & np.asarray(floods, bool)
     capacity = pd.DataFrame({"action_id": [f"ampliar-{i}" for i in ids[grow]],
                              "kind": "capacity", "site_id": ids[grow],
