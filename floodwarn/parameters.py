@@ -368,7 +368,6 @@ class CapacityUpgrade(_Strict):
     area_per_person_m2: Annotated[float, Field(gt=0, le=50)]
     cost_per_m2: Annotated[float, Field(ge=0)]
     kinds: Annotated[list[str], Field(min_length=1)]
-    exclude_name_keywords: list[str] = []
 
     @property
     def places(self) -> int:
@@ -393,6 +392,7 @@ class ShelterUpgradeStandard(ParameterSet):
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     capacity_upgrade: CapacityUpgrade
     flood_proofing: FloodProofing
+    exclude_name_keywords: list[str] = []
 
 
 #: Every parameter file shipped in models/ and the model that validates it.

@@ -25,16 +25,17 @@ def default_actions(centres: pd.DataFrame, floods: np.ndarray,
     """One capacity upgrade per site of an eligible kind whose name is not an office's
     (``standard.capacity_upgrade``: covered space for ``places`` more people at the Sphere
     area per person) and one
-    flood-proofing per site of an eligible kind that is not safe in some scenario
+    flood-proofing per such site that is not safe in some scenario
     (``floods``, per site). Columns :data:`CANDIDATE_COLUMNS`."""
     kinds = centres["kind"].astype(str).to_numpy()
     ids = centres["id"].astype(str).to_numpy()
     upgrade = standard.capacity_upgrade
     proofing = standard.flood_proofing
     names = centres["name"].astype(str)
-    offices = names.map(lambda n: name_has_keyword(n, upgrade.exclude_name_keywords))
-    grow = np.isin(kinds, upgrade.kinds) & ~offices.to_numpy(bool)
-    proof = np.isin(kinds, proofing.kinds) & np.asarray(floods, bool)
+    offices = names.map(lambda n: name_has_keyword(n, standard.exclude_name_keywords)
+                        ).to_numpy(bool)
+    grow = np.isin(kinds, upgrade.kinds) & ~offices
+    proof = np.isin(kinds, proofing.kinds) & ~offices & np.asarray(floods, bool)
     capacity = pd.DataFrame({"action_id": [f"ampliar-{i}" for i in ids[grow]],
                              "kind": "capacity", "site_id": ids[grow],
                              "places": upgrade.places, "cost": upgrade.cost})
