@@ -187,6 +187,12 @@ def test_cli_scenarios_then_shelter_plan(salvadoran_terrain, layers, tmp_path): 
     chosen = pd.read_csv(out / "plan" / "upgrades.csv")
     assert record["chosen"] == len(chosen) <= 1
     assert record["expected_unplaced_after"] <= record["expected_unplaced_before"]
+    # With no action the optimiser's plan is each scenario's own evacuation plan.
+    scenarios = json.loads((out / "scenarios.json").read_text())
+    assert record["expected_unplaced_before"] == pytest.approx(
+        scenarios["expected_annual"]["unplaced_evacuees"], abs=0.06)
+    assert record["unplaced_before_by_rp"] == {
+        name: s["unmet_evacuees"] for name, s in scenarios["scenarios"].items()}
     if len(chosen):
         assert chosen["reason_es"].iloc[0] and chosen["reason_en"].iloc[0]
 
