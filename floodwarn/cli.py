@@ -487,6 +487,7 @@ def scenarios_run(
     """Flood scenarios for planning: each return period's design storm through the whole
     chain (rp2/, rp10/, … as forecast runs), then expected annual exposure per settlement,
     municipality, department and reach, and each centre's return period of unsafety."""
+    from floodwarn.ensemble import default_workers
     from floodwarn.pipeline import SCENARIO_JOB_STEPS, run_flood_scenarios
     from floodwarn.request import ScenarioRequest
 
@@ -494,7 +495,10 @@ def scenarios_run(
     if ctx.args and not return_periods:
         raise typer.BadParameter(f"unexpected {' '.join(ctx.args)!r}; return periods follow "
                                  "--return-periods.")
-    execution = _execution(ctx, workers, scheduler)
+    # A scenario already runs its storm's area runs on threads over every core: locally, one
+    # worker process per two cores (one on a laptop, where a cluster only adds copies).
+    execution = _execution(ctx, workers if workers else max(1, default_workers() // 2),
+                           scheduler)
     with errors_as_messages():
         request = ScenarioRequest.build(
             terrain_dir=terrain, return_periods=periods or (2, 5, 10, 25, 50, 100),

@@ -866,6 +866,9 @@ def run_flood_scenarios(
               "rain_factor": request.rain_factor,
               "durations_h": list(durations), "idf_version": idf.version,
               "idf_is_regional_approximation": idf.approximation}
+    from floodwarn.io.terrain_files import reaches_geodataframe
+
+    reach_lines = reaches_geodataframe(model)
     settlements_by_rp: dict[int, pd.DataFrame] = {}
     centres_by_rp: dict[int, pd.DataFrame] = {}
     people_by_rp: dict[int, np.ndarray] = {}
@@ -885,7 +888,8 @@ def run_flood_scenarios(
         people_by_rp[years] = result.people_by_reach
         settlement_by_rp[years] = result.settlement_by_reach
         summaries[years] = _write_scenario(folder, result, model, prepared.hydro, thresholds,
-                                           risk, {**common, "return_period_years": years})
+                                           risk, {**common, "return_period_years": years},
+                                           reach_lines)
         if on_scenario is not None:
             on_scenario(len(summaries), len(periods))
 
@@ -898,7 +902,7 @@ def run_flood_scenarios(
     tables: dict[str, Any] = {}
     with timed_step(log, "exposure", timings):
         reaches = reach_exposure(people_by_rp, prepared.hydro.reach_id)
-        reaches = _with_reach_places(reaches, model, towns, settlement_by_rp)
+        reaches = _with_reach_places(reaches, model, reach_lines, towns, settlement_by_rp)
         tables["reaches"] = reaches
         if settlements_by_rp:
             places = settlement_exposure(settlements_by_rp)
@@ -942,14 +946,15 @@ def run_flood_scenarios(
 
 def _write_scenario(folder: Path, result: Any, model: TerrainModel, hydro: HydrologyModel,
                     thresholds: ReturnPeriodThresholds, risk: RiskAssessment | None,
-                    meta: dict[str, Any]) -> dict[str, Any]:
+                    meta: dict[str, Any], reach_lines: gpd.GeoDataFrame) -> dict[str, Any]:
     """One scenario's files (as a forecast run's) and the summary kept in scenarios.json."""
     years = meta["return_period_years"]
     flood = result.flood
     tags = {"synthetic": str(meta["synthetic"]).lower(), "scenario": f"rp{years}",
             "rain_factor": str(meta["rain_factor"])}
+    # No Web Mercator copies: no tile server reads scenarios (the report draws its own maps).
     write_flood_rasters(folder, flood.depth_m, flood.first_flooding_h, model.grid, tags,
-                        time_origin="the start of the design storm")
+                        time_origin="the start of the design storm", web_mercator=False)
     lake = hydro.water_bodies.pass_through
     columns: dict[str, np.ndarray] = {
         "peak_m3s": result.peak_m3s,
@@ -968,7 +973,7 @@ def _write_scenario(folder: Path, result: Any, model: TerrainModel, hydro: Hydro
     }
     for t, q in zip(thresholds.return_periods_years, thresholds.discharge_m3s, strict=True):
         columns[f"q{t}_m3s"] = q
-    write_reach_results(folder / FORECAST_REACHES_FILE, model, columns, meta)
+    write_reach_results(folder / FORECAST_REACHES_FILE, model, columns, meta, lines=reach_lines)
     summary: dict[str, Any] = {
         "inundation": _inundation_summary(flood, model.grid.cell_area_km2),
         "mass_balance": {
@@ -990,13 +995,11 @@ def _write_scenario(folder: Path, result: Any, model: TerrainModel, hydro: Hydro
     return summary
 
 
-def _with_reach_places(reaches: Any, model: TerrainModel, towns: gpd.GeoDataFrame,
-                       settlement_by_rp: dict[int, np.ndarray]) -> Any:
+def _with_reach_places(reaches: Any, model: TerrainModel, reach_lines: gpd.GeoDataFrame,
+                       towns: gpd.GeoDataFrame, settlement_by_rp: dict[int, np.ndarray]) -> Any:
     """The ranked reaches with where they are (lon/lat of their middle, upstream area) and the
     settlements whose people their water reaches most, from the rarest flood down."""
-    from floodwarn.io.terrain_files import reaches_geodataframe
-
-    lines = reaches_geodataframe(model).set_index("reach_id")
+    lines = reach_lines.set_index("reach_id")
     ids = reaches["reach_id"].to_numpy()
     middle = lines.loc[ids].geometry.interpolate(0.5, normalized=True).to_crs("EPSG:4326")
     reaches = reaches.copy()

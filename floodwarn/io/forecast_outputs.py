@@ -35,13 +35,15 @@ FLOOD_PROBABILITY_FILE = "flood_probability.tif"
 def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.ndarray,
                         grid: Grid, tags: dict[str, str], *,
                         probability: np.ndarray | None = None, members: int = 1,
-                        time_origin: str = "forecast_start_utc") -> None:
+                        time_origin: str = "forecast_start_utc",
+                        web_mercator: bool = True) -> None:
     """The run's peak depth and first-flooding hours as COGs on the terrain's ``grid``
     (:data:`DEPTH_FILE`, :data:`FIRST_FLOODING_FILE`), and their Web Mercator copies for the
     map's tiles (:data:`DEPTH_WEB_MERCATOR_FILE`, :data:`FIRST_FLOODING_WEB_MERCATOR_FILE`);
     with ``probability``, the share of the ``members`` that flood each land cell
     (:data:`FLOOD_PROBABILITY_FILE`, NaN on channels, lakes and outside the terrain).
     First-flooding hours count from ``time_origin`` (a tag's name, or what the hours start at).
+    ``web_mercator=False`` leaves out the map tiles' copies (outputs no tile server reads).
 
     Depth overviews average (the mean depth of the area, dry cells counting as 0); the
     first-flooding overviews take the nearest cell's hour, never a mean of two cells' hours.
@@ -52,14 +54,16 @@ def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.nda
         write_cog(out / DEPTH_FILE, depth_m, grid, nodata=np.nan, tags={**tags, "units": "m"},
                   description="peak flood depth on land, m (overbank stage − HAND); river "
                   "channels and lakes are nodata: their water is not a flood")
-        write_web_mercator_cog(out / DEPTH_FILE, out / DEPTH_WEB_MERCATOR_FILE)
+        if web_mercator:
+            write_web_mercator_cog(out / DEPTH_FILE, out / DEPTH_WEB_MERCATOR_FILE)
 
     def first_flooding() -> None:
         write_cog(out / FIRST_FLOODING_FILE, first_flooding_h, grid, nodata=np.nan,
                   kind="arrival", tags={**tags, "units": f"hours after {time_origin}"},
                   description=f"hours from {time_origin} until the cell first floods")
-        write_web_mercator_cog(out / FIRST_FLOODING_FILE,
-                               out / FIRST_FLOODING_WEB_MERCATOR_FILE, kind="arrival")
+        if web_mercator:
+            write_web_mercator_cog(out / FIRST_FLOODING_FILE,
+                                   out / FIRST_FLOODING_WEB_MERCATOR_FILE, kind="arrival")
 
     def flood_probability() -> None:
         if probability is not None:
@@ -278,11 +282,13 @@ _WATER_BODY_SERIES = {
 
 
 def write_reach_results(path: Path, terrain: TerrainModel, columns: dict[str, np.ndarray],
-                        metadata: dict[str, Any]) -> Path:
-    """The terrain's reach lines with the forecast's per-reach columns, as a GeoPackage."""
+                        metadata: dict[str, Any], *, lines: Any = None) -> Path:
+    """The terrain's reach lines with the forecast's per-reach columns, as a GeoPackage;
+    ``lines`` may pass the reach lines already made (:func:`reaches_geodataframe`) for
+    several such files."""
     from floodwarn.io.terrain_files import reaches_geodataframe
 
-    gdf = reaches_geodataframe(terrain)
+    gdf = reaches_geodataframe(terrain) if lines is None else lines.copy()
     for name, values in columns.items():
         gdf[name] = values
     tmp = path.with_suffix(".partial.gpkg")

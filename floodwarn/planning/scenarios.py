@@ -281,6 +281,8 @@ def people_by_reach(footprints: SettlementFootprints | None, flood: Inundation,
     reach = catchment_id.reshape(-1)[footprints.cells[wet]].astype(np.int64)
     on_reach = reach > 0
     reach, weight, who = reach[on_reach] - 1, per_cell[wet][on_reach], settlement[wet][on_reach]
+    if not reach.size:  # nobody's land is wet
+        return people, top
     people += np.bincount(reach, weights=weight, minlength=n_reaches)[:n_reaches]
     pairs, inverse = np.unique(reach * footprints.n_settlements + who, return_inverse=True)
     pair_people = np.bincount(inverse, weights=weight)

@@ -135,18 +135,22 @@ def _summaries(towns: gpd.GeoDataFrame, shelters: gpd.GeoDataFrame) -> dict[str,
             "centres_at_risk": int((centres_here["status"] == "at_risk").sum()),
         }
 
+    # The centres grouped once, not filtered again for every place.
+    no_centres = shelters.iloc[:0]
+    centres_of_muni = dict(tuple(shelters.groupby("municipality_id", sort=False)))
+    centres_of_dept = dict(tuple(shelters.groupby("department_code", sort=False)))
     by_municipality: dict[str, Any] = {}
     for muni, group in towns.groupby("municipality_id", sort=True):
         first = group.iloc[0]
         by_municipality[str(muni)] = {
             "name": str(first["municipality"]), "department": str(first["department"]),
             "department_code": str(first["department_code"]),
-            **figures(group, shelters[shelters["municipality_id"] == muni])}
+            **figures(group, centres_of_muni.get(muni, no_centres))}
     by_department: dict[str, Any] = {}
     for code, group in towns.groupby("department_code", sort=True):
         by_department[str(code)] = {
             "name": str(group["department"].iloc[0]),
-            **figures(group, shelters[shelters["department_code"] == code])}
+            **figures(group, centres_of_dept.get(code, no_centres))}
     return {
         "settlements_by_level": {lv: int((towns["level"] == lv).sum()) for lv in LEVELS},
         "people_exposed": int(towns["people_exposed"].sum()),
