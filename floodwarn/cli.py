@@ -542,6 +542,10 @@ def plan_shelters(
         float, typer.Option(min=1, help="Stop the optimiser after this many seconds with "
                                         "the best plan found (said so in the output).")
     ] = 120.0,
+    gap: Annotated[
+        float, typer.Option(min=0, max=0.5, help="Stop once the plan is proven within this "
+                                                 "share of the best possible (0.005: 0.5 %).")
+    ] = 0.005,
 ) -> None:
     """Choose shelter upgrades that most reduce the expected evacuees left without a place
     each year, by optimisation over the scenarios / elegir mejoras de albergues."""
@@ -552,7 +556,7 @@ def plan_shelters(
     with errors_as_messages():
         result = plan_shelter_upgrades(scenarios, upgrades=upgrades, budget=budget,
                                        candidates_path=candidates, out_dir=out_dir,
-                                       time_limit_s=time_limit_s)
+                                       time_limit_s=time_limit_s, mip_rel_gap=gap)
     record = result.record
     table = Table(title="Mejoras elegidas / chosen upgrades" + (
         " — SINTÉTICO / SYNTHETIC" if record["synthetic"] else ""))

@@ -1068,6 +1068,7 @@ def plan_shelter_upgrades(
     candidates_path: str | Path | None = None,
     out_dir: str | Path | None = None,
     time_limit_s: float = 120.0,
+    mip_rel_gap: float = 5e-3,
 ) -> ShelterPlanResult:
     """Which shelter upgrades most reduce the expected yearly number of evacuees left without
     a place, over a scenario folder's floods (:func:`run_flood_scenarios`), within
@@ -1150,7 +1151,7 @@ def plan_shelter_upgrades(
     with timed_step(log, "plan_shelters", actions=len(actions), settlements=int(needing.sum()),
                     scenarios=len(periods)):
         choice = choose_upgrades(problem, max_actions=upgrades, budget=budget,
-                                 time_limit_s=time_limit_s)
+                                 time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
     chosen_index = np.flatnonzero(choice.chosen)
     place = sites.set_index(sites["id"].astype(str))
     rows = []
@@ -1197,6 +1198,7 @@ def plan_shelter_upgrades(
         "chosen": int(choice.chosen.sum()),
         "total_cost": round(choice.total_cost, 2),
         "optimal": choice.optimal, "mip_gap": choice.mip_gap,
+        "mip_gap_tolerance": mip_rel_gap,
         "seconds": round(choice.seconds, 2),
         "variables": choice.n_variables, "constraints": choice.n_constraints,
         "method": "mixed-integer program (HiGHS via scipy.optimize.milp): minimise the "
