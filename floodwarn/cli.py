@@ -175,6 +175,12 @@ CacheDirOption = Annotated[
                                    "(default $FLOODWARN_CACHE_DIR or ~/.cache/floodwarn).")]
 
 
+SettlementsOption = Annotated[
+    Path | None, typer.Option(help="Settlements layer (default: the shipped towns).")]
+CentresOption = Annotated[
+    Path | None, typer.Option(help="Collective centres layer (default: shipped sites).")]
+
+
 def _default_cache_dir() -> Path:
     """Where weights and thresholds are cached: $FLOODWARN_CACHE_DIR or ~/.cache/floodwarn."""
     import os
@@ -239,12 +245,8 @@ def forecast_run(
     landcover: LandcoverOption = None,
     soil: SoilOption = None,
     cache_dir: CacheDirOption = None,
-    settlements: Annotated[
-        Path | None, typer.Option(help="Settlements layer (default: the shipped towns).")
-    ] = None,
-    centres: Annotated[
-        Path | None, typer.Option(help="Collective centres layer (default: shipped sites).")
-    ] = None,
+    settlements: SettlementsOption = None,
+    centres: CentresOption = None,
     reservoir_level: Annotated[
         list[str] | None, typer.Option(
             help="Initial level of a reservoir or lake, ID=METRES a.s.l. (repeat), e.g. "
@@ -475,12 +477,8 @@ def scenarios_run(
     landcover: LandcoverOption = None,
     soil: SoilOption = None,
     cache_dir: CacheDirOption = None,
-    settlements: Annotated[
-        Path | None, typer.Option(help="Settlements layer (default: the shipped towns).")
-    ] = None,
-    centres: Annotated[
-        Path | None, typer.Option(help="Collective centres layer (default: shipped sites).")
-    ] = None,
+    settlements: SettlementsOption = None,
+    centres: CentresOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
 ) -> None:

@@ -51,8 +51,13 @@ from floodwarn.inundation.depth import FloodGrid, Inundation, flood_inundation
 from floodwarn.io.cache import ArrayCache
 from floodwarn.io.dem import DEFAULT_CRS, read_dem
 from floodwarn.io.forecast_outputs import (
+    EXPOSURE_FILES,
     HYDROGRAPHS_FILE,
+    PLAN_FOLDER,
     RUN_FILE,
+    SCENARIOS_FILE,
+    UPGRADE_PLAN_FILE,
+    UPGRADES_FILE,
     HydrographsFile,
     write_flood_rasters,
     write_reach_results,
@@ -765,14 +770,6 @@ def replan_evacuation(run_dir: str | Path, *, capacities_csv: str | Path | None 
 #: Every step the scenario job reports to a progress display, in order.
 SCENARIO_JOB_STEPS = ("load_terrain", "hydrology_model", "thresholds", "settlements",
                       "scenarios", "exposure")
-#: The scenario folder's index: request, return periods, weights, totals, provenance.
-SCENARIOS_FILE = "scenarios.json"
-#: The combined tables of a scenario folder (CSV, one row per item).
-EXPOSURE_FILES = {"settlements": "exposure_settlements.csv",
-                  "municipalities": "exposure_municipalities.csv",
-                  "departments": "exposure_departments.csv",
-                  "centres": "centres_by_return_period.csv",
-                  "reaches": "reaches_ranked.csv"}
 
 
 def scenario_folder(out_dir: str | Path, return_period_years: int) -> Path:
@@ -1021,9 +1018,6 @@ def _with_reach_places(reaches: Any, model: TerrainModel, reach_lines: gpd.GeoDa
 
 # --------------------------------------------------------------------------- shelter upgrades
 
-#: What ``plan shelters`` writes, in its output folder.
-UPGRADES_FILE = "upgrades.csv"
-UPGRADE_PLAN_FILE = "upgrade_plan.json"
 
 
 @dataclass(frozen=True)
@@ -1206,7 +1200,7 @@ def plan_shelter_upgrades(
                   "exceedance probability, as the expected annual exposure) over "
                   "transport flows and binary actions",
     }
-    target = Path(out_dir) if out_dir is not None else Path(scenarios_dir) / "plan"
+    target = Path(out_dir) if out_dir is not None else Path(scenarios_dir) / PLAN_FOLDER
     target.mkdir(parents=True, exist_ok=True)
     chosen.to_csv(target / (UPGRADES_FILE + ".tmp"), index=False)
     (target / (UPGRADES_FILE + ".tmp")).replace(target / UPGRADES_FILE)

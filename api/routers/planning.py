@@ -24,16 +24,16 @@ from api.deps import PLACES, CallerDep, MunicipalityId, ServiceDep
 from api.deps import municipality_id as known_municipality
 from api.errors import COMMON_RESPONSES
 from floodwarn.errors import InputError, NotFoundError
-from floodwarn.logs import get_logger
-from floodwarn.planning.evacuation_plans import PLAN_RETURN_PERIODS, write_evacuation_plans
-from floodwarn.planning.report import (
+from floodwarn.io.forecast_outputs import (
     EXPOSURE_FILES,
     PLAN_FOLDER,
     SCENARIOS_FILE,
     UPGRADE_PLAN_FILE,
     UPGRADES_FILE,
-    write_planner_report,
 )
+from floodwarn.logs import get_logger
+from floodwarn.planning.evacuation_plans import PLAN_RETURN_PERIODS, write_evacuation_plans
+from floodwarn.planning.report import write_planner_report
 
 log = get_logger(__name__)
 

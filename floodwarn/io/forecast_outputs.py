@@ -30,6 +30,18 @@ FIRST_FLOODING_FILE = "first_flooding_hours.tif"
 DEPTH_WEB_MERCATOR_FILE = "depth_3857.tif"
 FIRST_FLOODING_WEB_MERCATOR_FILE = "first_flooding_hours_3857.tif"
 FLOOD_PROBABILITY_FILE = "flood_probability.tif"
+#: A scenario folder's index (floodwarn scenarios run): request, return periods, weights,
+#: totals, provenance; its combined tables (CSV, one row per item); and where ``floodwarn
+#: plan shelters`` writes by default inside it, the chosen upgrades and the plan's header.
+SCENARIOS_FILE = "scenarios.json"
+EXPOSURE_FILES = {"settlements": "exposure_settlements.csv",
+                  "municipalities": "exposure_municipalities.csv",
+                  "departments": "exposure_departments.csv",
+                  "centres": "centres_by_return_period.csv",
+                  "reaches": "reaches_ranked.csv"}
+PLAN_FOLDER = "plan"
+UPGRADES_FILE = "upgrades.csv"
+UPGRADE_PLAN_FILE = "upgrade_plan.json"
 
 
 def write_flood_rasters(out: Path, depth_m: np.ndarray, first_flooding_h: np.ndarray,

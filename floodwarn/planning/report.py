@@ -40,26 +40,17 @@ import pandas as pd
 
 from floodwarn import __version__
 from floodwarn.errors import DataFileError, InputError
-from floodwarn.io.forecast_outputs import DEPTH_FILE, SETTLEMENTS_FILE
+from floodwarn.io.forecast_outputs import (
+    DEPTH_FILE,
+    EXPOSURE_FILES,
+    SCENARIOS_FILE,
+    SETTLEMENTS_FILE,
+    UPGRADE_PLAN_FILE,
+)
 from floodwarn.logs import get_logger, timed_step
 
 log = get_logger(__name__)
 
-# The scenario folder's files, as floodwarn.pipeline writes them (floodwarn.planning may not
-# import the pipeline; tests/planning/test_report.py checks that the names agree).
-#: The scenario folder's index: request, return periods, weights, totals, provenance.
-SCENARIOS_FILE = "scenarios.json"
-#: The combined tables of a scenario folder (CSV, one row per item).
-EXPOSURE_FILES = {"settlements": "exposure_settlements.csv",
-                  "municipalities": "exposure_municipalities.csv",
-                  "departments": "exposure_departments.csv",
-                  "centres": "centres_by_return_period.csv",
-                  "reaches": "reaches_ranked.csv"}
-#: Where ``floodwarn plan shelters`` writes by default (inside the scenario folder), the
-#: chosen upgrades, and the plan's header next to them.
-PLAN_FOLDER = "plan"
-UPGRADES_FILE = "upgrades.csv"
-UPGRADE_PLAN_FILE = "upgrade_plan.json"
 #: Columns an upgrades CSV must have (``floodwarn plan shelters``).
 UPGRADE_COLUMNS = ("action_id", "site_id", "site_name", "kind", "places", "cost",
                    "municipality", "department", "expected_unplaced_avoided_per_year",

@@ -15,7 +15,6 @@ import pytest
 
 from floodwarn import pipeline
 from floodwarn.errors import InputError
-from floodwarn.planning import report
 from floodwarn.planning.report import (
     annual_chance,
     format_number,
@@ -174,9 +173,5 @@ def test_spanish_numbers_dates_and_chances():
     assert annual_chance(100).in_horizon == "26\u00a0%"
 
 
-def test_file_names_agree_with_the_pipeline():
-    assert report.SCENARIOS_FILE == pipeline.SCENARIOS_FILE
-    assert report.EXPOSURE_FILES == pipeline.EXPOSURE_FILES
-    assert report.UPGRADES_FILE == pipeline.UPGRADES_FILE
-    assert report.UPGRADE_PLAN_FILE == pipeline.UPGRADE_PLAN_FILE
+def test_scenario_folders_are_named_as_the_report_reads_them():
     assert pipeline.scenario_folder("x", 25).name == "rp25"
