@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,13 +66,23 @@ def srtm_tile() -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_service(tmp_path_factory: pytest.TempPathFactory):
+def demo_service(tmp_path_factory: pytest.TempPathFactory, demo_output):
     """The README's main job, once per test session: `floodwarn serve` on an empty store with
     settings from a file builds the SYNTHETIC demo terrain and runs the demo storm through to
-    alerts. Yields the live service and its finished demo run."""
+    alerts. Yields the live service and its finished demo run.
+
+    The service builds its terrain itself; it finds the stand-in DEM and the prepared products
+    (channel geometry, design-storm thresholds) the CLI demo made already — the same DEM
+    builds the same terrain, whose digest keys that cache — so a session pays for them once."""
     from tests.live_service import start_service, wait_for_demo_run
 
-    service = start_service(tmp_path_factory.mktemp("demo-service"))
+    workdir = tmp_path_factory.mktemp("demo-service")
+    made = demo_output.out_dir
+    if (made / "cache").is_dir() and (made / "standin_dem_90m.tif").exists():
+        (workdir / "data" / "demo").mkdir(parents=True)
+        shutil.copy2(made / "standin_dem_90m.tif", workdir / "data" / "demo")
+        shutil.copytree(made / "cache", workdir / "data" / "cache")
+    service = start_service(workdir)
     try:
         yield service, wait_for_demo_run(service)
     finally:
