@@ -250,11 +250,8 @@ def run_forecast(
 
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):
-        routing = load_parameters(RoutingParameters)
-        bodies = locate_water_bodies(model, load_parameters(WaterBodies))
-        prepared = prepared_hydrology(model, routing, bodies, cache,
-                                      landcover_path=request.landcover_path,
-                                      soil_path=request.soil_path, ia_ratio=ia_ratio)
+        routing, bodies, prepared = _prepared(model, cache, request.landcover_path,
+                                              request.soil_path, ia_ratio)
         hydro, curves, water = prepared.hydro, prepared.curves, prepared.water
         cn_source = prepared.curve_numbers
         month = int(str(forecast.step_start[0])[5:7])
@@ -478,6 +475,18 @@ def _finish_hydrographs(hydrographs: HydrographsFile, ensemble: EnsembleResult,
         water_body_series={"level_m": ensemble.water_body_level_m,
                            "inflow_m3s": ensemble.water_body_inflow_m3s,
                            "outflow_m3s": ensemble.water_body_outflow_m3s})
+
+
+def _prepared(model: TerrainModel, cache: ArrayCache, landcover_path: Path | None,
+              soil_path: Path | None, ia_ratio: float
+              ) -> tuple[RoutingParameters, WaterBodyNetwork, Any]:
+    """The routing parameters, the water bodies placed on the terrain and the prepared
+    hydrology (:func:`floodwarn.prepared.prepared_hydrology`, from the cache when made)."""
+    routing = load_parameters(RoutingParameters)
+    bodies = locate_water_bodies(model, load_parameters(WaterBodies))
+    prepared = prepared_hydrology(model, routing, bodies, cache, landcover_path=landcover_path,
+                                  soil_path=soil_path, ia_ratio=ia_ratio)
+    return routing, bodies, prepared
 
 
 def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
@@ -835,11 +844,8 @@ def run_flood_scenarios(
         model = terrain if terrain is not None else load_terrain_model(request.terrain_dir)
     notify("hydrology_model")
     with timed_step(log, "hydrology_model", timings):
-        routing = load_parameters(RoutingParameters)
-        bodies = locate_water_bodies(model, load_parameters(WaterBodies))
-        prepared = prepared_hydrology(model, routing, bodies, cache,
-                                      landcover_path=request.landcover_path,
-                                      soil_path=request.soil_path, ia_ratio=request.ia_ratio)
+        _, bodies, prepared = _prepared(model, cache, request.landcover_path,
+                                        request.soil_path, request.ia_ratio)
         month, specific_base_flow = design_month()
     notify("thresholds")
     with timed_step(log, "thresholds", timings):
@@ -1122,9 +1128,8 @@ def plan_shelter_upgrades(
         for s, years in enumerate(periods):
             with rasterio.open(scenario_folder(scenarios_dir, years) / DEPTH_FILE) as src:
                 depth = src.read(1)
-                xs, ys = new_points.to_crs(src.crs).geometry.x, new_points.geometry.to_crs(
-                    src.crs).y
-                rows, cols = rasterio.transform.rowcol(src.transform, xs, ys)
+                on_grid = new_points.geometry.to_crs(src.crs)
+                rows, cols = rasterio.transform.rowcol(src.transform, on_grid.x, on_grid.y)
                 new_status[s] = site_status_from_depth(depth, np.asarray(rows),
                                                        np.asarray(cols), src.res[0],
                                                        rules.centres)
