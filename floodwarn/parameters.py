@@ -433,3 +433,160 @@ def load_parameters(model: type[P], path: str | Path | None = None) -> P:
             for err in exc.errors()
         )
         raise InputError(f"{path}: invalid parameters — {problems}.") from exc
+
+
+class SphereWater(_Strict):
+    l_per_person_day: Annotated[float, Field(ge=7.5, le=100)]
+    source: Annotated[str, Field(min_length=10)]
+
+
+class SphereCoveredSpace(_Strict):
+    m2_per_person: Annotated[float, Field(gt=0, le=50)]
+    source: Annotated[str, Field(min_length=10)]
+
+
+class SphereToilets(_Strict):
+    people_per_toilet: Annotated[int, Field(ge=1, le=250)]
+    female_per_male: Annotated[float, Field(ge=1, le=10)]
+    source: Annotated[str, Field(min_length=10)]
+
+
+class SphereHygiene(_Strict):
+    kits_per_household_month: Annotated[float, Field(gt=0, le=10)]
+    water_containers_per_household: Annotated[int, Field(ge=1, le=10)]
+    water_container_l: tuple[Annotated[float, Field(gt=0, le=50)],
+                             Annotated[float, Field(gt=0, le=50)]]
+    bathing_soap_g_per_person_month: Annotated[float, Field(gt=0, le=5000)]
+    laundry_soap_g_per_person_month: Annotated[float, Field(gt=0, le=5000)]
+    source: Annotated[str, Field(min_length=10)]
+
+
+class SphereKit(_Strict):
+    """A kit counted per unit (a household, a woman or girl) with what it holds."""
+
+    kits_per_unit: Annotated[float, Field(gt=0, le=10)]
+    contents: Annotated[str, Field(min_length=10)]
+    source: Annotated[str, Field(min_length=10)]
+
+
+class PlanningAssumption(_Strict):
+    """A figure the Sphere standards do not give: why this value, and what should replace it."""
+
+    value: float
+    basis: Annotated[str, Field(min_length=10)]
+    replace_with: Annotated[str, Field(min_length=10)]
+
+
+#: Plausible range of each planning assumption (a typo such as 36 persons per household fails).
+PLANNING_BOUNDS: dict[str, tuple[float, float]] = {
+    "planning_days": (1, 60),
+    "household_size": (1, 15),
+    "share_women_girls_12_49": (0, 1),
+    "share_18_49_of_female_18_59": (0, 1),
+    "share_12_17_of_female_6_17": (0, 1),
+}
+
+
+class PlanningAssumptions(_Strict):
+    planning_days: PlanningAssumption
+    household_size: PlanningAssumption
+    share_women_girls_12_49: PlanningAssumption
+    share_18_49_of_female_18_59: PlanningAssumption
+    share_12_17_of_female_6_17: PlanningAssumption
+
+    @model_validator(mode="after")
+    def _in_range(self) -> PlanningAssumptions:
+        for name, (low, high) in PLANNING_BOUNDS.items():
+            value = getattr(self, name).value
+            if not low <= value <= high:
+                raise ValueError(f"planning.{name}.value {value} lies outside {low}…{high}")
+        return self
+
+
+class SphereStandards(ParameterSet):
+    """Sphere minimum standards used for the needs of people in collective centres, each with
+    its citation, and the planning assumptions they need (``models/sphere_standards.yaml``)."""
+
+    water: SphereWater
+    covered_space: SphereCoveredSpace
+    toilets: SphereToilets
+    hygiene: SphereHygiene
+    menstrual_hygiene: SphereKit
+    household_items: SphereKit
+    emergency_shelter: SphereKit
+    planning: PlanningAssumptions
+
+    @model_validator(mode="after")
+    def _containers_ordered(self) -> SphereStandards:
+        low, high = self.hygiene.water_container_l
+        if high < low:
+            raise ValueError("hygiene.water_container_l must be [smallest, largest] litres")
+        return self
+
+    @property
+    def water_l_per_person_day(self) -> float:
+        return self.water.l_per_person_day
+
+    @property
+    def covered_area_m2_per_person(self) -> float:
+        return self.covered_space.m2_per_person
+
+    @property
+    def people_per_toilet(self) -> int:
+        return self.toilets.people_per_toilet
+
+    @property
+    def planning_days(self) -> float:
+        return self.planning.planning_days.value
+
+    @property
+    def household_size(self) -> float:
+        return self.planning.household_size.value
+
+
+class AdditiveGroup(_Strict):
+    """Count columns where ``total`` = sum of ``parts`` on every row that has them all."""
+
+    total: str
+    parts: Annotated[list[str], Field(min_length=2)]
+
+
+#: An HXL 1.1 hashtag with attributes, e.g. ``#affected +idps +f +children``.
+HXL_HASHTAG = r"^#[a-z][a-z0-9_]*( \+[a-z][a-z0-9_]*)*$"
+
+
+class SharedColumn(_Strict):
+    label: Annotated[str, Field(min_length=2)]
+    hxl: Annotated[str, Field(pattern=HXL_HASHTAG)]
+
+
+class DataSharingRules(ParameterSet):
+    """What an export of occupancy data may show: the small-number threshold, the count columns
+    and their additive groups, and each column's label and HXL hashtag
+    (``models/data_sharing.yaml``)."""
+
+    min_count: Annotated[int, Field(ge=2, le=100)]
+    count_columns: Annotated[list[str], Field(min_length=1)]
+    additive_groups: list[AdditiveGroup]
+    columns: dict[str, SharedColumn]
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> DataSharingRules:
+        counts = set(self.count_columns)
+        for k, group in enumerate(self.additive_groups, start=1):
+            unknown = sorted({group.total, *group.parts} - counts)
+            if unknown:
+                raise ValueError(f"additive group {k} ({group.total}) uses {unknown}, which are "
+                                 "not in count_columns")
+            if group.total in group.parts or len(set(group.parts)) != len(group.parts):
+                raise ValueError(f"additive group {k} ({group.total}) repeats a column")
+        unlabelled = sorted(counts - set(self.columns))
+        if unlabelled:
+            raise ValueError(f"count columns {unlabelled} have no entry under 'columns'")
+        return self
+
+
+PARAMETER_FILES.update({
+    "sphere_standards.yaml": SphereStandards,
+    "data_sharing.yaml": DataSharingRules,
+})

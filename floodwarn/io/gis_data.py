@@ -527,9 +527,20 @@ def load_collective_centres(
     are dropped. Columns: ``id`` (1…n, stable for a given file), ``name``, ``kind``,
     ``capacity`` (persons), ``shelter`` (may receive evacuees), ``category`` (as in the source),
     ``address``, municipality and department.
+
+    A site-profile file (the official list as CSV/XLSX, or a GeoJSON/GeoPackage with a
+    ``site_id`` field, e.g. the live sites the service hands a run) is read instead with
+    :func:`floodwarn.sites.profiles.read_site_centres`: ``id`` is then the site_id (str),
+    ``capacity`` the remaining capacity (profiled − ``people_present``) and closed or full
+    sites are not shelters.
     """
     path = Path(path) if path else layer_path("facilities")
     rules = rules or load_parameters(CollectiveCentreRules)
+    # Imported here: floodwarn.sites builds on this module.
+    from floodwarn.sites.profiles import is_site_profile_file, read_site_centres
+
+    if is_site_profile_file(path):
+        return read_site_centres(path, area_per_person_m2=rules.area_per_person_m2)
     gdf = _read_vector(
         path, required=["name", "category"], geometry_types={"Point"}, bbox=EL_SALVADOR_BBOX
     )

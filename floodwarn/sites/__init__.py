@@ -1,0 +1,1 @@
+"""Collective centres as they really are: site profiles, site reports and GBV risk flags."""
