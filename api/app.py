@@ -9,16 +9,33 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from api.centres import CentresView
 from api.deps import Service
 from api.errors import install_error_handlers
 from api.readcache import ReadCache
-from api.routers import alerts, docs, keys, ops, planning, reaches, runs, subscriptions, tiles, web
+from api.routers import (
+    alerts,
+    docs,
+    keys,
+    ogc,
+    ops,
+    planning,
+    reaches,
+    runs,
+    sharing,
+    sites,
+    subscriptions,
+    tiles,
+    web,
+)
 from api.settings import Settings
 from api.store.access import ensure_bootstrap_key, seal_clear_secrets
 from api.store.db import open_store
+from api.store.sites import import_sites, site_count
 from api.worker import Worker
 from floodwarn import __version__
 from floodwarn.logs import get_logger
+from floodwarn.sites.profiles import default_site_profiles
 
 log = get_logger(__name__)
 
@@ -41,10 +58,13 @@ def create_app(settings: Settings, *,
             ensure_bootstrap_key(session, settings.admin_key, now=datetime.now(UTC))
         if sealed := seal_clear_secrets(session, box):
             log.warning("webhook secrets stored in clear were sealed", extra={"count": sealed})
+        if not site_count(session):  # first start: the shipped sites, marked as estimates
+            import_sites(session, default_site_profiles(), actor="floodwarn",
+                         filename="gis_data (estimates)", now=datetime.now(UTC))
     worker = Worker(sessions, settings) if settings.run_worker else None
     service = Service(settings=settings, engine=engine, sessions=sessions,
                       read_cache=ReadCache(sessions, clock), secret_box=box, clock=clock,
-                      worker=worker)
+                      worker=worker, centres=CentresView(sessions))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +87,7 @@ def create_app(settings: Settings, *,
     install_error_handlers(app)
     # Tiles first: a map asks for dozens at once, and routes are matched in order.
     for router in (tiles.router, runs.router, alerts.router, subscriptions.router, keys.router,
-                   ops.router, docs.router, reaches.router, planning.router, web.router):
+                   ops.router, docs.router, reaches.router, planning.router, sites.router,
+                   sharing.router, ogc.router, web.router):
         app.include_router(router)
     return app

@@ -1,5 +1,6 @@
 """API keys and roles: analyst (everything), committee (its own municipality), admin (keys,
-subscriptions). The CAP feed and messages are public."""
+subscriptions), site_manager (the collective centres its key is bound to: their reports only).
+The CAP feed and messages, the aggregated data-sharing exports and the OGC API are public."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from floodwarn.errors import FloodwarnError
 
-ROLES = ("analyst", "committee", "admin")
+ROLES = ("analyst", "committee", "admin", "site_manager")
 KEY_HEADER = "X-API-Key"
 
 
@@ -25,6 +26,9 @@ class Caller:
     role: str
     municipality_id: str | None
     name: str
+    key_id: int | None = None
+    #: The collective centres a site manager's key is bound to (empty for other roles).
+    site_ids: frozenset[str] = frozenset()
 
     def require(self, *roles: str) -> None:
         if self.role not in roles:
@@ -33,6 +37,23 @@ class Caller:
 
     def may_see(self, municipality_id: str | None) -> bool:
         return self.role in ("analyst", "admin") or municipality_id == self.municipality_id
+
+    def may_read_site(self, site_id: str, municipality_id: str) -> bool:
+        """Staff read every site; a committee its municipality's; a site manager its own."""
+        if self.role == "site_manager":
+            return site_id in self.site_ids
+        return self.may_see(municipality_id)
+
+    def require_site(self, site_id: str) -> None:
+        """May this caller report for ``site_id``? Analysts and administrators for any site (data
+        entered for a centre without a connection), a site manager for its own only."""
+        if self.role in ("analyst", "admin"):
+            return
+        if self.role == "site_manager" and site_id in self.site_ids:
+            return
+        raise ForbiddenError(f"this key may not report for site {site_id!r}"
+                             + (f"; it reports for {sorted(self.site_ids)}"
+                                if self.role == "site_manager" else "") + ".")
 
 
 def hash_key(key: str) -> str:

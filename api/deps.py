@@ -25,6 +25,7 @@ from floodwarn.errors import InputError
 from floodwarn.io.gis_data import load_municipalities, place_key
 
 if TYPE_CHECKING:
+    from api.centres import CentresView
     from api.worker import Worker
 
 #: Seconds a verified key is trusted without asking the store again. A key revoked through
@@ -44,6 +45,8 @@ class Service:
     secret_box: SecretBox
     clock: Callable[[], datetime]
     worker: Worker | None = None
+    #: The collective centres' picture: latest states, flags, needs, gaps (api.centres).
+    centres: CentresView = field(default=None)  # type: ignore[assignment]
     #: Rendered map tiles and what renders them (api.routers.tiles).
     tiles: MapTiles = field(default_factory=MapTiles)
     #: key → (time verified, key id, caller)
@@ -88,6 +91,29 @@ async def get_caller(service: ServiceDep,
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def unknown_query_parameters(request: Request) -> list[str]:
+    """The query parameters of ``request`` that its route does not declare."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return []
+    declared: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        declared |= {p.alias for p in current.query_params}
+        pending.extend(current.dependencies)
+    return sorted(set(request.query_params) - declared)
+
+
+async def only_declared_query(request: Request) -> None:
+    """Refuse (422) a query parameter the route does not declare: a misspelt filter
+    (``?municipio=``) silently ignored would return the whole country as if filtered."""
+    if unknown := unknown_query_parameters(request):
+        raise InputError(f"unknown query parameter(s) {unknown[:5]}; see /docs for the "
+                         "parameters of this route.")
 #: The 262 municipality ids (geoBoundaries ADM2) and 14 department codes (ISO 3166-2:SV), as
 #: enumerations in the API's schema; a value outside them is answered with what was probably
 #: meant (see :func:`municipality_id`).

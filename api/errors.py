@@ -32,6 +32,10 @@ from floodwarn.logs import get_logger
 log = get_logger(__name__)
 
 
+class BadRequestError(InputError):
+    """A query parameter a standard says is answered 400 (OGC API - Features) is invalid."""
+
+
 class PayloadTooLargeError(InputError):
     """An upload is larger than the configured limit (413)."""
 
@@ -55,8 +59,12 @@ class ErrorBody(BaseModel):
 #: except ServiceUnavailableError (503).
 CLIENT_ERRORS: dict[type[Exception], int] = {
     UnauthorizedError: 401, ForbiddenError: 403, NotFoundError: 404,
-    PayloadTooLargeError: 413, InputError: 422,
+    PayloadTooLargeError: 413, BadRequestError: 400, InputError: 422,
 }
+
+#: Routes that answer malformed query parameters 400, as a standard they follow asks.
+BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A query parameter is invalid or unknown"}}
 
 #: Documented on every route: the statuses any request may get.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -90,7 +98,12 @@ def _answer(status: int, error: str, detail: str,
 
 async def _client_error(_request: Request, exc: Exception) -> JSONResponse:
     status = next(code for kind, code in CLIENT_ERRORS.items() if isinstance(exc, kind))
-    return _answer(status, type(exc).__name__, str(exc))
+    # Imports of tables name every bad row (floodwarn.sites: RowProblem).
+    rows = getattr(exc, "problems", None)
+    problems = None if rows is None else [
+        {"loc": f"row {p.row}" + (f".{p.column}" if p.column else ""),
+         "msg": p.message + (f" (site {p.site_id})" if p.site_id else "")} for p in rows]
+    return _answer(status, type(exc).__name__, str(exc), problems)
 
 
 async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:

@@ -43,6 +43,7 @@ from api.store.runs import (
     recover_abandoned,
     renew_lease,
 )
+from api.store.sites import latest_state, site_count
 from api.submit import scan_inbox
 from api.webhooks import deliver_due
 from floodwarn.ensemble import MemberProgress
@@ -50,6 +51,7 @@ from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
 from floodwarn.pipeline import FORECAST_JOB_STEPS
 from floodwarn.request import ForecastRequest
+from floodwarn.sites.profiles import write_site_profiles
 
 log = get_logger(__name__)
 
@@ -115,6 +117,28 @@ def _stored_request(run: Run, settings: Settings) -> ForecastRequest:
         return ForecastRequest.model_validate(run.request)
     return ForecastRequest.build(terrain_dir=settings.terrain, rain_path=Path(run.rain_path),
                                  **(run.options or {}))
+
+
+#: The sites a run of the service plans with: the store's list at the run's start, with each
+#: site's latest occupancy and status (live capacity), written beside the run's outputs.
+LIVE_SITES_FILE = "live_sites.geojson"
+
+
+def _with_live_sites(request: ForecastRequest, sessions: sessionmaker[Session],
+                     out_dir: Path) -> ForecastRequest:
+    """``request`` planning with the store's collective centres as they are now (remaining
+    capacity = profiled − latest occupancy; closed and full sites no destination), unless it
+    names its own centres file or the store holds no sites."""
+    if request.centres_path is not None:
+        return request
+    with sessions() as session:
+        if not site_count(session):
+            return request
+        state = latest_state(session)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / LIVE_SITES_FILE
+    write_site_profiles(state, path)
+    return request.model_copy(update={"centres_path": path})
 
 
 class _LeaseKeeper:
@@ -200,7 +224,7 @@ def execute_next(sessions: sessionmaker[Session], settings: Settings, *,
     log.info("run started", extra={"run_id": run_id, "attempt": run.attempts})
     with _LeaseKeeper(sessions, run_id, worker, lease, health) as keeper:
         try:
-            request = _stored_request(run, settings)
+            request = _with_live_sites(_stored_request(run, settings), sessions, out_dir)
             record, has_risk = runner(request, out_dir, settings.data_dir / "cache", keeper,
                                       settings.execution())
             with sessions.begin() as session:

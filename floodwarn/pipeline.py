@@ -728,13 +728,16 @@ def _package_versions() -> dict[str, str]:
 
 
 def replan_evacuation(run_dir: str | Path, *, capacities_csv: str | Path | None = None,
+                      centre_updates: Any = None,
                       out_dir: str | Path | None = None) -> RiskAssessment:
     """Rerun a forecast run's evacuation matching with changed centre capacities.
 
-    ``capacities_csv`` has columns ``centre_id`` and ``capacity`` (persons); centres it does
-    not name keep theirs. Levels, evacuees and centre safety are the run's. Writes
-    ``evacuation.csv``, ``centres.gpkg``, ``settlements.gpkg`` and ``summary.json`` to
-    ``out_dir`` (default: the run's ``replan/`` folder), never over the run's own files.
+    ``capacities_csv`` has columns ``centre_id`` and ``capacity`` (persons);
+    ``centre_updates`` is the same as a table, optionally with ``shelter`` (False: may not
+    receive people now — closed or full). Centres neither names keep theirs. Levels,
+    evacuees and centre safety are the run's. Writes ``evacuation.csv``, ``centres.gpkg``,
+    ``settlements.gpkg`` and ``summary.json`` to ``out_dir`` (default: the run's ``replan/``
+    folder), never over the run's own files.
     """
     import pandas as pd
 
@@ -748,29 +751,37 @@ def replan_evacuation(run_dir: str | Path, *, capacities_csv: str | Path | None 
                              "outputs (floodwarn forecast run).")
     towns = gpd.read_file(run / SETTLEMENTS_FILE)
     shelters = gpd.read_file(run / CENTRES_FILE)
+    where = "centre updates"
+    table = centre_updates
     if capacities_csv is not None:
-        table = pd.read_csv(capacities_csv, dtype={"centre_id": str})
+        table, where = pd.read_csv(capacities_csv, dtype={"centre_id": str}), str(capacities_csv)
+    if table is not None:
         missing = {"centre_id", "capacity"} - set(table.columns)
         if missing:
-            raise InputError(f"{capacities_csv}: columns {sorted(missing)} are missing; the "
+            raise InputError(f"{where}: columns {sorted(missing)} are missing; the "
                              "file needs centre_id,capacity.")
         if (pd.to_numeric(table["capacity"], errors="coerce") < 0).any() or \
                 table["capacity"].isna().any():
-            raise InputError(f"{capacities_csv}: capacities must be numbers ≥ 0.")
-        known = set(shelters["id"].astype(str))
-        unknown = sorted(set(table["centre_id"]) - known)
-        if unknown:
-            raise InputError(f"{capacities_csv}: centres {unknown[:5]} are not in this run.")
-        new = dict(zip(table["centre_id"], table["capacity"].astype(np.int64), strict=True))
+            raise InputError(f"{where}: capacities must be numbers ≥ 0.")
         ids = shelters["id"].astype(str)
-        shelters["capacity"] = [new.get(i, c) for i, c in zip(ids, shelters["capacity"],
-                                                                 strict=True)]
+        if capacities_csv is not None:
+            unknown = sorted(set(table["centre_id"].astype(str)) - set(ids))
+            if unknown:
+                raise InputError(f"{where}: centres {unknown[:5]} are not in this run.")
+        update = table.assign(centre_id=table["centre_id"].astype(str)).set_index("centre_id")
+        known = ids.isin(update.index)
+        shelters.loc[known.to_numpy(), "capacity"] = update.loc[
+            ids[known], "capacity"].astype(np.int64).to_numpy()
+        if "shelter" in update.columns:
+            shelters.loc[known.to_numpy(), "shelter"] = (
+                shelters.loc[known.to_numpy(), "shelter"].astype(bool).to_numpy()
+                & update.loc[ids[known], "shelter"].astype(bool).to_numpy())
     crs = json.loads((run / RUN_FILE).read_text())["terrain"]["crs"]
     result = plan_evacuation(towns, shelters, load_parameters(LevelRules), crs=crs)
     target = Path(out_dir) if out_dir is not None else run / "replan"
     target.mkdir(parents=True, exist_ok=True)
     write_risk_outputs(target, result, metadata={"replanned_from": str(run),
-                                                 "capacities": str(capacities_csv)})
+                                                 "capacities": str(capacities_csv or where)})
     return result
 
 

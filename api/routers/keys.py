@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, KeyId, MunicipalityId, ServiceDep, municipality_id
 from api.errors import COMMON_RESPONSES
-from api.store.access import create_api_key, list_keys, revoke_key
+from api.store.access import create_api_key, key_sites, list_keys, revoke_key
 from api.store.models import ApiKey
 
 router = APIRouter(prefix="/keys", tags=["keys"], responses=COMMON_RESPONSES)
@@ -33,7 +33,19 @@ class CommitteeKeyRequest(BaseModel):
     municipality_id: MunicipalityId
 
 
-KeyRequest = Annotated[StaffKeyRequest | CommitteeKeyRequest, Field(discriminator="role")]
+class SiteManagerKeyRequest(BaseModel):
+    """A key for the manager of one or more collective centres: reports for those sites, and
+    reads their reports only."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["site_manager"]
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    site_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=500, description="Sites of the store (GET /sites).")
+
+
+KeyRequest = Annotated[StaffKeyRequest | CommitteeKeyRequest | SiteManagerKeyRequest,
+                       Field(discriminator="role")]
 
 
 class NewKey(BaseModel):
@@ -47,15 +59,16 @@ class KeyInfo(BaseModel):
     role: str
     name: str
     municipality_id: str | None
+    site_ids: list[str] = Field(default_factory=list)
     created_at: datetime
     revoked: bool
     revoked_at: datetime | None
 
 
-def _info(row: ApiKey) -> KeyInfo:
+def _info(row: ApiKey, site_ids: list[str] | None = None) -> KeyInfo:
     return KeyInfo(id=row.id, role=row.role, name=row.name,
-                   municipality_id=row.municipality_id, created_at=row.created_at,
-                   revoked=row.revoked, revoked_at=row.revoked_at)
+                   municipality_id=row.municipality_id, site_ids=site_ids or [],
+                   created_at=row.created_at, revoked=row.revoked, revoked_at=row.revoked_at)
 
 
 @router.post("", status_code=201, response_model=NewKey)
@@ -65,9 +78,11 @@ def create_key(who: CallerDep, service: ServiceDep, request: KeyRequest) -> NewK
     municipality = None
     if isinstance(request, CommitteeKeyRequest):
         municipality = municipality_id(request.municipality_id)
+    sites = request.site_ids if isinstance(request, SiteManagerKeyRequest) else []
     with service.sessions.begin() as session:
         key_id, key = create_api_key(session, role=request.role, name=request.name,
-                                     municipality_id=municipality, now=datetime.now(UTC))
+                                     municipality_id=municipality, site_ids=sites,
+                                     now=datetime.now(UTC))
     return NewKey(id=key_id, key=key, role=request.role)
 
 
@@ -76,7 +91,8 @@ def keys(who: CallerDep, service: ServiceDep) -> list[KeyInfo]:
     """Every key with its role, owner and state (admin); never the keys themselves."""
     who.require("admin")
     with service.sessions() as session:
-        return [_info(row) for row in list_keys(session)]
+        bound = key_sites(session)
+        return [_info(row, bound.get(row.id)) for row in list_keys(session)]
 
 
 @router.delete("/{key_id}", response_model=KeyInfo)

@@ -16,27 +16,41 @@ from api.store.models import (
     Alert,
     AlertVersion,
     ApiKey,
+    ApiKeySite,
     AuditEntry,
     Delivery,
     DeliveryAttempt,
+    Site,
     Subscription,
 )
 from floodwarn.errors import InputError, NotFoundError
 
 
 def create_api_key(session: Session, *, role: str, name: str, now: datetime,
-                   municipality_id: str | None = None) -> tuple[int, str]:
+                   municipality_id: str | None = None,
+                   site_ids: Sequence[str] = ()) -> tuple[int, str]:
     """A new key for ``role``: its id and the key itself (returned once, stored as its
-    SHA-256 only)."""
+    SHA-256 only). A site manager's key is bound to ``site_ids`` (sites of the store)."""
     if role not in ROLES:
         raise InputError(f"role {role!r} unknown; use one of {ROLES}.")
     if (role == "committee") != (municipality_id is not None):
         raise InputError("a committee key names exactly one municipality; other roles none.")
+    if (role == "site_manager") != bool(site_ids):
+        raise InputError("a site_manager key names one or more sites (site_ids); other roles "
+                         "none.")
+    if site_ids:
+        known = set(session.scalars(select(Site.site_id).where(Site.site_id.in_(site_ids))))
+        unknown = sorted(set(site_ids) - known)
+        if unknown:
+            raise InputError(f"sites {unknown[:10]} are not in the store; import the list of "
+                             "collective centres first (POST /sites/import) or check the ids "
+                             "(GET /sites).")
     key = "fw_" + secrets.token_urlsafe(32)
     row = ApiKey(key_hash=hash_key(key), role=role, municipality_id=municipality_id,
                  name=name, created_at=now, revoked=False)
     session.add(row)
     session.flush()
+    session.add_all(ApiKeySite(key_id=row.id, site_id=s) for s in sorted(set(site_ids)))
     return row.id, key
 
 
@@ -59,7 +73,19 @@ def authenticate(session: Session, key: str | None, key_header: str) -> tuple[in
                                                ApiKey.revoked.is_(False))).one_or_none()
     if row is None:
         raise UnauthorizedError("unknown or revoked API key.")
-    return row.id, Caller(role=row.role, municipality_id=row.municipality_id, name=row.name)
+    sites = frozenset(session.scalars(select(ApiKeySite.site_id).where(
+        ApiKeySite.key_id == row.id))) if row.role == "site_manager" else frozenset()
+    return row.id, Caller(role=row.role, municipality_id=row.municipality_id, name=row.name,
+                          key_id=row.id, site_ids=sites)
+
+
+def key_sites(session: Session) -> dict[int, list[str]]:
+    """The sites each site manager's key is bound to."""
+    bound: dict[int, list[str]] = {}
+    for key_id, site_id in session.execute(select(ApiKeySite.key_id, ApiKeySite.site_id)
+                                           .order_by(ApiKeySite.site_id)):
+        bound.setdefault(key_id, []).append(site_id)
+    return bound
 
 
 def list_keys(session: Session) -> Sequence[ApiKey]:

@@ -1,5 +1,5 @@
 """Tables: runs, settlement results, alerts and their versions, subscriptions, deliveries,
-and an audit log."""
+an audit log, and collective centres (profiles, occupancy reports, warehouse stock)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -170,3 +171,84 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked: Mapped[bool] = mapped_column(default=False)
     revoked_at: Mapped[datetime | None]
+
+
+class ApiKeySite(Base):
+    """The collective centres a site manager's key may report for (and read)."""
+
+    __tablename__ = "api_key_sites"
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), primary_key=True)
+
+
+class SiteImport(Base):
+    """One import of the official list of collective centres: who, when, which file."""
+
+    __tablename__ = "site_imports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    filename: Mapped[str] = mapped_column(Text)
+    sites: Mapped[int] = mapped_column(Integer)
+    capacity_source: Mapped[str] = mapped_column(String(16))
+
+
+class Site(Base):
+    """A collective centre's profile (``floodwarn.sites.profiles``: the columns of the site
+    profile frame, with missing values kept as null in ``profile``). A site dropped from a
+    later official list stays, not ``active``, for its reports' history; it is never a
+    destination."""
+
+    __tablename__ = "sites"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    municipality_id: Mapped[str] = mapped_column(String(64), index=True)
+    department_code: Mapped[str] = mapped_column(String(8), index=True)
+    lon: Mapped[float]
+    lat: Mapped[float]
+    capacity_source: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(index=True)
+    profile: Mapped[dict[str, Any]]
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("site_imports.id"))
+    updated_at: Mapped[datetime]
+
+
+class SiteReport(Base):
+    """One occupancy report of a site, as received, never changed: who sent it (the key's id
+    and name), when it was counted and when it arrived, and from where (``api``, ``form`` —
+    the map's form —, ``kobo``, ``odk``). ``source_uuid`` (KoBo ``_uuid``, ODK instance id)
+    makes a re-imported export add nothing twice."""
+
+    __tablename__ = "site_reports"
+    __table_args__ = (Index("ix_site_reports_site_latest", "site_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"))
+    reported_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    author_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    author: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(8))
+    source_uuid: Mapped[str | None] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(8))
+    people: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]]  # the sex × age bands and disabled (null: not counted)
+    needs: Mapped[dict[str, Any]]  # {"codes": [...]}
+    note: Mapped[str | None] = mapped_column(Text)  # internal: never exported
+
+
+class WarehouseStock(Base):
+    """Pre-positioned stock: one item held in one warehouse, with the lead time to move it."""
+
+    __tablename__ = "warehouse_stock"
+    __table_args__ = (UniqueConstraint("warehouse_id", "item"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warehouse_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)
+    lon: Mapped[float]
+    lat: Mapped[float]
+    item: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[float]
+    lead_time_h: Mapped[float]
+    updated_at: Mapped[datetime]

@@ -110,7 +110,9 @@ def _texts(w: MunicipalWarning, lang: str, sent: datetime) -> dict[str, str]:
     lines = []
     for c in w.communities:
         when = (f"{c.hours_to_flooding:.0f} h" if c.hours_to_flooding is not None else "—")
-        shelters = ", ".join(f"{s} ({n})" for s, n in c.shelters)
+        # The number is how many of this community's people go there, not the site's size.
+        sent_word = "personas asignadas" if lang == "es" else "people assigned"
+        shelters = ", ".join(f"{s} ({n} {sent_word})" for s, n in c.shelters)
         if lang == "es":
             line = (f"{c.name}: nivel {LEVEL_NAMES['es'][c.level]}, hasta {c.max_depth_m:.1f} m "
                     f"de agua, {c.people_exposed} personas expuestas, inundación en {when}")
