@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.store.models import Run
-from api.store.sites import latest_state, state_token, stock_table
+from api.store.sites import latest_state, site_profiles, state_token, stock_table
 from floodwarn.io.forecast_outputs import CENTRES_FILE, SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
 from floodwarn.parameters import SphereStandards, load_parameters
@@ -92,12 +92,14 @@ class CentresPicture:
     computed_s: float
 
 
-def build_picture(session: Session, token: tuple[Any, ...],
-                  standards: SphereStandards) -> CentresPicture:
-    """Compute the whole picture from the store (see the module's docstring)."""
+def build_picture(session: Session, token: tuple[Any, ...], standards: SphereStandards,
+                  profiles: gpd.GeoDataFrame | None = None) -> CentresPicture:
+    """Compute the whole picture from the store (see the module's docstring); ``profiles``:
+    the active sites' profiles when the caller holds them already (they change only on an
+    import, reports far more often)."""
     started = time.perf_counter()
     arrivals = forecast_arrivals(session)
-    state = latest_state(session)
+    state = latest_state(session, profiles=profiles)
     state["people_arriving"] = state["site_id"].map(arrivals.people_arriving).fillna(0.0)
     flags = gbv_flags(state, min_area_per_person_m2=standards.covered_area_m2_per_person)
     state = state.join(flags)
@@ -150,6 +152,7 @@ class CentresView:
         self._lock = threading.Lock()
         self._picture: CentresPicture | None = None
         self._standards = load_parameters(SphereStandards)
+        self._profiles: tuple[tuple[Any, ...], gpd.GeoDataFrame] | None = None
 
     def picture(self) -> CentresPicture:
         with self._sessions() as session:
@@ -162,5 +165,9 @@ class CentresView:
             with self._lock:
                 if self._picture is not None and self._picture.token == token:
                     return self._picture
-                self._picture = build_picture(session, token, self._standards)
+                list_token = token[1:3]  # the site list's last change and size
+                if self._profiles is None or self._profiles[0] != list_token:
+                    self._profiles = (list_token, site_profiles(session))
+                self._picture = build_picture(session, token, self._standards,
+                                              self._profiles[1])
                 return self._picture

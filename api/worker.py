@@ -129,7 +129,7 @@ def _with_live_sites(request: ForecastRequest, sessions: sessionmaker[Session],
     """``request`` planning with the store's collective centres as they are now (remaining
     capacity = profiled − latest occupancy; closed and full sites no destination), unless it
     names its own centres file or the store holds no sites."""
-    if request.centres_path is not None:
+    if request.centres_path is not None or request.centres_layer_path is not None:
         return request
     with sessions() as session:
         if not site_count(session):
@@ -138,7 +138,7 @@ def _with_live_sites(request: ForecastRequest, sessions: sessionmaker[Session],
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / LIVE_SITES_FILE
     write_site_profiles(state, path)
-    return request.model_copy(update={"centres_path": path})
+    return request.model_copy(update={"centres_layer_path": path})
 
 
 class _LeaseKeeper:

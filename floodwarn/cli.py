@@ -746,6 +746,38 @@ def data_check() -> None:
     out.print(table)
 
 
+@data_app.command("check-sites")
+def data_check_sites(
+    path: Annotated[Path, typer.Argument(help="The list of collective centres, CSV or XLSX.")],
+) -> None:
+    """Check a list of collective centres before importing it (every bad row named) /
+    revisar una lista de albergues antes de importarla (POST /sites/import)."""
+    from floodwarn.parameters import CollectiveCentreRules, load_parameters
+    from floodwarn.sites.gbv import gbv_flags
+    from floodwarn.sites.profiles import read_site_profiles
+
+    with errors_as_messages():
+        sites = read_site_profiles(path)
+    rules = load_parameters(CollectiveCentreRules)
+    flags = gbv_flags(sites, min_area_per_person_m2=rules.area_per_person_m2)
+    known_capacity = sites["capacity_people"].notna()
+    from_area = ~known_capacity & sites["covered_area_m2"].notna()
+    table = Table(title=f"{path.name}: {len(sites)} sitios / sites — sin errores / no errors")
+    table.add_column("")
+    table.add_column("sitios / sites", justify="right")
+    for label, count in (
+            ("habilitados / may be used", int(sites["usable"].fillna(False).sum())),
+            ("capacidad declarada / capacity given", int(known_capacity.sum())),
+            ("capacidad por área (3,5 m²/persona) / from area", int(from_area.sum())),
+            ("capacidad desconocida: no es destino / unknown: no destination",
+             int((~known_capacity & ~from_area).sum())),
+            ("con riesgo VBG / with a GBV risk flag", int((flags["gbv_risk_count"] > 0).sum())),
+            ("servicios sin dato / services unknown", int((flags["gbv_unknown_count"] > 0).sum())),
+            ("departamentos / departments", int(sites["department_code"].nunique()))):
+        table.add_row(label, f"{count:,}")
+    out.print(table)
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes.")] = Path(

@@ -282,7 +282,8 @@ def run_forecast(
     level_rules = load_parameters(LevelRules)
     with timed_step(log, "settlements", timings):
         towns, shelters, outside = _risk_layers(model, request.settlements_path,
-                                                request.centres_path, water)
+                                                request.centres_path, water,
+                                                centres_layer=request.centres_layer_path)
         footprints = settlement_footprints(model, towns, level_rules, water) if len(towns) \
             else None
     members_model = MemberModel(
@@ -490,14 +491,16 @@ def _prepared(model: TerrainModel, cache: ArrayCache, landcover_path: Path | Non
 
 
 def _risk_layers(terrain: TerrainModel, settlements_path: str | Path | None,
-                 centres_path: str | Path | None, water: np.ndarray
+                 centres_path: str | Path | None, water: np.ndarray, *,
+                 centres_layer: str | Path | None = None
                  ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
     """Settlements and collective centres to assess: the given files, in full (one outside
-    the terrain or under a lake is an error that names it), or the shipped layers within the
+    the terrain or under a lake is an error that names it), or the shipped layers — or
+    ``centres_layer``, a country-wide layer in place of the shipped centres — within the
     terrain's domain (those outside it, and those a lake of the terrain covers — a synthetic
     stand-in burns lakes over real places — are counted, named in the log and left out)."""
     towns = load_settlements(settlements_path)
-    shelters = load_collective_centres(centres_path)
+    shelters = load_collective_centres(centres_path or centres_layer)
     outside = {"settlements": 0, "centres": 0, "settlements_on_water": 0, "centres_on_water": 0}
     for key, given, layer in (("settlements", settlements_path, "towns"),
                               ("centres", centres_path, "shelters")):

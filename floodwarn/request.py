@@ -133,9 +133,16 @@ class ForecastRequest(ForecastOptions):
     soil_path: Path | None = None
     settlements_path: Path | None = None
     centres_path: Path | None = None
+    #: A country-wide layer of collective centres that replaces the shipped one (the service's
+    #: live sites): like the shipped layer, the sites outside the terrain's domain are left out,
+    #: where a ``centres_path`` must lie inside it whole.
+    centres_layer_path: Path | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.centres_path is not None and self.centres_layer_path is not None:
+            raise ValueError("collective centres: give centres_path or centres_layer_path, "
+                             "not both")
         given = [name for name, value in (("amc", self.amc),
                                           ("antecedent_rain_mm", self.antecedent_rain_mm),
                                           ("antecedent_rain", self.antecedent_rain_path))

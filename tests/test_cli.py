@@ -162,6 +162,18 @@ def test_data_check_validates_every_shipped_layer():
     assert "262" in result.output and "102" in result.output
 
 
+def test_check_sites_summarises_a_good_list_and_names_every_bad_row():
+    sites = Path(__file__).parent / "data" / "sites"
+    good = runner.invoke(app, ["data", "check-sites", str(sites / "albergues.csv")])
+    assert good.exit_code == 0, good.output
+    assert "5 sitios / sites" in good.output
+    bad = runner.invoke(app, ["data", "check-sites", str(sites / "albergues_con_errores.csv")])
+    assert bad.exit_code == 2
+    assert "12 problem(s)" in bad.output and "nothing was imported" in bad.output
+    for row in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12):
+        assert f"row {row} " in bad.output
+
+
 @pytest.mark.slow
 def test_demo_builds_the_synthetic_el_salvador_terrain(demo_output):
     # `floodwarn demo --out DIR` through the CLI, run once per session for this test and the

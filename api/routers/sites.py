@@ -13,14 +13,15 @@ from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
-from api.auth import Caller
+from api.auth import Caller, ForbiddenError
 from api.deps import CallerDep, RunId, ServiceDep, only_declared_query
 from api.errors import COMMON_RESPONSES, PayloadTooLargeError
 from api.routers.runs import GEOJSON
+from api.store.models import Site
 from api.store.runs import succeeded_output_dir
 from api.store.sites import (
-    BANDS,
     add_reports,
     get_site,
     import_sites,
@@ -30,7 +31,9 @@ from api.store.sites import (
     stock_table,
 )
 from floodwarn.errors import InputError, NotFoundError
-from floodwarn.sites.profiles import read_site_profiles
+from floodwarn.parameters import CollectiveCentreRules, load_parameters
+from floodwarn.pipeline import replan_evacuation
+from floodwarn.sites.profiles import SiteProfileError, centres_from_profiles, read_site_profiles
 from floodwarn.sites.reports import read_kobo_reports, validate_report
 from floodwarn.sites.stock import read_stock
 
@@ -195,13 +198,9 @@ async def import_reports(who: CallerDep, service: ServiceDep,
     if who.role == "site_manager":
         foreign = sorted({r.site_id for r in reports} - who.site_ids)
         if foreign:
-            from api.auth import ForbiddenError
-
             raise ForbiddenError(f"the export holds reports for sites {foreign[:10]} this key "
                                  f"does not manage ({sorted(who.site_ids)}); nothing imported.")
     if problems:
-        from floodwarn.sites.profiles import SiteProfileError
-
         raise SiteProfileError(problems, what=f"{file.filename}: form export")
     with service.sessions.begin() as session:
         ids, duplicates = add_reports(session, reports, author_key_id=who.key_id,
@@ -260,7 +259,7 @@ def gaps(who: CallerDep, service: ServiceDep) -> dict[str, Any]:
             "moves": _records(picture.moves)}
 
 
-@router.get("/sites-gbv", response_model=list[dict[str, Any]])
+@router.get("/gbv-flags", response_model=list[dict[str, Any]])
 def gbv(who: CallerDep, service: ServiceDep) -> list[dict[str, Any]]:
     """GBV risk flags summed per municipality (sites without lighting, lockable doors,
     separate toilets, private space, or overcrowded against Sphere space; unknown counted
@@ -302,12 +301,12 @@ def replan(who: CallerDep, service: ServiceDep, run_id: RunId) -> dict[str, Any]
     the latest reported occupancy; closed and full sites are never destinations (analysts).
     Levels, evacuees and centre flood safety stay the run's."""
     who.require("analyst", "admin")
-    from floodwarn.pipeline import replan_evacuation
-
     state = service.centres.picture().state
     with service.sessions() as session:
         out_dir = succeeded_output_dir(session, run_id)
-    live = _live_capacity(state)
+        retired = list(session.scalars(select(Site.site_id).where(Site.active.is_(False))))
+    live = pd.concat([_live_capacity(state), pd.DataFrame(
+        {"centre_id": retired, "capacity": 0, "shelter": False})], ignore_index=True)
     stamp = service.clock().strftime("%Y%m%dT%H%M%S")
     result = replan_evacuation(out_dir, centre_updates=live, out_dir=out_dir / f"replan-{stamp}")
     summary = result.summary
@@ -319,16 +318,14 @@ def replan(who: CallerDep, service: ServiceDep, run_id: RunId) -> dict[str, Any]
 
 
 def _live_capacity(state: pd.DataFrame) -> pd.DataFrame:
-    """Per site: remaining capacity and whether it may receive people now."""
-    from floodwarn.sites.profiles import centres_from_profiles
-
+    """Per active site: remaining capacity and whether it may receive people now (sites the
+    last official list dropped are never destinations: the caller adds them closed)."""
     present = state.set_index("site_id")["people_present"]
     status = state.set_index("site_id")["site_status"]
-    centres = centres_from_profiles(state, people_present=present, site_status=status,
-                                    area_per_person_m2=3.5)
+    centres = centres_from_profiles(
+        state, people_present=present, site_status=status,
+        area_per_person_m2=load_parameters(CollectiveCentreRules).area_per_person_m2)
     return pd.DataFrame({"centre_id": centres["id"].astype(str),
                          "capacity": centres["capacity"].astype("int64"),
                          "shelter": centres["shelter"].astype(bool)})
 
-
-__all__ = ["BANDS", "router"]

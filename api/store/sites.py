@@ -17,15 +17,12 @@ from sqlalchemy.orm import Session
 
 from api.store.models import AuditEntry, Site, SiteImport, SiteReport, WarehouseStock
 from floodwarn.errors import NotFoundError
+from floodwarn.sites.profiles import PROFILE_COLUMNS, profile_frame
 from floodwarn.sites.reports import SiteReport as Report
 
 #: The eight sex × age bands of a report (DTM bands: 0–5, 6–17, 18–59, 60+).
 BANDS = ("female_0_5", "male_0_5", "female_6_17", "male_6_17", "female_18_59", "male_18_59",
          "female_60_plus", "male_60_plus")
-_INT_COLUMNS = ("capacity_people", "toilets_female", "toilets_male", "showers_female",
-                "showers_male")
-_BOOL_COLUMNS = ("water", "accessible_toilet", "kitchen", "electricity", "lighting",
-                 "lockable_doors", "private_space", "usable")
 
 
 def _plain(value: Any) -> Any:
@@ -44,21 +41,12 @@ def profile_records(profiles: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 
 def profiles_frame(records: Sequence[dict[str, Any]]) -> gpd.GeoDataFrame:
-    """The site profile frame (``floodwarn.sites.profiles``) from stored JSON objects, with
-    the contract's nullable types (unknown stays NA)."""
-    table = pd.DataFrame(list(records))
-    if table.empty:
-        table = pd.DataFrame(columns=["site_id", "name", "lon", "lat", "municipality_id"])
-    for column in _INT_COLUMNS:
-        if column in table:
-            table[column] = pd.array(table[column], dtype="Int64")
-    for column in _BOOL_COLUMNS:
-        if column in table:
-            table[column] = pd.array(table[column], dtype="boolean")
-    if "covered_area_m2" in table:
-        table["covered_area_m2"] = pd.array(table["covered_area_m2"], dtype="Float64")
-    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(
-        table["lon"].astype(float), table["lat"].astype(float)), crs="EPSG:4326")
+    """The site profile frame from stored JSON objects, with the contract's nullable types
+    (unknown stays NA) and, when given, each site's ``active`` flag."""
+    table = pd.DataFrame(list(records), columns=[*PROFILE_COLUMNS, "active"])
+    frame = profile_frame(table)
+    frame["active"] = table["active"].to_numpy()
+    return frame
 
 
 def site_count(session: Session) -> int:
@@ -106,8 +94,7 @@ def site_profiles(session: Session, *, active_only: bool = True,
     if site_ids is not None:
         query = query.where(Site.site_id.in_(list(site_ids)))
     rows = session.execute(query).all()
-    frame = profiles_frame([{**profile, "active": active} for profile, active in rows])
-    return frame
+    return profiles_frame([{**profile, "active": active} for profile, active in rows])
 
 
 def get_site(session: Session, site_id: str) -> Site:
@@ -190,10 +177,12 @@ def latest_reports(session: Session) -> pd.DataFrame:
     return table.set_index("site_id")
 
 
-def latest_state(session: Session, *, site_ids: Sequence[str] | None = None
-                 ) -> gpd.GeoDataFrame:
-    """Every active site's profile joined with its latest report (NA where none)."""
-    profiles = site_profiles(session, site_ids=site_ids)
+def latest_state(session: Session, *, site_ids: Sequence[str] | None = None,
+                 profiles: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Every active site's profile (``profiles`` when the caller holds them already) joined
+    with its latest report (NA where none)."""
+    if profiles is None:
+        profiles = site_profiles(session, site_ids=site_ids)
     latest = latest_reports(session)
     state = profiles.join(latest, on="site_id")
     for column in ("people_present", "households_present", *BANDS, "disabled_present"):

@@ -45,7 +45,9 @@ def test_alert_is_valid_cap_with_spanish_first():
     assert es.findtext("cap:urgency", namespaces=NS) == "Immediate"  # flooding in 5 h
     assert es.findtext("cap:onset", namespaces=NS) == "2020-05-31T05:00:00-06:00"
     assert "Colonia Ribera" in es.findtext("cap:description", namespaces=NS)
-    assert "Centro Escolar Uno (200)" in es.findtext("cap:description", namespaces=NS)
+    # The number is the people this community sends there, said in words.
+    assert "Centro Escolar Uno (200 personas asignadas)" in es.findtext("cap:description",
+                                                                        namespaces=NS)
     assert "120 personas sin albergue" in es.findtext("cap:description", namespaces=NS)
     polygon = es.find("cap:area/cap:polygon", NS).text.split()
     assert polygon[0] == polygon[-1] and len(polygon) >= 4
