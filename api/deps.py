@@ -15,7 +15,7 @@ from pydantic import Field, WithJsonSchema
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import KEY_HEADER, Caller
+from api.auth import KEY_HEADER, Caller, ForbiddenError
 from api.readcache import ReadCache
 from api.secrets import SecretBox
 from api.settings import Settings
@@ -74,19 +74,31 @@ api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False,
                               description="An API key made by an administrator (POST /keys).")
 
 
-async def get_caller(service: ServiceDep,
+#: What a site manager's key reaches: its sites (and their needs) and who it is. Runs,
+#: settlements, alerts, rivers and plans are the analysts' and committees'.
+SITE_MANAGER_ROUTES = ("/sites", "/needs", "/map/me")
+
+
+async def get_caller(request: Request, service: ServiceDep,
                      api_key: Annotated[str | None, Security(api_key_header)] = None) -> Caller:
-    """The caller behind the request's API key (401 without a valid one).
+    """The caller behind the request's API key (401 without a valid one; 403 for a site
+    manager outside :data:`SITE_MANAGER_ROUTES`).
 
     Async, so that a cached key costs no hop to the thread pool.
     """
     now = time.monotonic()
     if api_key and (hit := service.key_cache.get(api_key)) is not None \
             and now - hit[0] < KEY_CACHE_S:
-        return hit[2]
-    with service.sessions() as session:
-        key_id, who = authenticate(session, api_key, KEY_HEADER)
-    service.key_cache[str(api_key)] = (now, key_id, who)
+        who = hit[2]
+    else:
+        with service.sessions() as session:
+            key_id, who = authenticate(session, api_key, KEY_HEADER)
+        service.key_cache[str(api_key)] = (now, key_id, who)
+    if who.role == "site_manager":
+        path = str(getattr(request.scope.get("route"), "path", ""))
+        if not path.startswith(SITE_MANAGER_ROUTES):
+            raise ForbiddenError("a site_manager key reaches its collective centres only "
+                                 "(/sites, /needs?by=site).")
     return who
 
 

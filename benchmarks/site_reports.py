@@ -3,6 +3,7 @@ minutes against the real service; p99 of report writes (target < 100 ms), no los
 how soon the country's needs and gaps include a new report (target < 1 s).
 
     python benchmarks/site_reports.py [--backend sqlite|postgresql] [--minutes 10] [--rate 50]
+        [--run-dir demo-output/forecast]
 
 Starts `floodwarn serve --no-demo` (uvicorn, its worker idle) on a fresh store (SQLite, or a
 new database on the PostgreSQL server at $FLOODWARN_TEST_POSTGRES), imports a list of 2,000
@@ -88,6 +89,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=50.0, help="reports per minute")
     parser.add_argument("--sites", type=int, default=2000)
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="a forecast run's folder, recorded as a new run half-way")
     args = parser.parse_args()
     database_url = new_postgres_database() if args.backend == "postgresql" else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,6 +138,7 @@ def main() -> None:
                 total = int(args.rate * args.minutes)
                 writes: list[float] = []
                 refresh: list[float] = []
+                after_run = float("nan")
                 accepted: list[int] = []
                 failures: list[str] = []
                 begin = time.perf_counter()
@@ -154,6 +158,14 @@ def main() -> None:
                         failures.append(f"{answer.status_code} {answer.text[:200]}")
                         continue
                     accepted.append(int(answer.json()["id"]))
+                    if args.run_dir is not None and n == total // 2:
+                        record_run(database_url or sqlite_url(tmp), args.run_dir.resolve())
+                        t1 = time.perf_counter()
+                        shown = client.get("/needs", headers=analyst).json()
+                        client.get("/needs/gaps", headers=analyst).raise_for_status()
+                        after_run = time.perf_counter() - t1
+                        if shown["run_id"] is None:
+                            failures.append("the needs did not take the new run")
                     if n % 10 == 0:
                         t1 = time.perf_counter()
                         needs = client.get("/needs", headers=analyst,
@@ -166,8 +178,7 @@ def main() -> None:
                 elapsed = time.perf_counter() - begin
                 count = client.get("/needs", headers=analyst, params={"by": "site"}).json()
                 stored_sites = sum(1 for r in count["rows"] if r["last_report_at"] is not None)
-            sqlite = f"sqlite:///{Path(tmp) / 'data' / 'floodwarn.sqlite'}"
-            stored = count_reports(database_url or sqlite)
+            stored = count_reports(database_url or sqlite_url(tmp))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -180,6 +191,8 @@ def main() -> None:
           f"max {max(writes):.1f}  (target p99 < 100)")
     print(f"needs + gaps after a report, s: p50 {percentile(refresh, 50):.3f}  "
           f"p99 {percentile(refresh, 99):.3f}  max {max(refresh):.3f}  (target < 1 s)")
+    if args.run_dir is not None:
+        print(f"needs + gaps after a new run, s: {after_run:.3f}  (target < 1 s)")
     print(f"accepted {len(accepted)}, stored {stored}, distinct ids {len(set(accepted))}, "
           f"sites with a report {stored_sites}, failures {len(failures)}"
           + (f": {failures[:3]}" if failures else ""))
@@ -192,6 +205,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def sqlite_url(tmp: str) -> str:
+    return f"sqlite:///{Path(tmp) / 'data' / 'floodwarn.sqlite'}"
+
+
+def record_run(url: str, out_dir: Path) -> None:
+    """Record ``out_dir`` as a new succeeded run, as the worker does when a run finishes."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from api.store.models import Run
+
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        now = datetime.now(UTC)
+        session.add(Run(status="succeeded", rain_path="bench.nc", created_at=now,
+                        finished_at=now, out_dir=str(out_dir), synthetic=True, summary={}))
+    engine.dispose()
 
 
 def count_reports(url: str) -> int:

@@ -768,8 +768,9 @@ def is_site_profile_file(path: str | Path) -> bool:
 def default_site_profiles() -> gpd.GeoDataFrame:
     """The shipped sites (:func:`floodwarn.io.gis_data.load_collective_centres`: MINSAL public
     buildings) as profiles: ``capacity_people`` the estimate by building kind (usable area /
-    3.5 m² per person, models/collective_centres.yaml), nothing surveyed (area, services and
-    condition NA), ``usable`` the kind's shelter flag, ``capacity_source`` "estimate"."""
+    3.5 m² per person, models/collective_centres.yaml; NA for kinds that are never shelters),
+    nothing surveyed (area, services and condition NA), ``usable`` the kind's shelter flag,
+    ``capacity_source`` "estimate"."""
     centres = load_collective_centres()
     n = len(centres)
     unknown_count = pd.array([pd.NA] * n, dtype="Int64")
@@ -784,7 +785,10 @@ def default_site_profiles() -> gpd.GeoDataFrame:
         "department": centres["department"],
         "department_code": centres["department_code"],
         "kind": centres["kind"],
-        "capacity_people": centres["capacity"].astype("Int64"),
+        # A building that is no collective centre (hospital, health unit) has no capacity to
+        # state: unknown, not "0 places".
+        "capacity_people": centres["capacity"].astype("Int64").where(
+            centres["shelter"].to_numpy(), pd.NA),
         "covered_area_m2": pd.array([pd.NA] * n, dtype="Float64"),
         **{c: unknown_count for c in COUNT_COLUMNS if c != "capacity_people"},
         **{c: unknown_flag for c in BOOLEAN_COLUMNS if c != "usable"},

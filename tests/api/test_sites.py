@@ -112,6 +112,9 @@ def test_a_site_manager_reports_for_its_own_site_only(admin):
     assert admin.get("/sites/CC-B/reports", headers=manager).status_code == 404
     assert admin.get("/sites/CC-B", headers=manager).status_code == 404
     assert set(_sites(admin, manager)) == {"CC-A"}
+    for elsewhere in ("/runs", "/runs/1/settlements", "/alerts", "/needs/gaps", "/keys"):
+        assert admin.get(elsewhere, headers=manager).status_code == 403, elsewhere
+    assert admin.get("/map/me", headers=manager).json()["role"] == "site_manager"
     history = admin.get("/sites/CC-A/reports", headers=manager).json()
     assert len(history) == 1 and history[0]["author"] == "prueba"
     assert history[0]["people"] == 68 and history[0]["needs"] == ["water", "menstrual_hygiene"]

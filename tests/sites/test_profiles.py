@@ -223,7 +223,12 @@ def test_default_profiles_are_the_shipped_sites_marked_as_estimates():
     assert len(profiles) == len(centres) == 429
     assert (profiles["capacity_source"] == "estimate").all()
     assert profiles["site_id"].tolist() == centres["id"].astype(str).tolist()
-    assert profiles["capacity_people"].tolist() == centres["capacity"].tolist()
+    shelter = centres["shelter"].to_numpy()
+    assert profiles["capacity_people"][shelter].tolist() == centres["capacity"][shelter].tolist()
+    # Hospitals and health units keep treating patients: never destinations, no capacity
+    # stated (unknown, not "0 places").
+    assert profiles["capacity_people"][~shelter].isna().all()
+    assert set(centres.loc[~shelter, "kind"]) == {"hospital", "health_unit"}
     services = ["covered_area_m2", "toilets_female", "showers_male", "condition",
                 *[c for c in BOOLEAN_COLUMNS if c != "usable"]]
     assert profiles[services].isna().all().all()

@@ -42,7 +42,7 @@ def test_the_api_documentation_bundles_load_nothing_from_a_cdn():
 
 
 def test_the_page_asks_nothing_of_another_host():
-    for name in ("index.html", "map.js", "map.css"):
+    for name in ("index.html", "map.js", "sites.js", "map.css"):
         text = (STATIC / name).read_text()
         assert not re.search(r"https?://(?!127\.0\.0\.1)", text), name
         assert "cdn" not in text.lower(), name

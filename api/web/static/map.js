@@ -1,7 +1,8 @@
 /* floodwarn analysts' map: runs, alerts, settlements, collective centres, evacuation flows,
  * flood depth, time of first flooding and reach return periods on one page, offline.
  * Spanish first, English switch. The API key lives in sessionStorage (this tab only) and goes
- * in the X-API-Key header, never in a URL. */
+ * in the X-API-Key header, never in a URL. The collective centres' reported state and the
+ * site managers' screens live in sites.js (the `Sites` object, loaded before this file). */
 "use strict";
 
 const LEVEL_COLOURS = { verde: "#2e7d32", amarilla: "#f2c400", naranja: "#ef6c00", roja: "#c62828" };
@@ -24,12 +25,13 @@ const TEXT = {
     layers: "Capas", alerts_in_force: "Alertas vigentes", first_flooding_by: "Inundado a la hora",
     public_view: "Vista pública: solo las alertas vigentes. Ingrese una clave para ver corridas y asentamientos.",
     no_alerts: "No hay alertas vigentes.",
-    role: { analyst: "analista", admin: "administración", committee: "comité" },
+    role: { analyst: "analista", admin: "administración", committee: "comité", site_manager: "gestión de albergue" },
     layer: {
       hillshade: "Relieve (modelo de terreno)", municipalities: "Municipios por nivel de alerta",
       depth: "Profundidad de inundación (m)", first_flooding: "Hora de primera inundación",
       reaches: "Ríos: periodo de retorno del pico", flows: "Flujos de evacuación",
       centres: "Centros colectivos (albergues)", settlements: "Asentamientos por nivel",
+      sites: "Albergues: estado informado",
     },
     level: { verde: "verde", amarilla: "amarilla", naranja: "naranja", roja: "roja" },
     no_alert: "sin alerta",
@@ -67,12 +69,13 @@ const TEXT = {
     layers: "Layers", alerts_in_force: "Alerts in force", first_flooding_by: "Flooded by hour",
     public_view: "Public view: alerts in force only. Enter a key to see runs and settlements.",
     no_alerts: "No alerts in force.",
-    role: { analyst: "analyst", admin: "administration", committee: "committee" },
+    role: { analyst: "analyst", admin: "administration", committee: "committee", site_manager: "site manager" },
     layer: {
       hillshade: "Relief (terrain model)", municipalities: "Municipalities by alert level",
       depth: "Flood depth (m)", first_flooding: "Time of first flooding",
       reaches: "Rivers: return period of the peak", flows: "Evacuation flows",
       centres: "Collective centres (shelters)", settlements: "Settlements by level",
+      sites: "Shelters: reported state",
     },
     level: { verde: "green", amarilla: "yellow", naranja: "orange", roja: "red" },
     no_alert: "no alert",
@@ -111,10 +114,14 @@ const state = {
   alerts: { version: -1, alerts: [], exercise: false },
   settlements: null, centres: null, evacuation: [], reaches: null, legend: null,
   visible: { hillshade: true, municipalities: true, depth: true, first_flooding: false,
-             reaches: true, flows: true, centres: true, settlements: true },
+             reaches: true, flows: true, centres: true, settlements: true, sites: false },
+  // Collective centres with their latest report (GET /sites), loaded when first shown.
+  sites: null, siteId: null,
   selected: null, chart: null, prefetched: null, notice: null,
 };
 const t = (key) => TEXT[state.lang][key];
+/* A site manager's key reads its own sites only: no runs, settlements or rivers. */
+const seesRuns = () => Boolean(state.me) && state.me.role !== "site_manager";
 const $ = (id) => document.getElementById(id);
 let map;
 let markUsable;
@@ -270,6 +277,7 @@ function addRunLayers() {
     paint: { "circle-color": ["match", ["get", "status"], "unsafe", CENTRE_COLOURS.unsafe, "at_risk", CENTRE_COLOURS.at_risk, CENTRE_COLOURS.safe],
              "circle-radius": ["interpolate", ["linear"], ["get", "capacity"], 0, 3, 300, 8],
              "circle-stroke-color": "#fff", "circle-stroke-width": 1 } });
+  Sites.addLayer();
   // Names of places in naranja or roja are always drawn (over anything); the others go under
   // the level symbols in placement, so they never hide a symbol.
   const severe = ["in", ["get", "level"], ["literal", ["naranja", "roja"]]];
@@ -290,12 +298,12 @@ function addRunLayers() {
     const feature = match && state.settlements?.features.find((f) => String(f.id) === match[1]);
     if (feature && !map.hasImage(event.id)) map.addImage(event.id, labelImage(feature.properties.name), { pixelRatio: 2 });
   });
-  for (const id of ["settlements", "centres", "reaches", "municipalities-fill"]) {
+  for (const id of ["settlements", "sites", "centres", "reaches", "municipalities-fill"]) {
     map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
   }
   map.on("click", (event) => {
-    const layers = ["settlements", "centres", "reaches", "municipalities-fill"].filter((id) => map.getLayer(id) && state.visible[layerKey(id)]);
+    const layers = ["settlements", "sites", "centres", "reaches", "municipalities-fill"].filter((id) => map.getLayer(id) && state.visible[layerKey(id)]);
     let hits;
     try {
       hits = map.queryRenderedFeatures(event.point, { layers });
@@ -306,6 +314,7 @@ function addRunLayers() {
     if (!hits.length) return;
     const hit = hits[0];
     if (hit.layer.id === "settlements") showSettlement(hit.id ?? hit.properties.id);
+    else if (hit.layer.id === "sites") Sites.showSite(hit.properties.site_id);
     else if (hit.layer.id === "centres") showCentre(hit.properties.id);
     else if (hit.layer.id === "reaches") showReach(hit.properties.reach_id);
     else showMunicipality(hit.properties.id);
@@ -322,7 +331,7 @@ function showRunRaster(id) {
 
 const layerKey = (id) => (id === "municipalities-fill" ? "municipalities" : id.startsWith("settlement") ? "settlements" : id);
 const LAYER_IDS = { hillshade: ["hillshade"], municipalities: ["municipalities-fill"], depth: ["depth"],
-  first_flooding: ["first_flooding"], reaches: ["reaches"], flows: ["flows"], centres: ["centres"],
+  first_flooding: ["first_flooding"], reaches: ["reaches"], flows: ["flows"], centres: ["centres"], sites: ["sites"],
   settlements: ["settlements", "settlement-labels", "settlement-labels-severe"] };
 const RUN_LAYERS = ["depth", "first_flooding", "reaches", "flows", "centres", "settlements"];
 
@@ -333,6 +342,7 @@ function applyVisibility() {
     }
   }
   $("time-control").hidden = !(state.visible.first_flooding && state.runId);
+  if (state.visible.sites && state.me) Sites.ensureLoaded();
 }
 
 /* ---------- layers panel and legends ---------- */
@@ -353,6 +363,7 @@ function legendFor(key) {
   switch (key) {
     case "municipalities": return [...LEVEL_ORDER.slice(1).map((l) => legendItem(LEVEL_COLOURS[l], t("level")[l])), legendItem("transparent", t("no_alert"))].join("");
     case "settlements": return LEVEL_ORDER.map((l) => `<span>${levelBadge(l).outerHTML}</span>`).join("");
+    case "sites": return Sites.legend();
     case "centres": return Object.entries(CENTRE_COLOURS).map(([s, c]) => legendItem(c, t("status")[s])).join("") + `<span>${t("centre_legend")}</span>`;
     case "flows": return legendItem("#6a1b9a", t("flow_legend"), "line");
     case "reaches": return RETURN_PERIOD_COLOURS.map(([y, c]) => legendItem(c, y === 0 ? t("rp_under2") : t("rp_years")(y), "line")).join("");
@@ -361,9 +372,9 @@ function legendFor(key) {
   }
 }
 function renderLayerList() {
-  const runLayersAllowed = Boolean(state.me);
-  const keys = ["settlements", "centres", "flows", "reaches", "depth", "first_flooding", "municipalities", "hillshade"];
-  $("layer-list").innerHTML = keys.filter((k) => runLayersAllowed || !RUN_LAYERS.includes(k)).map((k) => `
+  const runLayersAllowed = seesRuns();
+  const keys = ["settlements", "sites", "centres", "flows", "reaches", "depth", "first_flooding", "municipalities", "hillshade"];
+  $("layer-list").innerHTML = keys.filter((k) => (runLayersAllowed || !RUN_LAYERS.includes(k)) && (k !== "sites" || state.me)).map((k) => `
     <div class="layer"><label><input type="checkbox" data-layer="${k}" ${state.visible[k] ? "checked" : ""}> ${escapeHtml(t("layer")[k])}</label>
     <div class="legend" data-legend="${k}">${legendFor(k)}</div></div>`).join("");
   for (const box of $("layer-list").querySelectorAll("input[data-layer]")) {
@@ -458,7 +469,7 @@ function renderRunSelect() {
 }
 
 async function loadRuns(prefetched = null) {
-  if (!state.me) { state.runs = []; renderRunSelect(); return; }
+  if (!seesRuns()) { state.runs = []; renderRunSelect(); return; }
   state.runs = prefetched ?? await api("/runs?limit=50");
   const latest = state.runs.find((r) => r.status === "succeeded");
   const changed = Boolean(state.followLatest && latest && state.runId && latest.id !== state.runId);
@@ -709,11 +720,13 @@ function applyLanguage() {
   renderRunSelect();
   renderNotice();
   $("key-input").setAttribute("aria-label", t("key_label"));
-  $("run-choice").hidden = !state.me;
+  $("run-choice").hidden = !seesRuns();
   updateHour();
+  Sites.render();
   if (state.selected) {
     const { kind, id } = state.selected;
     if (kind === "settlement") showSettlement(id); else if (kind === "centre") showCentre(id); else if (kind === "reach") showReach(id);
+    else if (kind === "site") Sites.showSite(id, { popup: false });
   }
 }
 
@@ -733,7 +746,7 @@ async function refresh(prefetchedAlerts = null, prefetchedRuns = null) {
   const published = alerts.version !== state.alerts.version;
   state.alerts = alerts;
   if (published) renderAlerts();
-  if (state.me) {
+  if (seesRuns()) {
     const newRun = await loadRuns(prefetchedRuns);
     if (newRun) { state.notice = "new_run"; renderNotice(); }
   }
@@ -749,9 +762,9 @@ async function start() {
   const alerts = api("/map/alerts", { keyed: false }).catch(() => null);
   // With a key, the newest finished run's layers are on their way before the map is ready.
   const runs = state.key ? api("/runs?limit=50").catch(() => null) : Promise.resolve(null);
-  runs.then((list) => {
+  Promise.all([runs, identified]).then(([list]) => {
     const latest = list?.find((r) => r.status === "succeeded");
-    if (latest && !state.runId) state.prefetched = fetchRunData(latest.id);
+    if (latest && !state.runId && seesRuns()) state.prefetched = fetchRunData(latest.id);
   });
   await buildMap();
   performance.mark("floodwarn-style-loaded");
@@ -759,9 +772,11 @@ async function start() {
   await identified;
   state.legend = await legend;
   state.boundaries = await boundaries;
+  if (state.me?.role === "site_manager") Sites.startManager();
   applyLanguage();
-  await refresh(await alerts, state.me ? await runs : null);
+  await refresh(await alerts, seesRuns() ? await runs : null);
   if (state.me?.role === "committee") fitMunicipality(state.me.municipality_id);
+  if (state.me?.role === "site_manager") await Sites.ensureLoaded();
   performance.mark("floodwarn-data-loaded");
   applyLanguage();
   // Usable: the base map (boundaries, relief) and, with a key, the settlements are drawn.
