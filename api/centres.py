@@ -22,13 +22,15 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.deps import municipalities_table
 from api.store.models import Run
 from api.store.sites import latest_state, site_profiles, state_token, stock_table
 from floodwarn.io.forecast_outputs import CENTRES_FILE, SETTLEMENTS_FILE
 from floodwarn.logs import get_logger
-from floodwarn.parameters import SphereStandards, load_parameters
+from floodwarn.parameters import DataSharingRules, SphereStandards, load_parameters
 from floodwarn.sites.gbv import gbv_by_municipality, gbv_flags
 from floodwarn.sites.needs import area_needs, site_needs
+from floodwarn.sites.sharing import aggregate_sites, suppress_small_counts
 from floodwarn.sites.stock import stock_gaps
 
 log = get_logger(__name__)
@@ -132,8 +134,6 @@ def build_picture(session: Session, token: tuple[Any, ...], standards: SphereSta
 
 def _gaps(by_municipality: pd.DataFrame, stock: pd.DataFrame,
           hours: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from api.deps import municipalities_table
-
     polygons = municipalities_table().set_index("id")
     centres = polygons.geometry.to_crs(DISTANCE_CRS).representative_point()
     municipality_xy = pd.DataFrame({"x": centres.x, "y": centres.y}, index=polygons.index)
@@ -171,3 +171,45 @@ class CentresView:
                 self._picture = build_picture(session, token, self._standards,
                                               self._profiles[1])
                 return self._picture
+
+
+# --------------------------------------------------------------------------- shared data
+
+#: What the per-site export shows besides the counts (no free text, no author).
+SHARED_SITE_COLUMNS = ["site_id", "name", "municipality_id", "municipality", "department_code",
+                       "department", "lat", "lon", "site_status", "last_report_at",
+                       "capacity_people", "capacity_source"]
+
+
+def sharing_rules() -> DataSharingRules:
+    """The small-number rule and the HXL tags (``models/data_sharing.yaml``)."""
+    return load_parameters(DataSharingRules)
+
+
+def shared_sites(picture: CentresPicture, rules: DataSharingRules) -> gpd.GeoDataFrame:
+    """Per active site: where it is, its state and its suppressed counts (no free text)."""
+    state = picture.state
+    counts = aggregate_sites(state, None)
+    table = state[[c for c in SHARED_SITE_COLUMNS if c in state.columns]].join(
+        counts.drop(columns=[c for c in counts.columns if c in SHARED_SITE_COLUMNS]))
+    # Suppressed within each municipality too: a site's hidden count must not be recoverable
+    # from the municipality's published total minus its other sites.
+    table = suppress_small_counts(table, rules, within="municipality_id")
+    return gpd.GeoDataFrame(table, geometry=state.geometry, crs=state.crs)
+
+
+def shared_municipalities(picture: CentresPicture, rules: DataSharingRules
+                          ) -> gpd.GeoDataFrame:
+    """Per municipality with sites: the sum of its sites' counts, suppressed, on its polygon."""
+    counts = aggregate_sites(picture.state, "municipality_id")
+    polygons = municipalities_table().set_index("id")
+    names = polygons.loc[counts.index]
+    table = pd.DataFrame({"municipality_id": counts.index,
+                          "municipality": names["name"].to_numpy(),
+                          "department_code": names["department_code"].to_numpy(),
+                          "department": names["department"].to_numpy()}, index=counts.index
+                         ).join(counts)
+    table = suppress_small_counts(table, rules)
+    return gpd.GeoDataFrame(table.reset_index(drop=True),
+                            geometry=names.geometry.simplify(0.001).to_numpy(),
+                            crs=polygons.crs)

@@ -65,3 +65,11 @@ def display_geojson(frame: Any, columns: list[str], *,
                                              strict=True) if not shapely.is_empty(shape)]
     return json.dumps({"type": "FeatureCollection", "features": features},
                       ensure_ascii=False, separators=(",", ":")).encode()
+
+
+#: How routes that answer a GeoJSON FeatureCollection document it in the OpenAPI schema.
+GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/geo+json": {
+    "schema": {"type": "object", "required": ["type", "features"],
+               "properties": {"type": {"const": "FeatureCollection"},
+                              "features": {"type": "array", "items": {"type": "object"}}}}}},
+    "description": "GeoJSON FeatureCollection"}}

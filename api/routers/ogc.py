@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from sqlalchemy import select
 
+from api.centres import shared_municipalities, shared_sites, sharing_rules
 from api.deps import ServiceDep, unknown_query_parameters
 from api.errors import BAD_REQUEST, COMMON_RESPONSES, BadRequestError
-from api.routers.sharing import shared_municipalities, shared_sites, sharing_rules
 from api.store.models import Run
 from floodwarn.errors import NotFoundError
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE

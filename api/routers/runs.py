@@ -23,6 +23,7 @@ from api.deps import (
     municipality_id,
 )
 from api.errors import COMMON_RESPONSES, ErrorBody, PayloadTooLargeError
+from api.payload import GEOJSON_RESPONSE
 from api.readcache import RunOutputs
 from api.store.models import Run
 from api.store.runs import get_run, list_runs, succeeded_output_dir
@@ -43,11 +44,6 @@ router = APIRouter(prefix="/runs", tags=["runs"], responses=COMMON_RESPONSES)
 #: The warning levels, lowest first (models/levels.yaml).
 Level = Literal[LEVELS]  # type: ignore[valid-type]
 
-GEOJSON: dict[int | str, dict[str, Any]] = {200: {"content": {"application/geo+json": {"schema": {
-    "type": "object", "required": ["type", "features"],
-    "properties": {"type": {"const": "FeatureCollection"},
-                   "features": {"type": "array", "items": {"type": "object"}}}}}},
-    "description": "GeoJSON FeatureCollection"}}
 
 
 class RunRequest(BaseModel):
@@ -170,7 +166,7 @@ def _municipality_scope(who: Caller, municipality: str | None) -> str | None:
     return municipality
 
 
-@router.get("/{run_id}/settlements", response_class=Response, responses=GEOJSON)
+@router.get("/{run_id}/settlements", response_class=Response, responses=GEOJSON_RESPONSE)
 async def run_settlements(
         who: CallerDep, service: ServiceDep, run_id: RunId,
         level: Annotated[Level | None, Query()] = None,
@@ -192,7 +188,7 @@ def _outputs(service: ServiceDep, run_id: int) -> RunOutputs:
     return service.read_cache.outputs(run_id, out_dir)
 
 
-@router.get("/{run_id}/centres", response_class=Response, responses=GEOJSON)
+@router.get("/{run_id}/centres", response_class=Response, responses=GEOJSON_RESPONSE)
 def run_centres(who: CallerDep, service: ServiceDep, run_id: RunId) -> Response:
     """Collective centres with status (safe / at_risk / unsafe) and occupancy, GeoJSON (a
     committee: those in its municipality and those its evacuation plan sends people to)."""

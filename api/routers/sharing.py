@@ -11,52 +11,15 @@ import geopandas as gpd
 import pandas as pd
 from fastapi import APIRouter, Depends, Response
 
-from api.centres import CentresPicture
-from api.deps import ServiceDep, municipalities_table, only_declared_query
+from api.centres import shared_municipalities, shared_sites, sharing_rules
+from api.deps import ServiceDep, only_declared_query
 from api.errors import COMMON_RESPONSES
-from floodwarn.parameters import DataSharingRules, load_parameters
-from floodwarn.sites.sharing import aggregate_sites, suppress_small_counts, to_geojson, to_hxl_csv
+from api.payload import GEOJSON_RESPONSE
+from floodwarn.parameters import DataSharingRules
+from floodwarn.sites.sharing import to_geojson, to_hxl_csv
 
 router = APIRouter(prefix="/sharing", tags=["data sharing"], responses=COMMON_RESPONSES,
                    dependencies=[Depends(only_declared_query)])
-
-SITE_COLUMNS = ["site_id", "name", "municipality_id", "municipality", "department_code",
-                "department", "lat", "lon", "site_status", "last_report_at",
-                "capacity_people", "capacity_source"]
-AREA_COLUMNS = ["municipality_id", "municipality", "department_code", "department"]
-
-
-def sharing_rules() -> DataSharingRules:
-    return load_parameters(DataSharingRules)
-
-
-def shared_sites(picture: CentresPicture, rules: DataSharingRules) -> gpd.GeoDataFrame:
-    """Per active site: where it is, its state and its suppressed counts (no free text)."""
-    state = picture.state
-    counts = aggregate_sites(state, None)
-    table = state[[c for c in SITE_COLUMNS if c in state.columns]].join(
-        counts.drop(columns=[c for c in counts.columns if c in SITE_COLUMNS], errors="ignore"))
-    # Suppressed within each municipality too: a site's hidden count must not be recoverable
-    # from the municipality's published total minus its other sites.
-    table = suppress_small_counts(table, rules, within="municipality_id")
-    return gpd.GeoDataFrame(table, geometry=state.geometry, crs=state.crs)
-
-
-def shared_municipalities(picture: CentresPicture, rules: DataSharingRules
-                          ) -> gpd.GeoDataFrame:
-    """Per municipality with sites: the sum of its sites' counts, suppressed, on its polygon."""
-    counts = aggregate_sites(picture.state, "municipality_id")
-    polygons = municipalities_table().set_index("id")
-    names = polygons.loc[counts.index]
-    table = pd.DataFrame({"municipality_id": counts.index,
-                          "municipality": names["name"].to_numpy(),
-                          "department_code": names["department_code"].to_numpy(),
-                          "department": names["department"].to_numpy()}, index=counts.index
-                         ).join(counts)
-    table = suppress_small_counts(table, rules)
-    return gpd.GeoDataFrame(table.reset_index(drop=True),
-                            geometry=names.geometry.simplify(0.001).to_numpy(),
-                            crs=polygons.crs)
 
 
 def _table(service: ServiceDep, scope: Literal["sites", "municipalities"]
@@ -70,8 +33,6 @@ def _table(service: ServiceDep, scope: Literal["sites", "municipalities"]
 
 CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}},
                                               "description": "CSV with an HXL hashtag row"}}
-GEOJSON: dict[int | str, dict[str, Any]] = {200: {"content": {"application/geo+json": {}},
-                                                  "description": "GeoJSON FeatureCollection"}}
 
 
 @router.get("/sites.csv", response_class=Response, responses=CSV)
@@ -95,14 +56,14 @@ def municipalities_csv(service: ServiceDep) -> Response:
         "Content-Disposition": 'attachment; filename="floodwarn_municipios_municipalities.csv"'})
 
 
-@router.get("/sites.geojson", response_class=Response, responses=GEOJSON)
+@router.get("/sites.geojson", response_class=Response, responses=GEOJSON_RESPONSE)
 def sites_geojson(service: ServiceDep) -> Response:
     """The per-site table as GeoJSON points (suppressed counts null)."""
     table, _ = _table(service, "sites")
     return _geojson(table)
 
 
-@router.get("/municipalities.geojson", response_class=Response, responses=GEOJSON)
+@router.get("/municipalities.geojson", response_class=Response, responses=GEOJSON_RESPONSE)
 def municipalities_geojson(service: ServiceDep) -> Response:
     """The per-municipality table as GeoJSON polygons (suppressed counts null)."""
     table, _ = _table(service, "municipalities")

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from api.auth import Caller, ForbiddenError
 from api.deps import CallerDep, RunId, ServiceDep, only_declared_query
 from api.errors import COMMON_RESPONSES, PayloadTooLargeError
-from api.routers.runs import GEOJSON
+from api.payload import GEOJSON_RESPONSE
 from api.store.models import Site
 from api.store.runs import succeeded_output_dir
 from api.store.sites import (
@@ -96,7 +96,7 @@ async def import_site_list(who: CallerDep, service: ServiceDep,
     return result
 
 
-@router.get("/sites", response_class=Response, responses=GEOJSON)
+@router.get("/sites", response_class=Response, responses=GEOJSON_RESPONSE)
 def sites(who: CallerDep, service: ServiceDep,
           municipality: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     """Every collective centre with its profile (unknown values null), latest report, GBV risk
