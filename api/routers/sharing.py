@@ -39,21 +39,22 @@ CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}},
 def sites_csv(service: ServiceDep) -> Response:
     """Occupancy per collective centre (people, households, by sex and age band, people with
     disabilities), small counts suppressed, CSV with HXL hashtags."""
-    table, rules = _table(service, "sites")
-    body = to_hxl_csv(pd.DataFrame(table.drop(columns="geometry")), rules,
-                      [c for c in table.columns if c != "geometry"])
-    return Response(body, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="floodwarn_sitios_sites.csv"'})
+    return _csv(service, "sites", "floodwarn_sitios_sites.csv")
 
 
 @router.get("/municipalities.csv", response_class=Response, responses=CSV)
 def municipalities_csv(service: ServiceDep) -> Response:
     """Occupancy of collective centres per municipality, small counts suppressed, HXL CSV."""
-    table, rules = _table(service, "municipalities")
-    body = to_hxl_csv(pd.DataFrame(table.drop(columns="geometry")), rules,
-                      [c for c in table.columns if c != "geometry"])
+    return _csv(service, "municipalities", "floodwarn_municipios_municipalities.csv")
+
+
+def _csv(service: ServiceDep, scope: Literal["sites", "municipalities"],
+         filename: str) -> Response:
+    table, rules = _table(service, scope)
+    columns = [c for c in table.columns if c != "geometry"]
+    body = to_hxl_csv(pd.DataFrame(table[columns]), rules, columns)
     return Response(body, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="floodwarn_municipios_municipalities.csv"'})
+        "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get("/sites.geojson", response_class=Response, responses=GEOJSON_RESPONSE)

@@ -355,16 +355,21 @@ def _source_name(source: str | Path | bytes, filename: str | None) -> str:
     return "uploaded site list" if isinstance(source, bytes) else str(source)
 
 
+def source_bytes(source: str | Path | bytes, *, what: str) -> bytes:
+    """The bytes of a table given as a path or as its content (an upload); a file that cannot
+    be read is an error naming it and ``what`` it should have been."""
+    if isinstance(source, bytes):
+        return source
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read the {what} ({exc}).") from exc
+
+
 def _read_source(source: str | Path | bytes, filename: str | None) -> tuple[TextTable, str]:
     """The table of a site file (path or bytes) and the name to report it by."""
     where = _source_name(source, filename)
-    if isinstance(source, bytes):
-        content = source
-    else:
-        try:
-            content = Path(source).read_bytes()
-        except OSError as exc:
-            raise DataFileError(f"{source}: cannot read the site list ({exc}).") from exc
+    content = source_bytes(source, what="site list")
     suffix = Path(where).suffix.lower()
     if suffix == ".xls":
         raise InputError(f"{where}: old Excel 97–2003 (.xls) workbooks are not read; save it "

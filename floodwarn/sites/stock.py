@@ -18,6 +18,7 @@ import pandas as pd
 from floodwarn.errors import InputError
 from floodwarn.io.gis_data import EL_SALVADOR_BBOX
 from floodwarn.risk.evacuation import match_evacuation
+from floodwarn.sites.profiles import source_bytes
 
 #: Stock items and the column of the needs per municipality (:func:`floodwarn.sites.needs.
 #: area_needs`) each must cover. Water is moved for the planning days, not for one day.
@@ -62,13 +63,7 @@ def read_stock(source: str | Path | bytes) -> pd.DataFrame:
     warehouse.
     """
     where = "stock" if isinstance(source, bytes) else str(source)
-    if isinstance(source, bytes):
-        raw = source
-    else:
-        try:
-            raw = Path(source).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{where}: cannot read the stock file ({exc}).") from None
+    raw = source_bytes(source, what="stock file")
     if len(raw) > MAX_STOCK_BYTES:
         raise InputError(f"{where}: {len(raw)} bytes is too large for a stock table "
                          f"(at most {MAX_STOCK_BYTES}).")
