@@ -30,6 +30,7 @@ from floodwarn.logs import get_logger
 from floodwarn.parameters import DataSharingRules, SphereStandards, load_parameters
 from floodwarn.sites.gbv import gbv_by_municipality, gbv_flags
 from floodwarn.sites.needs import area_needs, site_needs
+from floodwarn.sites.profiles import centres_from_profiles
 from floodwarn.sites.sharing import aggregate_sites, suppress_small_counts
 from floodwarn.sites.stock import stock_gaps
 
@@ -103,6 +104,15 @@ def build_picture(session: Session, token: tuple[Any, ...], standards: SphereSta
     arrivals = forecast_arrivals(session)
     state = latest_state(session, profiles=profiles)
     state["people_arriving"] = state["site_id"].map(arrivals.people_arriving).fillna(0.0)
+    live = centres_from_profiles(
+        state, people_present=state.set_index("site_id")["people_present"],
+        site_status=state.set_index("site_id")["site_status"],
+        area_per_person_m2=standards.covered_area_m2_per_person)
+    # What a replan may still send there: profiled capacity − latest occupancy, and whether
+    # the site may receive people at all (usable, not closed or full, capacity known).
+    state["capacity_basis"] = live["capacity_basis"].to_numpy()
+    state["capacity_remaining"] = live["capacity"].to_numpy()
+    state["destination"] = live["shelter"].to_numpy() & (live["capacity"].to_numpy() > 0)
     flags = gbv_flags(state, min_area_per_person_m2=standards.covered_area_m2_per_person)
     state = state.join(flags)
     needs = site_needs(state, standards)

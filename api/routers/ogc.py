@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
@@ -152,7 +153,8 @@ def _features(service: ServiceDep, cid: str) -> gpd.GeoDataFrame:
 
 def _settlements_at_risk(service: ServiceDep) -> gpd.GeoDataFrame:
     with service.sessions() as session:
-        row = session.execute(select(Run.id, Run.out_dir).where(Run.status == "succeeded")
+        row = session.execute(select(Run.id, Run.out_dir, Run.finished_at)
+                              .where(Run.status == "succeeded")
                               .order_by(Run.id.desc()).limit(1)).first()
     empty = gpd.GeoDataFrame({"fid": pd.Series(dtype=str)}, geometry=[], crs="OGC:CRS84")
     if row is None or row.out_dir is None:
@@ -169,7 +171,9 @@ def _settlements_at_risk(service: ServiceDep) -> gpd.GeoDataFrame:
                 "hours_to_flooding"]
         towns = towns[towns["level"] != "verde"]
         towns = towns[[c for c in keep if c in towns.columns] + ["geometry"]]
-        towns = towns.assign(run_id=row.id, fid=towns["id"].astype(str))
+        finished = row.finished_at.isoformat() if row.finished_at is not None else None
+        towns = towns.assign(run_id=row.id, run_finished_at=finished,
+                             fid=towns["id"].astype(str))
         return towns.to_crs("OGC:CRS84")
 
     frame: gpd.GeoDataFrame = outputs.attached("ogc-settlements-at-risk", load)
@@ -219,21 +223,36 @@ def items(request: Request, service: ServiceDep, collection_id: CollectionId,
           limit: Annotated[str | None, Query(description=f"1 … {MAX_LIMIT}")] = None,
           offset: Annotated[str | None, Query(description="Features to skip")] = None,
           bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat "
-                                                        "(CRS84)")] = None) -> Response:
-    """The collection's features, GeoJSON, paged by ``limit``/``offset`` with next/prev links
-    (/req/core/fc-response, /req/geojson/content)."""
+                                                        "(CRS84)")] = None,
+          datetime_filter: Annotated[str | None, Query(
+              alias="datetime", description="An instant or an interval (RFC 3339; '..' open): "
+              "sites and municipalities by their last report, settlements by their run")] = None,
+          f: Annotated[str | None, Query(description="json (the only encoding)")] = None,
+          ) -> Response:
+    """The collection's features, GeoJSON, paged by ``limit``/``offset`` with next/prev links,
+    filtered by ``bbox`` and ``datetime`` (/req/core/fc-response, /req/core/fc-time-response,
+    /req/geojson/content)."""
     _known(collection_id)
+    _json_only(f)
     count = _int(limit, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     start = _int(offset, "offset", 0, 0, 10**9)
     box = _bbox(bbox)
+    window = _interval(datetime_filter)
     frame = _features(service, collection_id)
+    if window is not None and len(frame):
+        column = TIME_PROPERTY[collection_id]
+        times = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
+        # A feature without a time has no temporal geometry: it never intersects the filter.
+        frame = frame[((times >= window[0]) & (times <= window[1])).fillna(False).to_numpy()]
     if box is not None and len(frame):
         frame = frame.iloc[np.sort(frame.sindex.query(shapely.box(*box),
                                                       predicate="intersects"))]
     matched = len(frame)
     page = frame.iloc[start:start + count]
     base = f"{_base(request)}/ogc/collections/{collection_id}/items"
-    extra = f"&bbox={bbox}" if bbox is not None else ""
+    extra = (f"&bbox={quote(bbox, safe=',')}" if bbox is not None else "") + (
+        f"&datetime={quote(datetime_filter, safe=':/.')}" if datetime_filter is not None
+        else "")
     links = [{"href": f"{base}?limit={count}&offset={start}{extra}", "rel": "self",
               "type": GEOJSON_TYPE, "title": "this page"}]
     if start + count < matched:
@@ -250,6 +269,44 @@ def items(request: Request, service: ServiceDep, collection_id: CollectionId,
                   "numberMatched": matched, "numberReturned": len(features),
                   "timeStamp": datetime.now(UTC).isoformat(timespec="seconds")},
                  GEOJSON_TYPE)
+
+
+#: The property whose time the ``datetime`` filter compares, per collection.
+TIME_PROPERTY = {"sites": "last_report_at", "municipalities": "last_report_at",
+                 "settlements-at-risk": "run_finished_at"}
+_OPEN_START = pd.Timestamp.min.tz_localize("UTC")
+_OPEN_END = pd.Timestamp.max.tz_localize("UTC")
+
+
+def _interval(text: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """``datetime`` as a closed interval (/req/core/fc-time-definition): an instant, or
+    ``start/end`` where either end may be ``..`` or empty (open)."""
+    if text is None:
+        return None
+    parts = text.split("/")
+    if len(parts) > 2:
+        raise BadRequestError(f"datetime {text!r}: an instant or start/end is expected.")
+
+    def when(part: str, open_value: pd.Timestamp) -> pd.Timestamp:
+        if part in ("", "..") and len(parts) == 2:
+            return open_value
+        try:
+            stamp = pd.Timestamp(part)
+        except ValueError:
+            raise BadRequestError(f"datetime {text!r}: {part!r} is not an RFC 3339 time "
+                                  "(e.g. 2026-11-30T12:00:00Z).") from None
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+    start = when(parts[0], _OPEN_START)
+    end = when(parts[-1], _OPEN_END)
+    if start > end:
+        raise BadRequestError(f"datetime {text!r}: the start comes after the end.")
+    return start, end
+
+
+def _json_only(f: str | None) -> None:
+    if f is not None and f.lower() not in ("json", "geojson"):
+        raise BadRequestError(f"f={f!r}: this service answers GeoJSON/JSON only (f=json).")
 
 
 def _int(text: str | None, name: str, default: int, low: int, high: int) -> int:

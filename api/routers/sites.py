@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.auth import Caller, ForbiddenError
-from api.deps import CallerDep, RunId, ServiceDep, only_declared_query
+from api.deps import DEPARTMENTS, PLACES, CallerDep, RunId, ServiceDep, only_declared_query
 from api.errors import COMMON_RESPONSES, PayloadTooLargeError
 from api.payload import GEOJSON_RESPONSE
 from api.store.models import Site
@@ -31,9 +31,8 @@ from api.store.sites import (
     stock_table,
 )
 from floodwarn.errors import InputError, NotFoundError
-from floodwarn.parameters import CollectiveCentreRules, load_parameters
 from floodwarn.pipeline import replan_evacuation
-from floodwarn.sites.profiles import SiteProfileError, centres_from_profiles, read_site_profiles
+from floodwarn.sites.profiles import SiteProfileError, read_site_profiles
 from floodwarn.sites.reports import read_kobo_reports, validate_report
 from floodwarn.sites.stock import read_stock
 
@@ -228,23 +227,27 @@ ByArea = Literal["site", "municipality", "department"]
 
 
 @router.get("/needs", response_model=dict[str, Any])
-def needs(who: CallerDep, service: ServiceDep, by: ByArea = "municipality") -> dict[str, Any]:
+def needs(who: CallerDep, service: ServiceDep,
+          by: Annotated[ByArea | None, Query(description=(
+              "site, municipality or department; default: municipality (a site manager: "
+              "site)"))] = None) -> dict[str, Any]:
     """Sphere needs (water, covered space, toilets, hygiene and menstrual hygiene kits, NFI and
     emergency shelter kits) of the people present and those the latest forecast sends, per site,
     municipality or department (a committee: its municipality; a site manager: its sites)."""
     picture = service.centres.picture()
+    by = by or ("site" if who.role == "site_manager" else "municipality")
     if by == "site":
         state = _visible(picture.state, who)
         table = pd.DataFrame(state.drop(columns="geometry"))
     elif by == "municipality":
-        table = picture.needs_by_municipality.reset_index()
+        table = _named(picture.needs_by_municipality.reset_index())
         if who.role == "committee":
             table = table[table["municipality_id"] == who.municipality_id]
         elif who.role == "site_manager":
             raise NotFoundError("site managers see their sites' needs (by=site).")
     else:
         who.require("analyst", "admin")
-        table = picture.needs_by_department.reset_index()
+        table = _named(picture.needs_by_department.reset_index())
     return {"run_id": picture.run_id, "computed_s": round(picture.computed_s, 4),
             "by": by, "rows": _records(table)}
 
@@ -255,8 +258,18 @@ def gaps(who: CallerDep, service: ServiceDep) -> dict[str, Any]:
     close it (from which warehouse, how much, whether it arrives before the forecast impact)."""
     who.require("analyst", "admin")
     picture = service.centres.picture()
-    return {"run_id": picture.run_id, "gaps": _records(picture.gaps),
-            "moves": _records(picture.moves)}
+    return {"run_id": picture.run_id, "gaps": _records(_named(picture.gaps)),
+            "moves": _records(_named(picture.moves))}
+
+
+def _named(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the official municipality / department name beside its id."""
+    if "municipality_id" in table.columns and "municipality" not in table.columns:
+        names = {m: name for m, (name, _) in PLACES.items()}
+        table = table.assign(municipality=table["municipality_id"].map(names))
+    if "department_code" in table.columns and "department" not in table.columns:
+        table = table.assign(department=table["department_code"].map(DEPARTMENTS))
+    return table
 
 
 @router.get("/gbv-flags", response_model=list[dict[str, Any]])
@@ -305,8 +318,13 @@ def replan(who: CallerDep, service: ServiceDep, run_id: RunId) -> dict[str, Any]
     with service.sessions() as session:
         out_dir = succeeded_output_dir(session, run_id)
         retired = list(session.scalars(select(Site.site_id).where(Site.active.is_(False))))
-    live = pd.concat([_live_capacity(state), pd.DataFrame(
-        {"centre_id": retired, "capacity": 0, "shelter": False})], ignore_index=True)
+    # Sites the last official list dropped are never destinations.
+    live = pd.concat([
+        pd.DataFrame({"centre_id": state["site_id"].astype(str),
+                      "capacity": state["capacity_remaining"].astype("int64"),
+                      "shelter": state["destination"].astype(bool)}),
+        pd.DataFrame({"centre_id": retired, "capacity": 0, "shelter": False})],
+        ignore_index=True)
     stamp = service.clock().strftime("%Y%m%dT%H%M%S")
     result = replan_evacuation(out_dir, centre_updates=live, out_dir=out_dir / f"replan-{stamp}")
     summary = result.summary
@@ -315,17 +333,3 @@ def replan(who: CallerDep, service: ServiceDep, run_id: RunId) -> dict[str, Any]
             "evacuation": _records(result.evacuation),
             "centres": _records(pd.DataFrame(result.centres.drop(columns="geometry"))[
                 ["id", "name", "capacity", "occupancy", "status"]])}
-
-
-def _live_capacity(state: pd.DataFrame) -> pd.DataFrame:
-    """Per active site: remaining capacity and whether it may receive people now (sites the
-    last official list dropped are never destinations: the caller adds them closed)."""
-    present = state.set_index("site_id")["people_present"]
-    status = state.set_index("site_id")["site_status"]
-    centres = centres_from_profiles(
-        state, people_present=present, site_status=status,
-        area_per_person_m2=load_parameters(CollectiveCentreRules).area_per_person_m2)
-    return pd.DataFrame({"centre_id": centres["id"].astype(str),
-                         "capacity": centres["capacity"].astype("int64"),
-                         "shelter": centres["shelter"].astype(bool)})
-

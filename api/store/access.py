@@ -43,8 +43,8 @@ def create_api_key(session: Session, *, role: str, name: str, now: datetime,
         unknown = sorted(set(site_ids) - known)
         if unknown:
             raise InputError(f"sites {unknown[:10]} are not in the store; import the list of "
-                             "collective centres first (POST /sites/import) or check the ids "
-                             "(GET /sites).")
+                             "collective centres first (the API's sites/import) or check the "
+                             "ids (the API's sites list).")
     key = "fw_" + secrets.token_urlsafe(32)
     row = ApiKey(key_hash=hash_key(key), role=role, municipality_id=municipality_id,
                  name=name, created_at=now, revoked=False)

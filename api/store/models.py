@@ -221,7 +221,7 @@ class SiteReport(Base):
     makes a re-imported export add nothing twice."""
 
     __tablename__ = "site_reports"
-    __table_args__ = (Index("ix_site_reports_site_latest", "site_id", "id"),)
+    __table_args__ = (Index("ix_site_reports_site_latest", "site_id", "reported_at", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"))
     reported_at: Mapped[datetime]

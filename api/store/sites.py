@@ -153,9 +153,15 @@ def site_history(session: Session, site_id: str, *, limit: int, before_id: int |
 
 
 def latest_reports(session: Session) -> pd.DataFrame:
-    """Each site's latest report (the highest id: the last received), indexed by site_id,
-    with the columns of the latest-state contract (``people_present`` …)."""
-    newest = select(func.max(SiteReport.id)).group_by(SiteReport.site_id).scalar_subquery()
+    """Each site's latest report — the last **counted** (``reported_at``; of two counted at
+    the same time, the last received) — indexed by site_id, with the columns of the
+    latest-state contract (``people_present`` …). A form synced days late never replaces a
+    newer count."""
+    rank = func.row_number().over(partition_by=SiteReport.site_id,
+                                  order_by=(SiteReport.reported_at.desc(),
+                                            SiteReport.id.desc())).label("rank")
+    ranked = select(SiteReport.id, rank).subquery()
+    newest = select(ranked.c.id).where(ranked.c.rank == 1)
     rows = session.execute(select(
         SiteReport.site_id, SiteReport.people, SiteReport.households, SiteReport.counts,
         SiteReport.status, SiteReport.reported_at, SiteReport.needs).where(

@@ -106,7 +106,8 @@ def site_needs(sites: pd.DataFrame, standards: SphereStandards) -> pd.DataFrame:
     - ``covered_space_needed_m2`` = people_total × 3.5 m² (Shelter and settlement standard 3) and
       ``covered_space_gap_m2`` = max(needed − covered_area_m2, 0), NA where the area is unknown;
     - ``toilets_needed`` = ⌈people_total / 20⌉ (Excreta management standard 3.2), split 3:1
-      into ``toilets_female_needed`` (rounded up) and ``toilets_male_needed``, and
+      into ``toilets_female_needed`` and ``toilets_male_needed`` (the men's share rounded to
+      the nearest toilet, at least one from two toilets on: 3 → 2 + 1, 26 → 19 + 7), and
       ``toilets_gap`` = the shortfall of each sex added (spare men's toilets do not make up for
       missing women's), NA where either count is unknown;
     - ``hygiene_kits`` = households_total × 1 a month (Hygiene promotion standard 1.2),
@@ -157,8 +158,12 @@ def site_needs(sites: pd.DataFrame, standards: SphereStandards) -> pd.DataFrame:
 
     toilets = standards.toilets
     toilets_needed = _ceil(people_total / toilets.people_per_toilet)
-    female_needed = _ceil(toilets_needed * toilets.female_per_male / (toilets.female_per_male + 1))
-    male_needed = toilets_needed - female_needed
+    # 3:1 with the men's share rounded to the nearest whole toilet and at least one for men
+    # from two toilets on: 3 toilets are 2 + 1, not 3 + 0; 26 are 19 + 7.
+    male_share = toilets_needed / (toilets.female_per_male + 1)
+    male_needed = np.where(toilets_needed >= 2,
+                           np.maximum(1.0, np.floor(male_share + 0.5)), 0.0)
+    female_needed = toilets_needed - male_needed
     # NaN (unknown count) propagates through the sum: the gap is then unknown.
     toilets_gap = (np.maximum(female_needed - _values(sites, "toilets_female"), 0.0)
                    + np.maximum(male_needed - _values(sites, "toilets_male"), 0.0))

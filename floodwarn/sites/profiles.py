@@ -134,6 +134,9 @@ SITE_STATUS_WORDS: dict[str, str] = {
 #: when the point lies this close to that municipality's polygon, m: the shipped polygons are
 #: generalised and move boundaries by some hundred metres.
 BOUNDARY_TOLERANCE_M = 1_000.0
+#: "2.400" or "1,200": in El Salvador a point often separates thousands (2.400 m² = 2,400 m²),
+#: elsewhere it is a decimal; such a number is refused as ambiguous, never guessed.
+THOUSANDS_GROUPS = r"\d{1,3}([.,])\d{3}(?:\1\d{3})*"
 #: Problems spelled out in an error message (all of them are in ``SiteProfileError.problems``).
 MESSAGE_PROBLEMS = 20
 #: floor(area / m² per person) tolerates this much rounding (10.5 m² / 3.5 = 2.9999…).
@@ -459,7 +462,14 @@ class _Checker:
         text = self.text(field)
         value = pd.to_numeric(text.str.replace(r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True),
                               errors="coerce").to_numpy(np.float64)
-        given = (text != "").to_numpy()
+        given = (text != "").to_numpy().copy()
+        if not signed:  # coordinates carry decimals, never thousands
+            grouped = text.str.fullmatch(THOUSANDS_GROUPS).to_numpy(bool)
+            self.flag(grouped, field, lambda i: (
+                f"{text.iloc[i]!r} is ambiguous: a thousands separator or a decimal? Write the "
+                "number without separators (2400), with a decimal comma or point only for a "
+                "fraction (2,4)."))
+            given &= ~grouped
         finite = np.isfinite(value)
         self.flag(given & ~finite, field, lambda i: (
             f"{text.iloc[i]!r} is not a number; write digits only (no units or thousands "

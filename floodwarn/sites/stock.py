@@ -18,7 +18,7 @@ import pandas as pd
 from floodwarn.errors import InputError
 from floodwarn.io.gis_data import EL_SALVADOR_BBOX
 from floodwarn.risk.evacuation import match_evacuation
-from floodwarn.sites.profiles import source_bytes
+from floodwarn.sites.profiles import THOUSANDS_GROUPS, source_bytes
 
 #: Stock items and the column of the needs per municipality (:func:`floodwarn.sites.needs.
 #: area_needs`) each must cover. Water is moved for the planning days, not for one day.
@@ -90,10 +90,16 @@ def read_stock(source: str | Path | bytes) -> pd.DataFrame:
     table = table[list(STOCK_COLUMNS)].apply(lambda column: column.str.strip())
     number = {c: pd.to_numeric(table[c].str.replace(",", ".", regex=False), errors="coerce")
               for c in ("lon", "lat", "quantity", "lead_time_h")}
+    grouped = table["quantity"].str.fullmatch(THOUSANDS_GROUPS)
+    kits = table["item"] != "water_l"
     west, south, east, north = EL_SALVADOR_BBOX
     checks: list[tuple[str, pd.Series, str]] = [
         ("warehouse_id", table["warehouse_id"] == "", "is empty; give the warehouse an id"),
         ("name", table["name"] == "", "is empty; give the warehouse's name"),
+        ("quantity", grouped, "is ambiguous: a thousands separator or a decimal? Write the "
+         "number without separators (1500)"),
+        ("quantity", ~grouped & kits & number["quantity"].notna()
+         & (number["quantity"] % 1 != 0), "is not a whole number of kits"),
         ("lon", ~number["lon"].between(west, east),
          f"must be a longitude inside El Salvador ({west}…{east})"),
         ("lat", ~number["lat"].between(south, north),

@@ -134,6 +134,20 @@ def test_a_site_manager_reports_for_its_own_site_only(admin):
     assert set(_sites(admin, committee)) == {"CC-A"}
 
 
+def test_a_report_counted_earlier_but_received_later_does_not_replace_the_state(admin):
+    _import(admin)
+    manager = _key(admin, role="site_manager", site_ids=["CC-A"])
+    assert admin.post("/sites/CC-A/reports", json=_report(), headers=manager).status_code == 201
+    # A form filled three days ago reaches the service only now (KoBo synced late).
+    old = _report(status="closed", people_f=(0, 0, 0, 0), people_m=(0, 0, 0, 0),
+                  households=0, disabled=0,
+                  reported_at=(NOW - timedelta(days=3)).isoformat())
+    assert admin.post("/sites/CC-A/reports", json=old, headers=manager).status_code == 201
+    state = _sites(admin)["CC-A"]
+    assert state["people_present"] == 68 and state["site_status"] == "open"
+    assert len(admin.get("/sites/CC-A/reports", headers=manager).json()) == 2
+
+
 def test_a_site_manager_key_names_known_sites(admin):
     _import(admin)
     answer = admin.post("/keys", json={"role": "site_manager", "name": "x",
@@ -219,6 +233,11 @@ def test_a_replan_uses_live_capacity_and_never_sends_people_to_closed_sites(app,
     closed = _report(status="closed", people_f=(0, 0, 0, 0), people_m=(0, 0, 0, 0),
                      households=0, disabled=0)
     assert admin.post("/sites/CC-B/reports", json=closed, headers=manager).status_code == 201
+    sites = _sites(admin)
+    assert sites["CC-A"]["capacity_remaining"] == 32 and sites["CC-A"]["destination"] is True
+    assert sites["CC-B"]["destination"] is False  # closed
+    assert sites["CC-C"]["capacity_basis"] == "area"  # 700 m² / 3.5 m² = 200 places
+    assert sites["CC-C"]["capacity_remaining"] == 200
     answer = admin.post(f"/runs/{run_id}/replan")
     assert answer.status_code == 200, answer.text
     flows = pd.DataFrame(answer.json()["evacuation"])
@@ -244,6 +263,7 @@ def test_needs_follow_sphere_and_include_the_forecast_arrivals(app, admin, tmp_p
     assert a["covered_space_needed_m2"] == pytest.approx(168 * 3.5)
     assert a["toilets_needed"] == 9  # ceil(168 / 20)
     by_muni = admin.get("/needs").json()["rows"]
+    assert {r["municipality"] for r in by_muni} >= {"San Salvador", "San Miguel"}
     total = sum(r["water_l_per_day"] for r in by_muni)
     assert total >= a["water_l_per_day"]
 
@@ -312,6 +332,19 @@ def test_the_ogc_api_answers_as_the_standard_says(admin):
     assert public.get("/ogc/collections/sites/items/nada").status_code == 404
     assert public.get("/ogc/collections/nada").status_code == 404
     assert public.get("/ogc/collections/sites/items?limit=0").status_code == 400
+    # datetime: sites by their last report (none yet: no temporal geometry, no match).
+    window = "2020-01-01T00:00:00Z/.."
+    assert public.get("/ogc/collections/sites/items", params={"datetime": window}
+                      ).json()["numberMatched"] == 0
+    manager = _key(admin, role="site_manager", site_ids=["CC-A"])
+    assert admin.post("/sites/CC-A/reports", json=_report(), headers=manager).status_code == 201
+    timed = public.get("/ogc/collections/sites/items", params={"datetime": window, "f": "json"})
+    assert [f["id"] for f in timed.json()["features"]] == ["CC-A"]
+    assert public.get("/ogc/collections/sites/items",
+                      params={"datetime": "../2020-01-01T00:00:00Z"}).json()["numberMatched"] == 0
+    assert public.get("/ogc/collections/sites/items?datetime=ayer").status_code == 400
+    assert public.get("/ogc/collections/sites/items?f=html").status_code == 400
+    assert public.get("/ogc/collections/sites/items?color=red").status_code == 400
     assert public.get("/ogc/collections/sites/items?bbox=1,2,3").status_code == 400
 
 

@@ -67,7 +67,7 @@ def test_site_with_people_but_no_households_or_breakdown(standards):
     assert row["covered_space_needed_m2"] == 262.5         # 75 × 3.5
     assert row["covered_space_gap_m2"] == 162.5            # 262.5 − 100
     assert row["toilets_needed"] == 4                      # ⌈75 / 20⌉
-    # 3:1 → ⌈4 × 3/4⌉ = 3 women's, 1 men's; has 1 and 1 → 2 women's missing
+    # 3:1 → men's share 4/4 = 1, women's 3; has 1 and 1 → 2 women's missing
     assert (row["toilets_female_needed"], row["toilets_male_needed"]) == (3, 1)
     assert row["toilets_gap"] == 2
     assert row["hygiene_kits"] == 22                       # 13 + 9 households
@@ -85,10 +85,11 @@ def test_fully_reported_site_uses_its_bands(standards):
     # 10 women 18–59 × 0.762 + 4 girls 6–17 × 0.5 = 7.62 + 2 = 9.62 → 10
     assert row["women_girls_12_49"] == 10
     assert row["covered_space_gap_m2"] == 0                # 122.5 m² needed, 200 m² covered
-    # ⌈35/20⌉ = 2 toilets: ⌈1.5⌉ = 2 women's, 0 men's; 1 women's → 1 missing, the 2 men's
-    # toilets do not make up for it
+    # ⌈35/20⌉ = 2 toilets: 1 women's + 1 men's (at least one for men from two on); it has
+    # 1 women's and 2 men's → nothing missing (a spare men's toilet is not counted for women)
     assert row["toilets_needed"] == 2
-    assert row["toilets_gap"] == 1
+    assert (row["toilets_female_needed"], row["toilets_male_needed"]) == (1, 1)
+    assert row["toilets_gap"] == 0
     assert row["estimates_used"] == ""
 
 
@@ -134,7 +135,7 @@ def test_area_needs_sum_sites_and_add_the_unplaced(standards):
     assert m1["households_total"] == 31                    # 22 + 9
     assert m1["water_l_per_day"] == 1650                   # 110 × 15
     assert m1["covered_space_gap_m2"] == 162.5             # 162.5 + 0
-    assert m1["toilets_gap"] == 3                          # 2 + 1
+    assert m1["toilets_gap"] == 2                          # 2 + 0
     assert m1["hygiene_kits"] == 31 and m1["menstrual_hygiene_kits"] == 31  # 21 + 10
     assert m1["emergency_shelter_kits"] == 0
     assert (m1["sites"], m1["sites_with_estimates"]) == (2, 1)

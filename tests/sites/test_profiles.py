@@ -152,6 +152,18 @@ def test_bad_list_names_every_bad_row_and_column_and_imports_nothing():
     assert "row 12 (site 'ALB-011'), column 'habilitado'" in message
 
 
+def test_a_number_with_thousands_groups_is_refused_as_ambiguous_never_guessed():
+    # "2.400" m² is 2,400 m² to a Salvadoran clerk and 2.4 m² to a parser: ask, do not guess.
+    text = ("codigo;nombre;longitud;latitud;habilitado;area_cubierta_m2;capacidad\n"
+            "A;Gimnasio;-89.2109;13.6963;sí;2.400;600\n"
+            "B;Escuela;-89.2109;13.6963;sí;350,5;1,200\n")
+    with pytest.raises(SiteProfileError) as raised:
+        read_site_profiles(text.encode(), filename="a.csv")
+    problems = {(p.row, p.column) for p in raised.value.problems}
+    assert problems == {(2, "area_cubierta_m2"), (3, "capacidad")}  # 350,5 is a fraction
+    assert all("ambiguous" in p.message for p in raised.value.problems)
+
+
 def test_missing_required_column_is_one_problem_naming_accepted_headers():
     text = "codigo;nombre;longitud;latitud\nA;Escuela;-89.2109;13.6963\n"
     with pytest.raises(SiteProfileError) as raised:

@@ -57,6 +57,19 @@ def test_every_bad_row_is_named_with_its_line_and_column():
     assert message.index("line 5") < message.index("line 10")
 
 
+def test_thousands_groups_and_fractions_of_kits_are_refused():
+    bad = ("warehouse_id,name,lon,lat,item,quantity,lead_time_h\n"
+           "B1,Bodega,-89.19,13.69,hygiene_kits,1.500,6\n"   # line 2: 1,500 or 1.5?
+           "B1,Bodega,-89.19,13.69,nfi_kits,2.5,6\n"         # line 3: half a kit
+           "B1,Bodega,-89.19,13.69,water_l,2.5,6\n")         # litres may have decimals
+    with pytest.raises(InputError) as raised:
+        read_stock(bad.encode())
+    text = str(raised.value)
+    assert "line 2, column quantity: '1.500' is ambiguous" in text
+    assert "line 3, column quantity: '2.5' is not a whole number of kits" in text
+    assert "line 4" not in text
+
+
 def test_missing_columns_are_named():
     with pytest.raises(InputError, match=r"columns \['lead_time_h'\] are missing"):
         read_stock(b"bodega,nombre,lon,lat,articulo,cantidad\nB1,X,-89,13.7,nfi_kits,1\n")

@@ -63,7 +63,8 @@ def upgrade() -> None:
         sa.Column("needs", sa.JSON(), nullable=False),
         sa.Column("note", sa.Text()),
     )
-    op.create_index("ix_site_reports_site_latest", "site_reports", ["site_id", "id"])
+    op.create_index("ix_site_reports_site_latest", "site_reports",
+                    ["site_id", "reported_at", "id"])
     op.create_table(
         "warehouse_stock",
         sa.Column("id", sa.Integer(), primary_key=True),
