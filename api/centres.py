@@ -96,12 +96,14 @@ class CentresPicture:
 
 
 def build_picture(session: Session, token: tuple[Any, ...], standards: SphereStandards,
-                  profiles: gpd.GeoDataFrame | None = None) -> CentresPicture:
-    """Compute the whole picture from the store (see the module's docstring); ``profiles``:
-    the active sites' profiles when the caller holds them already (they change only on an
-    import, reports far more often)."""
+                  profiles: gpd.GeoDataFrame | None = None,
+                  arrivals: ForecastArrivals | None = None) -> CentresPicture:
+    """Compute the whole picture from the store (see the module's docstring); ``profiles``
+    and ``arrivals``: the active sites' profiles and the latest run's arrivals when the caller
+    holds them already (they change only on an import or a run, reports far more often)."""
     started = time.perf_counter()
-    arrivals = forecast_arrivals(session)
+    if arrivals is None:
+        arrivals = forecast_arrivals(session)
     state = latest_state(session, profiles=profiles)
     state["people_arriving"] = state["site_id"].map(arrivals.people_arriving).fillna(0.0)
     live = centres_from_profiles(
@@ -163,6 +165,7 @@ class CentresView:
         self._picture: CentresPicture | None = None
         self._standards = load_parameters(SphereStandards)
         self._profiles: tuple[tuple[Any, ...], gpd.GeoDataFrame] | None = None
+        self._arrivals: ForecastArrivals | None = None
 
     def picture(self) -> CentresPicture:
         with self._sessions() as session:
@@ -178,8 +181,11 @@ class CentresView:
                 list_token = token[1:3]  # the site list's last change and size
                 if self._profiles is None or self._profiles[0] != list_token:
                     self._profiles = (list_token, site_profiles(session))
+                # A finished run's files never change: read them once per run, not per report.
+                if self._arrivals is None or self._arrivals.run_id != latest_run:
+                    self._arrivals = forecast_arrivals(session)
                 self._picture = build_picture(session, token, self._standards,
-                                              self._profiles[1])
+                                              self._profiles[1], self._arrivals)
                 return self._picture
 
 

@@ -26,6 +26,7 @@ from api.centres import shared_municipalities, shared_sites, sharing_rules
 from api.deps import ServiceDep, unknown_query_parameters
 from api.errors import BAD_REQUEST, COMMON_RESPONSES, BadRequestError
 from api.store.models import Run
+from api.store.sites import json_value
 from floodwarn.errors import NotFoundError
 from floodwarn.io.forecast_outputs import SETTLEMENTS_FILE
 
@@ -198,17 +199,8 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _properties(row: pd.Series) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key in ("geometry", "fid"):
-            continue
-        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-            out[str(key)] = None
-        elif isinstance(value, np.generic):
-            out[str(key)] = value.item()
-        else:
-            out[str(key)] = value
-    return out
+    return {str(key): json_value(value) for key, value in row.items()
+            if key not in ("geometry", "fid")}
 
 
 def _feature(row: pd.Series, geometry: Any) -> dict[str, Any]:

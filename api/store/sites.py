@@ -25,8 +25,8 @@ BANDS = ("female_0_5", "male_0_5", "female_6_17", "male_6_17", "female_18_59", "
          "female_60_plus", "male_60_plus")
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value for one profile cell: missing stays null, numpy scalars become Python."""
+def json_value(value: Any) -> Any:
+    """A table cell as a JSON value: missing (None, NA, NaN) is null, numpy scalars Python."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, np.generic):
@@ -37,7 +37,7 @@ def _plain(value: Any) -> Any:
 def profile_records(profiles: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     """Each site's profile as a JSON object (geometry left out: lon/lat are columns)."""
     table = pd.DataFrame(profiles.drop(columns=profiles.geometry.name))
-    return [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+    return [{k: json_value(v) for k, v in row.items()} for row in table.to_dict("records")]
 
 
 def profiles_frame(records: Sequence[dict[str, Any]]) -> gpd.GeoDataFrame:
