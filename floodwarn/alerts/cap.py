@@ -128,6 +128,9 @@ def _texts(w: MunicipalWarning, lang: str, sent: datetime) -> dict[str, str]:
             if c.unmet:
                 line += f"; {c.unmet} people without an assigned shelter"
         lines.append(line)
+    # Pointing people to "the assigned shelters" when the plan found none would send them
+    # looking for a place that does not exist.
+    sheltered = any(c.shelters for c in w.communities)
     onset = w.onset
     left = ("" if onset is None else
             f" {(onset - sent).total_seconds() / 3600:.0f} h")
@@ -137,10 +140,17 @@ def _texts(w: MunicipalWarning, lang: str, sent: datetime) -> dict[str, str]:
             "headline": f"Alerta {name} por inundación en {w.municipality}, {w.department}",
             "description": "Pronóstico de inundación. " + ". ".join(lines) + ".",
             "instruction": {
-                "roja": f"Evacuar ya a las personas de las zonas inundables hacia los albergues "
-                        f"asignados; tiempo disponible:{left or ' desconocido'}.",
-                "naranja": "Preparar la evacuación: activar la comisión local, avisar a la "
-                           "población y alistar los albergues asignados.",
+                "roja": (f"Evacuar ya a las personas de las zonas inundables hacia los albergues "
+                         f"asignados; tiempo disponible:{left or ' desconocido'}." if sheltered
+                         else "Evacuar ya a las personas de las zonas inundables hacia terreno "
+                         "alto y seguro: ningún albergue habilitado tiene lugar asignado para "
+                         "ellas; la comisión local y Protección Civil deben abrir uno. Tiempo "
+                         f"disponible:{left or ' desconocido'}."),
+                "naranja": ("Preparar la evacuación: activar la comisión local, avisar a la "
+                            "población y alistar los albergues asignados." if sheltered
+                            else "Preparar la evacuación: activar la comisión local, avisar a "
+                            "la población y habilitar un sitio seguro: no hay albergue "
+                            "asignado."),
                 "amarilla": "Vigilar ríos y quebradas y mantenerse atentos a nuevos avisos.",
             }[w.level],
         }
@@ -149,10 +159,15 @@ def _texts(w: MunicipalWarning, lang: str, sent: datetime) -> dict[str, str]:
         "headline": f"{name} flood warning for {w.municipality}, {w.department}",
         "description": "Flood forecast. " + ". ".join(lines) + ".",
         "instruction": {
-            "roja": f"Evacuate people from flood-prone areas to the assigned shelters now; time "
-                    f"left:{left or ' unknown'}.",
-            "naranja": "Prepare to evacuate: activate the local committee, warn people and "
-                       "ready the assigned shelters.",
+            "roja": (f"Evacuate people from flood-prone areas to the assigned shelters now; time "
+                     f"left:{left or ' unknown'}." if sheltered
+                     else "Evacuate people from flood-prone areas to high, safe ground now: no "
+                     "usable shelter has a place assigned to them; the local committee and Civil "
+                     f"Protection must open one. Time left:{left or ' unknown'}."),
+            "naranja": ("Prepare to evacuate: activate the local committee, warn people and "
+                        "ready the assigned shelters." if sheltered
+                        else "Prepare to evacuate: activate the local committee, warn people "
+                        "and make a safe site ready: no shelter is assigned."),
             "amarilla": "Watch rivers and streams and stay alert for new warnings.",
         }[w.level],
     }

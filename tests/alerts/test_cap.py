@@ -33,6 +33,23 @@ def _warning(level="roja", hours=5.0, probability=None):
         probability=probability)
 
 
+def test_without_an_assigned_shelter_the_instruction_says_so():
+    nowhere = dataclasses.replace(_warning(), communities=(
+        Community("Colonia Ribera", "roja", 1.6, 820, 5.0, (), unmet=820),))
+    xml = cap_message(nowhere, identifier="fw-9", sender="floodwarn@example.sv",
+                      sent=START, status="Exercise", msg_type="Alert")
+    validate_cap(xml)
+    es, en = etree.fromstring(xml).findall("cap:info", NS)
+    text = es.findtext("cap:instruction", namespaces=NS)
+    assert "albergues asignados" not in text and "ningún albergue habilitado" in text
+    assert "terreno alto y seguro" in text and "5 h" in text
+    assert "no usable shelter" in en.findtext("cap:instruction", namespaces=NS)
+    sheltered = cap_message(_warning(), identifier="fw-10", sender="floodwarn@example.sv",
+                            sent=START, status="Exercise", msg_type="Alert")
+    assert "albergues asignados" in etree.fromstring(sheltered).findtext(
+        "cap:info/cap:instruction", namespaces=NS)
+
+
 def test_alert_is_valid_cap_with_spanish_first():
     xml = cap_message(_warning(), identifier="fw-1", sender="floodwarn@example.sv",
                       sent=START, status="Exercise", msg_type="Alert")
